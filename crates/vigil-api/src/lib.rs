@@ -1,0 +1,1 @@
+//! FHIR REST API over HTTP.

@@ -1,0 +1,2 @@
+//! The `vigil` binary: command line and wiring only.
+fn main() {}
