@@ -14,6 +14,8 @@ pub enum StoreErrorKind {
     Busy,
     /// An I/O or database fault; not the caller's mistake.
     Internal,
+    /// The backend does not offer this operation (e.g. SQL queries on a non-SQL backend).
+    Unsupported,
 }
 
 /// A store error with a message safe to log (no resource content).
@@ -26,7 +28,10 @@ pub struct StoreError {
 impl StoreError {
     /// A new error of the given kind.
     pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
-        StoreError { kind, message: message.into() }
+        StoreError {
+            kind,
+            message: message.into(),
+        }
     }
     /// An internal fault.
     pub fn internal(message: impl Into<String>) -> Self {

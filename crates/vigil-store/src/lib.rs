@@ -19,9 +19,11 @@
 #![deny(missing_docs)]
 
 mod error;
+mod query;
 pub mod sqlite;
 
 pub use error::{StoreError, StoreErrorKind};
+pub use query::SqlValue;
 
 use std::sync::{Arc, Mutex};
 
@@ -213,13 +215,35 @@ pub struct OutboxEvent {
 /// The operations available inside one unit of work.
 pub trait Transaction {
     /// The current version of a resource (possibly a deletion marker), seen inside this unit.
-    fn current(&mut self, resource_type: &str, id: &str) -> Result<Option<StoredVersion>, StoreError>;
+    fn current(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredVersion>, StoreError>;
     /// Appends a version, makes it current, replaces its index rows and appends an outbox event.
     fn put(&mut self, version: NewVersion) -> Result<StoredVersion, StoreError>;
+    /// Runs a read-only query compiled by the search layer inside this unit of work, so it sees
+    /// the unit's own (and its batch's) uncommitted writes: conditional references in a
+    /// transaction bundle resolve against what the bundle already wrote. The query returns the
+    /// current-row columns described by the backend (see [`sqlite::RESOURCE_COLUMNS`]);
+    /// placeholders are `$1`, `$2`, ... in order. Backends without SQL answer
+    /// [`StoreErrorKind::Unsupported`].
+    fn query_resources(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        let _ = (sql, params);
+        Err(StoreError::new(
+            StoreErrorKind::Unsupported,
+            "this backend does not run SQL queries",
+        ))
+    }
 }
 
 /// A unit of work: runs inside one database transaction.
-pub type UnitOfWork<'a> = Box<dyn FnOnce(&mut dyn Transaction) -> Result<(), StoreError> + Send + 'a>;
+pub type UnitOfWork<'a> =
+    Box<dyn FnOnce(&mut dyn Transaction) -> Result<(), StoreError> + Send + 'a>;
 
 /// A storage backend. Implementations are shared between threads; every method blocks.
 pub trait Store: Send + Sync {
@@ -228,20 +252,55 @@ pub trait Store: Send + Sync {
     /// The current version of a resource, deletion markers included.
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<StoredVersion>, StoreError>;
     /// One version of a resource.
-    fn vread(&self, resource_type: &str, id: &str, version_id: u64) -> Result<Option<StoredVersion>, StoreError>;
+    fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version_id: u64,
+    ) -> Result<Option<StoredVersion>, StoreError>;
     /// Versions newest first.
     fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredVersion>, StoreError>;
     /// Number of versions the query covers, ignoring `before_seq` and `limit`.
     fn history_count(&self, query: &HistoryQuery) -> Result<u64, StoreError>;
     /// Current, non-deleted resources of a type (or all types) in (type, id) order, after the
     /// given key, at most `limit`: for reindexing, export and scans.
-    fn scan(&self, resource_type: Option<&str>, after: Option<(&str, &str)>, limit: usize) -> Result<Vec<StoredVersion>, StoreError>;
+    fn scan(
+        &self,
+        resource_type: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<StoredVersion>, StoreError>;
     /// Outbox events after `after_seq`, oldest first, at most `limit`.
     fn outbox_after(&self, after_seq: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError>;
     /// The position a named outbox consumer has acknowledged (0 if none).
     fn consumer_position(&self, consumer: &str) -> Result<u64, StoreError>;
     /// Records that a named consumer has processed everything up to `seq`.
     fn set_consumer_position(&self, consumer: &str, seq: u64) -> Result<(), StoreError>;
+    /// The search layer's hook: runs a read-only SQL query over committed data and returns the
+    /// current rows it selects. The query must select exactly the backend's current-row columns
+    /// (see [`sqlite::RESOURCE_COLUMNS`]) from `resource r`; placeholders are `$1`, `$2`, ... in
+    /// order of first appearance, bound from `params`. A statement that would write is refused.
+    /// Backends without SQL answer [`StoreErrorKind::Unsupported`].
+    fn query_resources(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        let _ = (sql, params);
+        Err(StoreError::new(
+            StoreErrorKind::Unsupported,
+            "this backend does not run SQL queries",
+        ))
+    }
+    /// Like [`Store::query_resources`] for a query selecting one integer (e.g. `count(*)` for
+    /// `_total`).
+    fn query_count(&self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
+        let _ = (sql, params);
+        Err(StoreError::new(
+            StoreErrorKind::Unsupported,
+            "this backend does not run SQL queries",
+        ))
+    }
 }
 
 /// Runs a unit of work that produces a value: a typed convenience over [`Store::write`].

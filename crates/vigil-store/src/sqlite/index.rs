@@ -1,0 +1,84 @@
+//! Writing search index rows: one table per [`IndexValue`] variant, each row keyed by the
+//! resource's `rid` and carrying its type and parameter. Rows always describe the current
+//! version: a new version deletes the previous rows first; a deletion marker leaves none.
+
+use rusqlite::{Connection, params};
+
+use crate::{IndexRow, IndexValue, StoreError};
+
+/// Every index table, for deleting a resource's rows.
+const TABLES: [&str; 7] = [
+    "idx_string",
+    "idx_token",
+    "idx_date",
+    "idx_number",
+    "idx_quantity",
+    "idx_reference",
+    "idx_uri",
+];
+
+/// Deletes every index row of a resource.
+pub(crate) fn delete_rows(conn: &Connection, rid: i64) -> Result<(), StoreError> {
+    for table in TABLES {
+        // `table` is one of the constants above, never input.
+        let sql = format!("DELETE FROM {table} WHERE rid = ?1");
+        conn.prepare_cached(&sql)?.execute([rid])?;
+    }
+    Ok(())
+}
+
+/// Inserts the index rows of a resource's new current version.
+pub(crate) fn insert_rows(
+    conn: &Connection,
+    rid: i64,
+    resource_type: &str,
+    rows: &[IndexRow],
+) -> Result<(), StoreError> {
+    for row in rows {
+        insert_row(conn, rid, resource_type, row)?;
+    }
+    Ok(())
+}
+
+fn insert_row(
+    conn: &Connection,
+    rid: i64,
+    resource_type: &str,
+    row: &IndexRow,
+) -> Result<(), StoreError> {
+    let param = row.param.as_str();
+    match &row.value {
+        IndexValue::String { normalized, exact } => conn
+            .prepare_cached(
+                "INSERT INTO idx_string (rid, type, param, normalized, exact) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![rid, resource_type, param, normalized, exact])?,
+        IndexValue::Token { system, code, text } => conn
+            .prepare_cached(
+                "INSERT INTO idx_token (rid, type, param, system, code, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![rid, resource_type, param, system, code, text])?,
+        IndexValue::Date { low, high } => conn
+            .prepare_cached("INSERT INTO idx_date (rid, type, param, low, high) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![rid, resource_type, param, low, high])?,
+        IndexValue::Number { low, high } => conn
+            .prepare_cached("INSERT INTO idx_number (rid, type, param, low, high) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![rid, resource_type, param, low, high])?,
+        IndexValue::Quantity { system, code, value, canonical_code, canonical_value } => conn
+            .prepare_cached(
+                "INSERT INTO idx_quantity (rid, type, param, system, code, value, canonical_code, \
+                 canonical_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![rid, resource_type, param, system, code, value, canonical_code, canonical_value])?,
+        IndexValue::Reference { target_type, target_id, url } => conn
+            .prepare_cached(
+                "INSERT INTO idx_reference (rid, type, param, target_type, target_id, url) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![rid, resource_type, param, target_type, target_id, url])?,
+        IndexValue::Uri(uri) => conn
+            .prepare_cached("INSERT INTO idx_uri (rid, type, param, uri) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![rid, resource_type, param, uri])?,
+    };
+    Ok(())
+}

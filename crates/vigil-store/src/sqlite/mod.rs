@@ -1,0 +1,327 @@
+//! The embedded SQLite backend: one database file (`vigil.db`) in a data directory, WAL mode,
+//! `synchronous=FULL`, one writer connection doing group commit and a pool of read-only
+//! connections.
+//!
+//! # Table layout
+//!
+//! The schema lives in `migrations/sqlite/*.sql` (applied at [`SqliteStore::open`] and by
+//! [`migrate`]); the search layer compiles queries against these tables:
+//!
+//! | table | columns | keys and indexes |
+//! |---|---|---|
+//! | `resource` | `rid, type, id, version, last_updated, deleted, method, seq, content` | `rid` INTEGER PRIMARY KEY; unique `(type, id)` |
+//! | `resource_version` | `seq, rid, type, version, last_updated, method, deleted, content` | `seq` INTEGER PRIMARY KEY (global history order); unique `(rid, version)`; `(type, seq, last_updated)`; `(last_updated)` |
+//! | `idx_string` | `rid, type, param, normalized, exact` | `(param, type, normalized, rid)`; `(rid, param)` |
+//! | `idx_token` | `rid, type, param, system, code, text` | `(param, type, code, system, rid)`; `(rid, param)` |
+//! | `idx_date` | `rid, type, param, low, high` | `(param, type, low, high, rid)`; `(rid, param)` |
+//! | `idx_number` | `rid, type, param, low, high` | `(param, type, low, high, rid)`; `(rid, param)` |
+//! | `idx_quantity` | `rid, type, param, system, code, value, canonical_code, canonical_value` | `(param, type, value, rid)`; `(param, type, canonical_code, canonical_value, rid)` where canonical; `(rid, param)` |
+//! | `idx_reference` | `rid, type, param, target_type, target_id, url` | `(param, type, target_id, target_type, rid)`; `(param, type, url, rid)` where url; `(rid, param)` |
+//! | `idx_uri` | `rid, type, param, uri` | `(param, type, uri, rid)`; `(rid, param)` |
+//! | `outbox` | `seq, rid, version, method, created` | `seq` INTEGER PRIMARY KEY, equal to the version's `resource_version.seq` |
+//! | `outbox_consumer` | `name, position` | `name` PRIMARY KEY |
+//! | `schema_version` | `version, name, applied_micros` | `version` PRIMARY KEY |
+//!
+//! - `rid` is the compact integer key of a resource (its `(type, id)`); index, history and
+//!   outbox rows carry it. Index rows always belong to the *current* version and are absent
+//!   for deletion markers, so a search joins `resource r` on `rid` and needs no version check
+//!   (though it must still filter `r.deleted = 0` when it does not start from an index table).
+//! - Times are microseconds since the Unix epoch (UTC) in INTEGER columns; `deleted` is 0/1;
+//!   `method` is 1 create, 2 update, 3 delete, 4 patch.
+//! - Index value order is `(param, type, value..., rid)`: a search on one type and parameter
+//!   reads one contiguous, covering range, e.g.
+//!   `SELECT rid FROM idx_token WHERE param = $1 AND type = $2 AND code = $3 AND system = $4`.
+//!   Correlated sub-queries driven from `resource` use the `(rid, param)` index:
+//!   `EXISTS (SELECT 1 FROM idx_date d WHERE d.rid = r.rid AND d.param = $1 AND d.high >= $2)`.
+//!
+//! Search queries run through [`crate::Store::query_resources`] (committed data, read pool) or
+//! [`crate::Transaction::query_resources`] (inside a unit of work); they select
+//! [`RESOURCE_COLUMNS`] from `resource r` and use `$1, $2, ...` placeholders, which SQLite and
+//! PostgreSQL both accept.
+//!
+//! # Durability and concurrency
+//!
+//! Every connection runs in WAL mode; the writer uses `synchronous=FULL`, so each COMMIT
+//! fsyncs the WAL before returning, and both settings are read back at open. Writes go through
+//! [`writer`]'s group commit (units run on their caller's thread, in savepoints, one COMMIT per
+//! batch); reads take a connection from the pool and see the last committed state.
+
+mod index;
+mod migrations;
+mod reader;
+mod rows;
+mod transaction;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags, params};
+
+pub use migrations::{MIGRATIONS, Migration, MigrationReport, latest_version, migrate};
+pub use writer::WriteStats;
+
+use crate::{HistoryQuery, OutboxEvent, SqlValue, Store, StoreError, StoredVersion, UnitOfWork};
+use reader::ReadPool;
+use transaction::SqliteTransaction;
+use writer::{BatchLimits, Writer};
+
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "vigil.db";
+
+macro_rules! resource_columns {
+    () => {
+        "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.seq, r.content"
+    };
+}
+
+/// The columns, in order, that a query run through `query_resources` must select (from
+/// `resource` aliased `r`) to produce [`StoredVersion`]s.
+pub const RESOURCE_COLUMNS: &str = resource_columns!();
+
+/// The current row of one resource by (type, id).
+pub(crate) const CURRENT_BY_KEY: &str = concat!(
+    "SELECT ",
+    resource_columns!(),
+    " FROM resource r WHERE r.type = ?1 AND r.id = ?2"
+);
+
+/// Tuning of the SQLite backend; [`Default`] suits a small server.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Read-only connections in the pool (at least 1).
+    pub read_connections: usize,
+    /// How long a connection waits for a lock held by another process before answering
+    /// [`crate::StoreErrorKind::Busy`].
+    pub busy_timeout: Duration,
+    /// Most units of work committed in one transaction.
+    pub max_batch_units: usize,
+    /// Longest a batch stays open while units keep arriving.
+    pub max_batch_latency: Duration,
+    /// Longest a small batch waits for writers that are on their way (also capped by what the
+    /// last COMMIT took). Zero turns lingering off.
+    pub group_commit_wait: Duration,
+    /// Page cache per connection, in KiB.
+    pub cache_size_kib: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            read_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+            max_batch_units: 256,
+            max_batch_latency: Duration::from_millis(10),
+            group_commit_wait: Duration::from_millis(2),
+            cache_size_kib: 32 * 1024,
+        }
+    }
+}
+
+/// The SQLite store. Share it between threads (`Arc<SqliteStore>` or `&SqliteStore`).
+pub struct SqliteStore {
+    // Field order is drop order: readers close before the writer, so the writer is the last
+    // connection and SQLite checkpoints the WAL when it closes.
+    readers: ReadPool,
+    writer: Writer,
+    dir: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`, applying pending migrations.
+    pub fn open(dir: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        let mut conn = open_write_connection(dir, &options)?;
+        migrations::apply(&mut conn)?;
+        let readers = (0..options.read_connections.max(1))
+            .map(|_| open_read_connection(dir, &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let limits = BatchLimits {
+            max_units: options.max_batch_units.max(1),
+            max_latency: options.max_batch_latency,
+            linger: options.group_commit_wait,
+        };
+        Ok(SqliteStore {
+            readers: ReadPool::new(readers),
+            writer: Writer::new(conn, limits),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Counters of committed batches and units since open.
+    pub fn write_stats(&self) -> WriteStats {
+        self.writer.stats()
+    }
+
+    /// Copies the WAL into the database file and truncates it (between batches).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.writer.with_idle_connection(checkpoint)
+    }
+
+    /// Reads a pragma on the writer connection (for checks and diagnostics): e.g.
+    /// `journal_mode` or `synchronous`.
+    pub fn writer_pragma(&self, name: &str) -> Result<String, StoreError> {
+        self.writer
+            .with_idle_connection(|conn| read_pragma(conn, name))
+    }
+
+    /// Finishes (every write has returned once `self` is owned), checkpoints and closes every
+    /// connection, reporting any error.
+    pub fn close(self) -> Result<(), StoreError> {
+        self.readers.close()?;
+        self.writer.with_idle_connection(checkpoint)?;
+        self.writer
+            .into_connection()
+            .close()
+            .map_err(|(_, error)| StoreError::from(error))
+    }
+}
+
+impl Store for SqliteStore {
+    fn write(&self, work: UnitOfWork<'_>) -> Result<(), StoreError> {
+        self.writer
+            .write(|conn| work(&mut SqliteTransaction::new(conn)))
+    }
+
+    fn read(&self, resource_type: &str, id: &str) -> Result<Option<StoredVersion>, StoreError> {
+        reader::read(&self.readers.get(), resource_type, id)
+    }
+
+    fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version_id: u64,
+    ) -> Result<Option<StoredVersion>, StoreError> {
+        reader::vread(&self.readers.get(), resource_type, id, version_id)
+    }
+
+    fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredVersion>, StoreError> {
+        reader::history(&self.readers.get(), query)
+    }
+
+    fn history_count(&self, query: &HistoryQuery) -> Result<u64, StoreError> {
+        reader::history_count(&self.readers.get(), query)
+    }
+
+    fn scan(
+        &self,
+        resource_type: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        reader::scan(&self.readers.get(), resource_type, after, limit)
+    }
+
+    fn outbox_after(&self, after_seq: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
+        reader::outbox_after(&self.readers.get(), after_seq, limit)
+    }
+
+    fn consumer_position(&self, consumer: &str) -> Result<u64, StoreError> {
+        reader::consumer_position(&self.readers.get(), consumer)
+    }
+
+    fn set_consumer_position(&self, consumer: &str, seq: u64) -> Result<(), StoreError> {
+        let position = rows::to_i64_saturating(seq);
+        self.writer.write(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO outbox_consumer (name, position) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            )?
+            .execute(params![consumer, position])?;
+            Ok(())
+        })
+    }
+
+    fn query_resources(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        reader::query_resources(&self.readers.get(), sql, params)
+    }
+
+    fn query_count(&self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
+        reader::query_count(&self.readers.get(), sql, params)
+    }
+}
+
+/// Microseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
+        })
+}
+
+fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
+    // Returns (busy, log frames, checkpointed frames); busy only means readers held old frames.
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
+fn read_pragma(conn: &Connection, name: &str) -> Result<String, StoreError> {
+    let value: rusqlite::types::Value = conn.pragma_query_value(None, name, |row| row.get(0))?;
+    Ok(match value {
+        rusqlite::types::Value::Integer(number) => number.to_string(),
+        rusqlite::types::Value::Text(text) => text,
+        other => format!("{other:?}"),
+    })
+}
+
+fn database_path(dir: &Path) -> Result<PathBuf, StoreError> {
+    std::fs::create_dir_all(dir).map_err(|error| {
+        StoreError::internal(format!(
+            "cannot create data directory {}: {error}",
+            dir.display()
+        ))
+    })?;
+    Ok(dir.join(DATABASE_FILE))
+}
+
+fn configure(conn: &Connection, options: &SqliteOptions) -> Result<(), StoreError> {
+    conn.busy_timeout(options.busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.pragma_update(None, "cache_size", -i64::from(options.cache_size_kib))?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+/// Opens the read-write connection: WAL and `synchronous=FULL`, both checked.
+pub(crate) fn open_write_connection(
+    dir: &Path,
+    options: &SqliteOptions,
+) -> Result<Connection, StoreError> {
+    let conn = Connection::open(database_path(dir)?)?;
+    configure(&conn, options)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::internal(format!(
+            "the database refused WAL mode (journal_mode is {mode})"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let synchronous: i64 = conn.pragma_query_value(None, "synchronous", |row| row.get(0))?;
+    if synchronous != 2 {
+        return Err(StoreError::internal(format!(
+            "synchronous is {synchronous}, not FULL (2)"
+        )));
+    }
+    Ok(conn)
+}
+
+fn open_read_connection(dir: &Path, options: &SqliteOptions) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(dir.join(DATABASE_FILE), flags)?;
+    configure(&conn, options)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}

@@ -1,0 +1,141 @@
+//! The [`Transaction`] a unit of work sees: `current`, `put` and the search hook, all on the
+//! writer connection inside the unit's savepoint.
+//!
+//! `put` is where the store's invariants are enforced: the version must be exactly the next one,
+//! the history row, current row, index rows and outbox event are written together, and the
+//! previous version's index rows are replaced (a deletion marker keeps none).
+
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::rows::{method_code, stored_version};
+use super::{CURRENT_BY_KEY, index, now_micros, reader};
+use crate::{
+    NewVersion, SqlValue, StoreError, StoreErrorKind, StoredVersion, Transaction, VersionMeta,
+    WriteMethod,
+};
+
+/// A unit of work's view of the writer connection.
+pub(crate) struct SqliteTransaction<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> SqliteTransaction<'c> {
+    pub(crate) fn new(conn: &'c Connection) -> Self {
+        SqliteTransaction { conn }
+    }
+}
+
+impl Transaction for SqliteTransaction<'_> {
+    fn current(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredVersion>, StoreError> {
+        let mut statement = self.conn.prepare_cached(CURRENT_BY_KEY)?;
+        let mut rows = statement.query(params![resource_type, id])?;
+        match rows.next()? {
+            Some(row) => Ok(Some(stored_version(row)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put(&mut self, version: NewVersion) -> Result<StoredVersion, StoreError> {
+        put(self.conn, version)
+    }
+
+    fn query_resources(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        reader::query_resources(self.conn, sql, params)
+    }
+}
+
+fn put(conn: &Connection, version: NewVersion) -> Result<StoredVersion, StoreError> {
+    let existing: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT rid, version FROM resource WHERE type = ?1 AND id = ?2")?
+        .query_row(params![version.resource_type, version.id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let expected = existing.map_or(1, |(_, current)| current.saturating_add(1));
+    if i64::try_from(version.version_id).ok() != Some(expected) {
+        return Err(StoreError::new(
+            StoreErrorKind::VersionConflict,
+            format!(
+                "version {} is not the next version ({expected})",
+                version.version_id
+            ),
+        ));
+    }
+    let deleted = version.method == WriteMethod::Delete;
+    let method = method_code(version.method);
+    let seq: i64 = conn
+        .prepare_cached("SELECT coalesce(max(seq), 0) + 1 FROM resource_version")?
+        .query_row([], |row| row.get(0))?;
+    let rid = match existing {
+        Some((rid, _)) => {
+            conn.prepare_cached(
+                "UPDATE resource SET version = ?2, last_updated = ?3, deleted = ?4, method = ?5, seq = ?6, \
+                 content = ?7 WHERE rid = ?1",
+            )?
+            .execute(params![rid, expected, version.last_updated_micros, deleted, method, seq, version.content])?;
+            index::delete_rows(conn, rid)?;
+            rid
+        }
+        None => conn
+            .prepare_cached(
+                "INSERT INTO resource (type, id, version, last_updated, deleted, method, seq, content) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING rid",
+            )?
+            .query_row(
+                params![
+                    version.resource_type,
+                    version.id,
+                    expected,
+                    version.last_updated_micros,
+                    deleted,
+                    method,
+                    seq,
+                    version.content
+                ],
+                |row| row.get(0),
+            )?,
+    };
+    conn.prepare_cached(
+        "INSERT INTO resource_version (seq, rid, type, version, last_updated, method, deleted, content) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        seq,
+        rid,
+        version.resource_type,
+        expected,
+        version.last_updated_micros,
+        method,
+        deleted,
+        version.content
+    ])?;
+    if !deleted {
+        index::insert_rows(conn, rid, &version.resource_type, &version.index)?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO outbox (seq, rid, version, method, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![seq, rid, expected, method, now_micros()])?;
+    Ok(StoredVersion {
+        resource_type: version.resource_type,
+        id: version.id,
+        meta: VersionMeta {
+            version_id: version.version_id,
+            last_updated_micros: version.last_updated_micros,
+            deleted,
+            method: version.method,
+        },
+        content: Arc::from(version.content),
+        seq: seq.unsigned_abs(),
+    })
+}
