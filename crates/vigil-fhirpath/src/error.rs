@@ -33,6 +33,8 @@ pub enum ParseErrorKind {
     InvalidTypeSpecifier,
     /// A literal that is well formed lexically but not a valid value (e.g. `@2015-13`).
     InvalidLiteral,
+    /// Strict checking found a path that cannot exist on the context type.
+    Semantic,
 }
 
 /// An expression that cannot be compiled.

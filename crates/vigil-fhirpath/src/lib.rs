@@ -19,8 +19,9 @@
 //!   literals once. Errors are [`ParseError`]s with line:column and what was expected.
 //! - [`Expression::evaluate`] walks the program over a [`Context`] (resource, root resource,
 //!   variables, hooks) and returns a [`Collection`] of [`Item`]s that borrow the input JSON.
-//! - Type information comes through the [`TypeModel`] trait; [`BasicModel`] knows the data
-//!   types and resource hierarchy, enough for choice elements and untyped JSON.
+//! - Type information comes through the [`TypeModel`] trait: [`SchemaModel`] (the default)
+//!   reads `vigil-model`'s generated R4 schema; [`BasicModel`] knows only the data types and
+//!   resource hierarchy, enough for choice elements and untyped JSON.
 //! - Decimals are exact (`rust_decimal`), keep their written precision, and UCUM quantities
 //!   convert for comparison ([`ucum`]). Dates keep their precision ([`temporal`]).
 //!
@@ -40,6 +41,8 @@ mod lexer;
 mod model;
 mod output;
 mod parser;
+mod schema_model;
+mod strict;
 pub mod temporal;
 mod typed;
 pub mod ucum;
@@ -50,6 +53,7 @@ pub use error::{EvalError, EvalErrorKind, ParseError, ParseErrorKind, Position};
 pub use functions::Func;
 pub use model::{BasicModel, ElementType, TypeModel};
 pub use output::{item_to_json, to_json};
+pub use schema_model::SchemaModel;
 pub use temporal::{Precision, Temporal, TemporalKind};
 pub use typed::Coding;
 pub use value::{Collection, Item, Node, Quantity, Text};
@@ -68,10 +72,10 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 impl RegexCache {
     pub(crate) fn get(&self, pattern: &str, full: bool) -> Result<Regex, regex::Error> {
         let key = (pattern.to_owned(), full);
-        if let Ok(map) = self.0.lock() {
-            if let Some(r) = map.get(&key) {
-                return Ok(r.clone());
-            }
+        if let Ok(map) = self.0.lock()
+            && let Some(r) = map.get(&key)
+        {
+            return Ok(r.clone());
         }
         let src = if full {
             format!("^(?:{pattern})$")
@@ -82,10 +86,10 @@ impl RegexCache {
             .dot_matches_new_line(true)
             .size_limit(REGEX_SIZE_LIMIT)
             .build()?;
-        if let Ok(mut map) = self.0.lock() {
-            if map.len() < 256 {
-                map.insert(key, re.clone());
-            }
+        if let Ok(mut map) = self.0.lock()
+            && map.len() < 256
+        {
+            map.insert(key, re.clone());
         }
         Ok(re)
     }
@@ -111,6 +115,20 @@ impl Expression {
         })
     }
 
+    /// Strict mode: checks statically, against the FHIR type the expression will be evaluated
+    /// on (`Patient`, `Observation.component`), that every path step exists, choice elements are
+    /// used by their base name, `as` names a possible type, and order-dependent functions do
+    /// not follow `children()` / `descendants()`.
+    pub fn check(&self, context_type: &str) -> Result<(), ParseError> {
+        self.check_with(default_model(), context_type)
+    }
+
+    /// [`Expression::check`] with another type model.
+    pub fn check_with(&self, model: &dyn TypeModel, context_type: &str) -> Result<(), ParseError> {
+        let types = model.fhir_type(context_type).map(|t| vec![t]);
+        strict::Checker { model }.check(&self.program, &strict::Shape0(types))
+    }
+
     /// The expression text as compiled.
     pub fn source(&self) -> &str {
         &self.source
@@ -131,9 +149,8 @@ impl Expression {
     }
 }
 
-static BASIC: BasicModel = BasicModel;
-
-/// The type model used when the context does not name one.
+/// The type model used when the context does not name one: the R4 schema model.
 pub fn default_model() -> &'static dyn TypeModel {
-    &BASIC
+    static MODEL: std::sync::OnceLock<SchemaModel> = std::sync::OnceLock::new();
+    MODEL.get_or_init(SchemaModel::r4)
 }

@@ -11,6 +11,9 @@ pub enum ElementType {
     Single(&'static str),
     /// A choice element (`value[x]`): the JSON key carries the type as a suffix.
     Choice,
+    /// The name is a typed JSON key of a choice element (`valueQuantity`): in FHIRPath the
+    /// element is only reachable by its base name (`value`), so this path yields nothing.
+    ChoiceVariant,
 }
 
 /// Type lookups for navigation and `is` / `as` / `ofType`.
@@ -24,6 +27,12 @@ pub trait TypeModel: Send + Sync {
     fn fhir_type(&self, name: &str) -> Option<&'static str>;
     /// Whether `type_name` names a resource type.
     fn is_resource(&self, type_name: &str) -> bool;
+
+    /// The types a choice element allows (`Observation.value[x]` -> `Quantity`, ...); empty
+    /// when unknown.
+    fn choice_types(&self, _parent: &str, _name: &str) -> Vec<&'static str> {
+        Vec::new()
+    }
 
     /// Whether `ty` is `base` or derives from it.
     fn is_subtype(&self, ty: &str, base: &str) -> bool {

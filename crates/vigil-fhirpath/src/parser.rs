@@ -150,17 +150,17 @@ impl Parser {
                 name,
                 delimited: false,
             } = tok
+                && (name == "is" || name == "as")
+                && TYPE_OP_BP > min_bp
             {
-                if (name == "is" || name == "as") && TYPE_OP_BP > min_bp {
-                    let is = name == "is";
-                    let pos = self.advance().pos;
-                    let ty = self.type_specifier()?;
-                    lhs = Expr {
-                        kind: ExprKind::TypeOp(is, Box::new(lhs), ty),
-                        pos,
-                    };
-                    continue;
-                }
+                let is = name == "is";
+                let pos = self.advance().pos;
+                let ty = self.type_specifier()?;
+                lhs = Expr {
+                    kind: ExprKind::TypeOp(is, Box::new(lhs), ty),
+                    pos,
+                };
+                continue;
             }
             let Some((op, bp)) = binary_op(tok) else {
                 break;

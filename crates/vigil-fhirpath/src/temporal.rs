@@ -2,9 +2,11 @@
 //! literals and FHIR JSON, precision-aware comparison (a comparison that the shared precision
 //! cannot decide is empty), calendar arithmetic and formatting.
 //!
-//! Timezones: when both values carry an offset they are compared in UTC; when at most one does,
-//! the wall-clock fields are compared as written (the value without an offset is taken to be in
-//! the other's zone). This keeps evaluation pure (no machine timezone) and deterministic.
+//! Timezones: when both values carry an offset they are compared in UTC. When exactly one does
+//! and both are known to the hour or finer, the comparison is undecidable (empty) unless the
+//! calendar dates are more than a day apart, since no offset can then change the answer. Values
+//! known only to the day or coarser compare their fields as written. Evaluation never consults
+//! the machine's timezone.
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
@@ -111,6 +113,12 @@ fn civil_from_days(z: i64) -> (i64, u8, u8) {
         m,
         d,
     )
+}
+
+/// Whole days between the calendar dates of two values.
+fn days_between(a: &Temporal, b: &Temporal) -> i64 {
+    days_from_civil(i64::from(a.year), i64::from(a.month), i64::from(a.day))
+        - days_from_civil(i64::from(b.year), i64::from(b.month), i64::from(b.day))
 }
 
 impl Temporal {
@@ -314,6 +322,15 @@ impl Temporal {
         let start = if time_a { 3 } else { 0 };
         let pa = Self::precision_index(a.precision);
         let pb = Self::precision_index(b.precision);
+        // One side with an offset and one without: undecidable once hours matter.
+        if self.tz.is_some() != other.tz.is_some() && pa.min(pb) >= 3 && !time_a {
+            let (fa, fb) = (a.fields(), b.fields());
+            return match fa[..3].cmp(&fb[..3]) {
+                Ordering::Equal => None,
+                o if (days_between(&a, &b)).abs() > 1 => Some(o),
+                _ => None,
+            };
+        }
         let (fa, fb) = (a.fields(), b.fields());
         for k in start..=pa.min(pb) {
             match fa[k].cmp(&fb[k]) {

@@ -366,13 +366,13 @@ fn atom(code: &str) -> Option<Canonical> {
         return Some(c);
     }
     for (p, e) in PREFIXES {
-        if let Some(rest) = code.strip_prefix(p) {
-            if let Some((true, c)) = defined_atom(rest) {
-                return Some(Canonical {
-                    factor: c.factor.checked_mul(pow10(*e)?)?,
-                    dims: c.dims,
-                });
-            }
+        if let Some(rest) = code.strip_prefix(p)
+            && let Some((true, c)) = defined_atom(rest)
+        {
+            return Some(Canonical {
+                factor: c.factor.checked_mul(pow10(*e)?)?,
+                dims: c.dims,
+            });
         }
     }
     None

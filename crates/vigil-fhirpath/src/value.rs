@@ -113,10 +113,10 @@ pub type Collection<'a> = Vec<Item<'a>>;
 /// Parses a JSON number's written text as Integer or Decimal.
 pub(crate) fn number_item<'a>(n: &serde_json::Number) -> Option<Item<'a>> {
     let s = n.to_string();
-    if !s.contains(['.', 'e', 'E']) {
-        if let Ok(i) = s.parse::<i64>() {
-            return Some(Item::Integer(i));
-        }
+    if !s.contains(['.', 'e', 'E'])
+        && let Ok(i) = s.parse::<i64>()
+    {
+        return Some(Item::Integer(i));
     }
     Decimal::from_str(&s)
         .or_else(|_| Decimal::from_scientific(&s))

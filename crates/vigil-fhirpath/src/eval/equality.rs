@@ -55,7 +55,13 @@ pub(crate) fn equals(a: &Item<'_>, b: &Item<'_>) -> Option<bool> {
         (Item::Decimal(x), Item::Decimal(y)) => Some(x == y),
         (Item::String(x), Item::String(y)) => Some(**x == **y),
         (Item::Temporal(x), other) | (other, Item::Temporal(x)) => {
-            let y = temporal_of(other, x)?;
+            let Some(y) = temporal_of(other, x) else {
+                return Some(false);
+            };
+            let time = crate::temporal::TemporalKind::Time;
+            if (x.kind == time) != (y.kind == time) {
+                return Some(false);
+            }
             x.as_datetime().equals(&y.as_datetime())
         }
         (Item::Quantity(x), Item::Quantity(y)) => {

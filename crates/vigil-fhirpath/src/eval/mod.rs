@@ -161,6 +161,7 @@ impl<'a> Evaluator<'a> {
                 functions::call(self, *func, base, args, input, frame, node)?
             }
             Op::TypeCall(target, func, ty) => {
+                self.check_type(ty, node.pos)?;
                 let base = self.target(target, input, frame)?;
                 let model = self.ctx.model;
                 match func {
@@ -210,14 +211,28 @@ impl<'a> Evaluator<'a> {
             }
             Op::Binary(op, l, r) => ops::binary(self, *op, l, r, input, frame, node.pos)?,
             Op::Is(x, ty) => {
+                self.check_type(ty, node.pos)?;
                 let v = self.eval(x, input, frame)?;
                 self.is_op(v, ty, node.pos)?
             }
             Op::As(x, ty) => {
+                self.check_type(ty, node.pos)?;
                 let v = self.eval(x, input, frame)?;
                 self.as_op(v, ty, node.pos)?
             }
         })
+    }
+
+    fn check_type(&self, ty: &crate::compile::TypeSpec, pos: Position) -> EvalResult<()> {
+        if functions::known_type(self.ctx.model, ty) {
+            Ok(())
+        } else {
+            Err(EvalError::new(
+                EvalErrorKind::TypeMismatch,
+                pos,
+                format!("unknown type '{}'", ty.name),
+            ))
+        }
     }
 
     fn is_op(

@@ -87,16 +87,19 @@ pub(crate) fn member<'a>(
     let Item::Node(n) = item else { return };
     let Some(obj) = object(n) else { return };
     let is_primitive = !matches!(n.value, Some(Value::Object(_)));
-    if name.starts_with(|c: char| c.is_ascii_uppercase()) {
-        if let Some(rt) = n.resource_type() {
-            if rt == name || model.is_subtype(rt, name) {
-                out.push(item.clone());
-            }
-            return;
+    if name.starts_with(|c: char| c.is_ascii_uppercase())
+        && let Some(rt) = n.resource_type()
+    {
+        if rt == name || model.is_subtype(rt, name) {
+            out.push(item.clone());
         }
+        return;
     }
     let parent_ty = if is_primitive { Some("Element") } else { n.ty };
     let declared = parent_ty.and_then(|p| model.element(p, name));
+    if declared == Some(ElementType::ChoiceVariant) {
+        return;
+    }
     if let Some(v) = obj.get(name) {
         let ty = match declared {
             Some(ElementType::Single(t)) => Some(t),
@@ -114,12 +117,14 @@ pub(crate) fn member<'a>(
                 push_children(obj, name, None, Some(t), out);
             }
         }
+        Some(ElementType::ChoiceVariant) => {}
         Some(ElementType::Choice) | None => {
             for (key, v) in obj {
-                if key.len() > name.len() && key.starts_with(name) {
-                    if let Some(t) = choice_suffix_type(key, name) {
-                        push_children(obj, key, Some(v), Some(t), out);
-                    }
+                if key.len() > name.len()
+                    && key.starts_with(name)
+                    && let Some(t) = choice_suffix_type(key, name)
+                {
+                    push_children(obj, key, Some(v), Some(t), out);
                 }
             }
             if out.is_empty() && declared.is_none() {
@@ -135,12 +140,12 @@ pub(crate) fn member<'a>(
 }
 
 /// Splits a JSON key into element name and type (resolving choice suffixes).
-fn key_type<'a>(model: &dyn TypeModel, parent: Option<&str>, key: &'a str) -> Option<&'static str> {
+fn key_type(model: &dyn TypeModel, parent: Option<&str>, key: &str) -> Option<&'static str> {
     if let Some(p) = parent {
         match model.element(p, key) {
             Some(ElementType::Single(t)) => return Some(t),
             Some(ElementType::Choice) => return None,
-            None => {}
+            Some(ElementType::ChoiceVariant) | None => {}
         }
     }
     // `valueQuantity`: find the split where the prefix is a choice element.
@@ -150,10 +155,8 @@ fn key_type<'a>(model: &dyn TypeModel, parent: Option<&str>, key: &'a str) -> Op
             let is_choice = parent.is_none_or(|p| {
                 matches!(model.element(p, prefix), Some(ElementType::Choice) | None)
             });
-            if is_choice {
-                if let Some(t) = choice_suffix_type(key, prefix) {
-                    return Some(t);
-                }
+            if is_choice && let Some(t) = choice_suffix_type(key, prefix) {
+                return Some(t);
             }
         }
     }

@@ -373,15 +373,11 @@ pub(crate) fn add_duration(t: Temporal, q: &Quantity<'_>, sign: i64) -> Option<T
     let time = t.kind == TemporalKind::Time;
     let r = match unit {
         "a" if !time => {
-            if ucum::calendar_to_ucum(&q.unit).is_none() {
-                return None;
-            }
+            ucum::calendar_to_ucum(&q.unit)?;
             t.add_months(n.checked_mul(12)?)?
         }
         "mo" if !time => {
-            if ucum::calendar_to_ucum(&q.unit).is_none() {
-                return None;
-            }
+            ucum::calendar_to_ucum(&q.unit)?;
             t.add_months(n)?
         }
         "wk" if !time => t.add_millis(n.checked_mul(7 * 86_400_000)?),

@@ -4,7 +4,7 @@ use super::{Call, Func};
 use crate::error::{EvalError, EvalErrorKind, EvalResult};
 use crate::eval::children;
 use crate::eval::ops::union;
-use crate::value::Collection;
+use crate::value::{Collection, Item};
 
 /// Upper bound on `descendants()` output.
 const DESCENDANT_LIMIT: usize = 1_000_000;
@@ -39,9 +39,16 @@ pub(super) fn call<'a>(
                 return Ok(Vec::new());
             };
             let cond = cx.ev.eval(cond_node, focus, cx.frame)?;
-            let branch = match cx.ev.boolean(cond, cond_node.pos)? {
-                Some(true) => cx.args.get(1),
-                _ => cx.args.get(2),
+            let branch = match cx.ev.singleton(cond, cond_node.pos)? {
+                Some(Item::Boolean(true)) => cx.args.get(1),
+                None | Some(Item::Boolean(false)) => cx.args.get(2),
+                Some(other) => {
+                    return Err(cx.ev.type_error(
+                        cond_node.pos,
+                        "a Boolean criterion for iif()",
+                        &other,
+                    ));
+                }
             };
             match branch {
                 Some(b) => cx.ev.eval(b, focus, cx.frame),

@@ -77,10 +77,10 @@ pub(super) fn call<'a>(
                     ),
                     _ => None,
                 };
-                if let Some(r) = reference {
-                    if let Some(v) = resolve(cx, r, pos)? {
-                        out.push(Item::Node(Node::root(v)));
-                    }
+                if let Some(r) = reference
+                    && let Some(v) = resolve(cx, r, pos)?
+                {
+                    out.push(Item::Node(Node::root(v)));
                 }
             }
             Ok(out)

@@ -12,7 +12,7 @@ mod temporal_fns;
 mod types;
 mod utility;
 
-pub(crate) use types::{as_type, is_type};
+pub(crate) use types::{as_type, is_type, known_type};
 
 use crate::compile::Node;
 use crate::error::EvalResult;

@@ -96,6 +96,9 @@ pub(super) fn call<'a>(
             let (Some(p), Some(r)) = (cx.arg_str(0)?, cx.arg_str(1)?) else {
                 return Ok(Vec::new());
             };
+            if p.is_empty() {
+                return Ok(vec![Item::String(text)]);
+            }
             let re = cx.ev.regex(&p, false, cx.node.pos)?;
             Ok(vec![s(re.replace_all(&text, &*r).into_owned())])
         }
@@ -196,7 +199,7 @@ fn decode(text: &str, format: &str) -> Option<String> {
     let bytes = match format {
         "base64" | "urlbase64" => unbase64(text)?,
         "hex" => {
-            if text.len() % 2 != 0 {
+            if !text.len().is_multiple_of(2) {
                 return None;
             }
             (0..text.len())
@@ -284,7 +287,33 @@ fn unescape(text: &str, format: &str) -> Option<String> {
             out.push_str(rest);
             Some(out)
         }
-        "json" => serde_json::from_str::<String>(&format!("\"{text}\"")).ok(),
+        "json" => {
+            let mut out = String::with_capacity(text.len());
+            let mut chars = text.chars();
+            while let Some(c) = chars.next() {
+                if c != '\\' {
+                    out.push(c);
+                    continue;
+                }
+                match chars.next()? {
+                    'n' => out.push('\n'),
+                    'r' => out.push('\r'),
+                    't' => out.push('\t'),
+                    'b' => out.push('\u{8}'),
+                    'f' => out.push('\u{c}'),
+                    'u' => {
+                        let hex: String = chars.by_ref().take(4).collect();
+                        out.push(
+                            u32::from_str_radix(&hex, 16)
+                                .ok()
+                                .and_then(char::from_u32)?,
+                        );
+                    }
+                    other => out.push(other),
+                }
+            }
+            Some(out)
+        }
         _ => None,
     }
 }

@@ -2,7 +2,7 @@
 //! dates, dateTimes and times, and `comparable` for quantities.
 
 use super::{Call, Func};
-use crate::error::{EvalError, EvalErrorKind, EvalResult};
+use crate::error::EvalResult;
 use crate::temporal::{Precision, Temporal, TemporalKind, days_in_month};
 use crate::ucum;
 use crate::value::{Collection, Item, Quantity};
@@ -56,15 +56,7 @@ pub(super) fn call<'a>(
                 Item::Temporal(t) => temporal_boundary(t, digits, high).map(Item::Temporal),
                 other => return Err(cx.ev.type_error(pos, "a decimal, quantity or date", &other)),
             };
-            match out {
-                Some(v) => Ok(vec![v]),
-                None if digits.is_some_and(|d| !(0..=28).contains(&d)) => Err(EvalError::new(
-                    EvalErrorKind::InvalidArgument,
-                    pos,
-                    "boundary precision out of range",
-                )),
-                None => Ok(Vec::new()),
-            }
+            Ok(out.into_iter().collect())
         }
     }
 }

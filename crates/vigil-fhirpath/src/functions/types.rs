@@ -58,6 +58,15 @@ fn matches_type(model: &dyn TypeModel, item: &Item<'_>, spec: &TypeSpec, exact: 
     }
 }
 
+/// Whether an unqualified type name exists (qualified unknown names simply never match).
+pub(crate) fn known_type(model: &dyn TypeModel, spec: &TypeSpec) -> bool {
+    let system = SYSTEM_TYPES.contains(&spec.name.as_str());
+    match spec.ns {
+        Namespace::System | Namespace::Fhir => true,
+        Namespace::Any => system || model.fhir_type(&spec.name).is_some(),
+    }
+}
+
 /// `item is spec`.
 pub(crate) fn is_type(model: &dyn TypeModel, item: &Item<'_>, spec: &TypeSpec) -> bool {
     matches_type(model, item, spec, false)

@@ -117,8 +117,8 @@ fn sort<'a>(cx: &Call<'_, 'a, '_>, input: Collection<'a>) -> EvalResult<Collecti
         for (k, (a, b)) in ka.iter().zip(kb).enumerate() {
             let o = match (a, b) {
                 (None, None) => Ordering::Equal,
-                (None, Some(_)) => Ordering::Less,
-                (Some(_), None) => Ordering::Greater,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(_), None) => Ordering::Less,
                 (Some(x), Some(y)) => match compare(x, y) {
                     Ok(o) => o.unwrap_or(Ordering::Equal),
                     Err(_) => {
