@@ -20,8 +20,8 @@ const T0: i64 = 1_700_000_000_000_000;
 const SECOND: i64 = 1_000_000;
 
 /// The current-row columns every SQL backend exposes to the search layer.
-const COLUMNS: &str =
-    "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.seq, r.content";
+const COLUMNS: &str = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.seq, \
+     (SELECT c.content FROM resource_version c WHERE c.seq = r.seq)";
 
 fn version(
     resource_type: &str,

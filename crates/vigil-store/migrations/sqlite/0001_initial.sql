@@ -3,6 +3,8 @@
 -- Key choices (measured, see README.md):
 -- * `rid` is a compact integer key for (type, id); history, index and outbox rows carry it
 --   instead of repeating the two strings.
+-- * Content is stored once, in resource_version; the current row points at it by seq
+--   (measured: 32% smaller database, fewer WAL pages per commit).
 -- * Index tables carry the resource type next to the parameter, so a search for one type reads
 --   one contiguous index range: (param, type, value..., rid) is the covering index order.
 -- * Each index table also has an (rid, param) index: replacing a version's rows, and
@@ -17,8 +19,7 @@ CREATE TABLE resource (
     last_updated INTEGER NOT NULL, -- microseconds since the Unix epoch, UTC
     deleted      INTEGER NOT NULL, -- 0 or 1
     method       INTEGER NOT NULL, -- 1 create, 2 update, 3 delete, 4 patch
-    seq          INTEGER NOT NULL, -- resource_version.seq of this version
-    content      TEXT    NOT NULL  -- JSON as written by the service; empty for deletions
+    seq          INTEGER NOT NULL  -- resource_version.seq of this version, which holds the content
 );
 CREATE UNIQUE INDEX resource_type_id ON resource (type, id);
 
@@ -31,7 +32,7 @@ CREATE TABLE resource_version (
     last_updated INTEGER NOT NULL,
     method       INTEGER NOT NULL,
     deleted      INTEGER NOT NULL,
-    content      TEXT    NOT NULL
+    content      TEXT    NOT NULL  -- JSON as written by the service; empty for deletions
 );
 CREATE UNIQUE INDEX resource_version_rid ON resource_version (rid, version);
 CREATE INDEX resource_version_type ON resource_version (type, seq, last_updated);

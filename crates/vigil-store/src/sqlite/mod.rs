@@ -9,7 +9,7 @@
 //!
 //! | table | columns | keys and indexes |
 //! |---|---|---|
-//! | `resource` | `rid, type, id, version, last_updated, deleted, method, seq, content` | `rid` INTEGER PRIMARY KEY; unique `(type, id)` |
+//! | `resource` | `rid, type, id, version, last_updated, deleted, method, seq` | `rid` INTEGER PRIMARY KEY; unique `(type, id)` |
 //! | `resource_version` | `seq, rid, type, version, last_updated, method, deleted, content` | `seq` INTEGER PRIMARY KEY (global history order); unique `(rid, version)`; `(type, seq, last_updated)`; `(last_updated)` |
 //! | `idx_string` | `rid, type, param, normalized, exact` | `(param, type, normalized, rid)`; `(rid, param)` |
 //! | `idx_token` | `rid, type, param, system, code, text` | `(param, type, code, system, rid)`; `(rid, param)` |
@@ -22,6 +22,8 @@
 //! | `outbox_consumer` | `name, position` | `name` PRIMARY KEY |
 //! | `schema_version` | `version, name, applied_micros` | `version` PRIMARY KEY |
 //!
+//! - Content is stored once, in `resource_version`; the current row's `seq` points at it
+//!   ([`RESOURCE_COLUMNS`] fetches it with a rowid lookup, so queries need no join for it).
 //! - `rid` is the compact integer key of a resource (its `(type, id)`); index, history and
 //!   outbox rows carry it. Index rows always belong to the *current* version and are absent
 //!   for deletion markers, so a search joins `resource r` on `rid` and needs no version check
@@ -71,12 +73,14 @@ pub const DATABASE_FILE: &str = "vigil.db";
 
 macro_rules! resource_columns {
     () => {
-        "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.seq, r.content"
+        "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.seq, \
+         (SELECT c.content FROM resource_version c WHERE c.seq = r.seq)"
     };
 }
 
 /// The columns, in order, that a query run through `query_resources` must select (from
-/// `resource` aliased `r`) to produce [`StoredVersion`]s.
+/// `resource` aliased `r`) to produce [`StoredVersion`]s. The last one looks the content up in
+/// `resource_version` by `seq` (a rowid lookup).
 pub const RESOURCE_COLUMNS: &str = resource_columns!();
 
 /// The current row of one resource by (type, id).

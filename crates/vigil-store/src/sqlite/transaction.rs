@@ -79,17 +79,17 @@ fn put(conn: &Connection, version: NewVersion) -> Result<StoredVersion, StoreErr
     let rid = match existing {
         Some((rid, _)) => {
             conn.prepare_cached(
-                "UPDATE resource SET version = ?2, last_updated = ?3, deleted = ?4, method = ?5, seq = ?6, \
-                 content = ?7 WHERE rid = ?1",
+                "UPDATE resource SET version = ?2, last_updated = ?3, deleted = ?4, method = ?5, seq = ?6 \
+                 WHERE rid = ?1",
             )?
-            .execute(params![rid, expected, version.last_updated_micros, deleted, method, seq, version.content])?;
+            .execute(params![rid, expected, version.last_updated_micros, deleted, method, seq])?;
             index::delete_rows(conn, rid)?;
             rid
         }
         None => conn
             .prepare_cached(
-                "INSERT INTO resource (type, id, version, last_updated, deleted, method, seq, content) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING rid",
+                "INSERT INTO resource (type, id, version, last_updated, deleted, method, seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING rid",
             )?
             .query_row(
                 params![
@@ -99,8 +99,7 @@ fn put(conn: &Connection, version: NewVersion) -> Result<StoredVersion, StoreErr
                     version.last_updated_micros,
                     deleted,
                     method,
-                    seq,
-                    version.content
+                    seq
                 ],
                 |row| row.get(0),
             )?,
