@@ -1176,6 +1176,102 @@ mod sqlite {
         assert_eq!(error.kind(), StoreErrorKind::Internal);
     }
 
+    /// Environment variable that turns the crash test into its child role (the data dir).
+    const CRASH_CHILD: &str = "VIGIL_STORE_CRASH_CHILD";
+
+    /// Child role: 4 threads create Observations until killed (or 20 s pass), printing
+    /// `ACK <id>` only after `write` returned `Ok`.
+    fn crash_child(dir: &str) {
+        use std::io::Write;
+        let store =
+            SqliteStore::open(std::path::Path::new(dir), SqliteOptions::default()).expect("open");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        thread::scope(|scope| {
+            for thread_no in 0..4 {
+                let store = &store;
+                scope.spawn(move || {
+                    let mut n = 0;
+                    while std::time::Instant::now() < deadline {
+                        let id = format!("c{thread_no}-{n}");
+                        create(store, "Observation", &id, T0);
+                        let mut out = std::io::stdout().lock();
+                        writeln!(out, "ACK {id}").expect("stdout");
+                        out.flush().expect("flush");
+                        n += 1;
+                    }
+                });
+            }
+        });
+    }
+
+    /// A writer process killed with SIGKILL mid-stream loses nothing it acknowledged.
+    #[test]
+    fn acknowledged_writes_survive_a_killed_process() {
+        use std::io::BufRead;
+        if let Ok(dir) = std::env::var(CRASH_CHILD) {
+            crash_child(&dir);
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exe = std::env::current_exe().expect("test binary");
+        let mut child = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "sqlite::acknowledged_writes_survive_a_killed_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CRASH_CHILD, dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        let stdout = child.stdout.take().expect("child stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut acknowledged = Vec::new();
+        while acknowledged.len() < 400 {
+            let Some(line) = lines.next() else { break };
+            if let Some(id) = line.expect("line").strip_prefix("ACK ") {
+                acknowledged.push(id.to_owned());
+            }
+        }
+        child.kill().expect("kill child");
+        // Lines already in the pipe were acknowledged before the kill.
+        for line in lines {
+            if let Some(id) = line.expect("line").strip_prefix("ACK ") {
+                acknowledged.push(id.to_owned());
+            }
+        }
+        child.wait().expect("reap child");
+        assert!(
+            acknowledged.len() >= 400,
+            "the child acknowledged only {} writes",
+            acknowledged.len()
+        );
+        let store =
+            SqliteStore::open(dir.path(), SqliteOptions::default()).expect("reopen after kill");
+        let missing: Vec<&String> = acknowledged
+            .iter()
+            .filter(|id| store.read("Observation", id).expect("read").is_none())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{} acknowledged writes lost, e.g. {:?}",
+            missing.len(),
+            missing.first()
+        );
+        let count = store
+            .history_count(&history(HistoryScope::System, 1))
+            .expect("count");
+        assert!(count >= acknowledged.len() as u64);
+        let events = store.outbox_after(0, 1_000_000).expect("outbox");
+        assert_eq!(
+            events.len() as u64,
+            count,
+            "one outbox event per surviving version"
+        );
+    }
+
     #[test]
     fn readers_see_committed_state_while_writing() {
         let fixture = Fixture::new();
