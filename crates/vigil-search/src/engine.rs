@@ -1,0 +1,167 @@
+//! [`SearchEngine`]: the registry and its compiled extraction programs, built once and shared
+//! by every thread; the entry points the service calls.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use vigil_store::{IndexRow, Store, Transaction};
+
+use crate::error::SearchError;
+use crate::extract::{Extractor, SkippedDefinition};
+use crate::query::{SearchRequest, SearchScope, TotalMode};
+use crate::registry::SearchParameterRegistry;
+use crate::runner::{QueryRunner, StoreRunner, TransactionRunner};
+use crate::search::{self, SearchResult};
+
+/// Limits of result pages.
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    /// Page size without `_count`.
+    pub default_count: usize,
+    /// Largest `_count` honoured.
+    pub max_count: usize,
+    /// Most resources `_include`/`_revinclude` add to one page.
+    pub max_include: usize,
+    /// Rounds of `:iterate` includes.
+    pub max_iterations: usize,
+    /// `_total` when the client does not say (`None`: no total; `Accurate`: count the first
+    /// page's matches).
+    pub default_total: TotalMode,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            default_count: 50,
+            max_count: 1000,
+            max_include: 1000,
+            max_iterations: 3,
+            default_total: TotalMode::Accurate,
+        }
+    }
+}
+
+/// Search over the store: index extraction at write time, query compilation and execution.
+pub struct SearchEngine {
+    registry: SearchParameterRegistry,
+    extractor: Extractor,
+    options: SearchOptions,
+}
+
+impl SearchEngine {
+    /// The engine over the 1,400 R4 definitions.
+    pub fn r4() -> Self {
+        Self::new(SearchParameterRegistry::r4(), SearchOptions::default())
+    }
+
+    /// An engine over a registry (R4 plus custom SearchParameters); compiles every expression.
+    pub fn new(registry: SearchParameterRegistry, options: SearchOptions) -> Self {
+        let extractor = Extractor::new(&registry);
+        SearchEngine {
+            registry,
+            extractor,
+            options,
+        }
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &SearchParameterRegistry {
+        &self.registry
+    }
+
+    /// The options.
+    pub fn options(&self) -> &SearchOptions {
+        &self.options
+    }
+
+    /// Definitions whose expressions did not compile (they index nothing).
+    pub fn skipped_definitions(&self) -> &[SkippedDefinition] {
+        self.extractor.skipped()
+    }
+
+    /// The index rows of a resource about to be stored.
+    pub fn index_rows(
+        &self,
+        resource_type: &str,
+        resource: &Value,
+    ) -> Result<Vec<IndexRow>, SearchError> {
+        self.extractor.index_rows(resource_type, resource)
+    }
+
+    pub(crate) fn extractor(&self) -> &Extractor {
+        &self.extractor
+    }
+
+    /// Ids of current resources of `resource_type` matching `query` (a URL query string), at
+    /// most `limit`, for conditional create/update/delete. Unknown parameters are errors here
+    /// (ignoring one would widen a conditional delete), and result parameters are ignored.
+    pub fn matching_ids(
+        &self,
+        store: &dyn Store,
+        resource_type: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, SearchError> {
+        self.ids(&mut StoreRunner(store), resource_type, query, limit)
+    }
+
+    /// [`Self::matching_ids`] inside a unit of work (sees its uncommitted writes).
+    pub fn matching_ids_in(
+        &self,
+        transaction: &mut dyn Transaction,
+        resource_type: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, SearchError> {
+        self.ids(
+            &mut TransactionRunner(transaction),
+            resource_type,
+            query,
+            limit,
+        )
+    }
+
+    fn ids(
+        &self,
+        runner: &mut dyn QueryRunner,
+        resource_type: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, SearchError> {
+        let parsed =
+            SearchRequest::from_query(SearchScope::Type(resource_type.to_owned()), query, true)?;
+        let mut request = SearchRequest::new(parsed.scope);
+        request.filters = parsed.filters;
+        request.strict = true;
+        request.count = Some(limit);
+        request.total = Some(TotalMode::None);
+        let result = search::run(self, runner, &request, limit)?;
+        Ok(result
+            .matches
+            .into_iter()
+            .map(|version| version.id)
+            .collect())
+    }
+
+    /// Runs a search over committed data.
+    pub fn search(
+        &self,
+        store: &dyn Store,
+        request: &SearchRequest,
+    ) -> Result<SearchResult, SearchError> {
+        let count = request
+            .count
+            .unwrap_or(self.options.default_count)
+            .min(self.options.max_count);
+        search::run(self, &mut StoreRunner(store), request, count)
+    }
+}
+
+/// Now, in microseconds since the epoch (anchors `ap` on dates).
+pub(crate) fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
+        })
+}

@@ -1,0 +1,131 @@
+//! Index extraction: what a search parameter's FHIRPath expression selects, turned into the
+//! store's [`IndexValue`]s, one file per parameter type.
+//!
+//! The FHIRPath engine hands back [`Selected`] items: FHIR nodes borrowed from the resource
+//! (with their FHIR type when the engine knows it) or System values it computed. Conversion
+//! looks at the FHIR type first and at the JSON shape when the type is unknown, so `Coding`,
+//! `CodeableConcept`, `Identifier`, `ContactPoint`, `Period`, `Timing`, `HumanName`, `Address`,
+//! `Quantity`, `Money` and `Reference` are each indexed as FHIR's search page says.
+//!
+//! Besides the rows named after the parameter's code, two derived row kinds exist (documented in
+//! docs/conformance.md): `<code>:identifier` token rows for `Reference.identifier` (the
+//! `:identifier` modifier) and `<code>:of-type` token rows for `Identifier.type` + value (the
+//! `:of-type` modifier).
+
+mod date;
+mod number;
+mod quantity;
+mod reference;
+mod string;
+mod token;
+
+use serde_json::Value;
+use vigil_store::{IndexRow, IndexValue};
+
+use crate::registry::ParamType;
+
+pub use date::date_values;
+pub use number::number_range;
+pub use quantity::{UCUM, canonical_quantity, quantity_values};
+pub use reference::{IDENTIFIER, ParsedReference, parse_reference};
+pub use token::OF_TYPE;
+
+/// One item an expression selected.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selected<'a> {
+    /// A FHIR element of the resource, with its FHIR type when known.
+    Node {
+        /// The element's JSON.
+        value: &'a Value,
+        /// FHIR type (`CodeableConcept`, `string`, `dateTime`, ...).
+        fhir_type: Option<&'a str>,
+    },
+    /// A System.String (or any computed string).
+    String(String),
+    /// A System.Boolean.
+    Boolean(bool),
+    /// A System.Integer or System.Decimal, as written.
+    Number(String),
+    /// A System.Date or System.DateTime in FHIR syntax.
+    DateTime(String),
+    /// A System.Quantity.
+    Quantity {
+        /// Decimal value as written.
+        value: String,
+        /// UCUM unit.
+        unit: String,
+    },
+}
+
+/// The index rows of one selected item for a parameter of type `kind`.
+pub fn rows_for(code: &str, kind: ParamType, item: &Selected<'_>, rows: &mut Vec<IndexRow>) {
+    let mut push = |param: String, value: IndexValue| {
+        let row = IndexRow { param, value };
+        if !rows.contains(&row) {
+            rows.push(row);
+        }
+    };
+    match kind {
+        ParamType::String => {
+            for value in string::string_values(item) {
+                push(code.to_owned(), value);
+            }
+        }
+        ParamType::Token => {
+            for (suffix, value) in token::token_values(item) {
+                push(format!("{code}{suffix}"), value);
+            }
+        }
+        ParamType::Date => {
+            for value in date_values(item) {
+                push(code.to_owned(), value);
+            }
+        }
+        ParamType::Number => {
+            if let Some(value) = number::number_value(item) {
+                push(code.to_owned(), value);
+            }
+        }
+        ParamType::Quantity => {
+            for value in quantity_values(item) {
+                push(code.to_owned(), value);
+            }
+        }
+        ParamType::Reference => {
+            for (suffix, value) in reference::reference_values(item) {
+                push(format!("{code}{suffix}"), value);
+            }
+        }
+        ParamType::Uri => {
+            if let Some(text) = text_of(item) {
+                push(code.to_owned(), IndexValue::Uri(text.to_owned()));
+            }
+        }
+        ParamType::Composite | ParamType::Special => {}
+    }
+}
+
+/// The text of a string-like item (FHIR primitive string or System string).
+pub(crate) fn text_of<'s>(item: &'s Selected<'_>) -> Option<&'s str> {
+    match item {
+        Selected::Node {
+            value: Value::String(text),
+            ..
+        } => Some(text),
+        Selected::String(text) | Selected::DateTime(text) => Some(text),
+        _ => None,
+    }
+}
+
+/// A string member of a JSON object.
+pub(crate) fn str_member<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// The FHIR type of a node, when known.
+pub(crate) fn type_of<'a>(item: &Selected<'a>) -> Option<&'a str> {
+    match item {
+        Selected::Node { fhir_type, .. } => *fhir_type,
+        _ => None,
+    }
+}

@@ -1,0 +1,42 @@
+//! FHIR R4 search for Vigil.
+//!
+//! - [`SearchParameterRegistry`]: the 1,400 R4 SearchParameter definitions (generated from the
+//!   official package, committed in `vigil-model/schema`) plus custom ones, by resource type.
+//! - Index extraction ([`SearchEngine::index_rows`]): each parameter's FHIRPath expression,
+//!   compiled once by `vigil-fhirpath`, selects values that become the store's
+//!   [`vigil_store::IndexRow`]s, written in the same transaction as the resource.
+//! - Query compilation: a [`SearchRequest`] (type, system or compartment level) becomes SQL
+//!   over the store's `idx_*` tables ([`sql`]); the store runs it through its query hook.
+//! - Execution ([`SearchEngine::search`]): keyset paging with opaque cursors, `_sort`,
+//!   `_total`, `_include`/`_revinclude` (`:iterate`), chains and `_has`.
+//!
+//! Architecture invariants: this crate does not know HTTP (the service and API crates build
+//! Bundles and links from [`SearchResult`]) and never writes (index rows go to the store with
+//! the resource; queries are read-only). SQL text is assembled only from constants: every
+//! client value is a bound parameter.
+
+#![deny(missing_docs)]
+
+mod cursor;
+pub mod datetime;
+mod engine;
+mod error;
+mod extract;
+mod include;
+pub mod index;
+pub mod normalize;
+pub mod query;
+pub mod registry;
+mod runner;
+mod search;
+pub mod sql;
+
+pub use cursor::Cursor;
+pub use engine::{SearchEngine, SearchOptions};
+pub use error::{SearchError, SearchErrorKind};
+pub use extract::SkippedDefinition;
+pub use query::{IncludeSpec, SearchRequest, SearchScope, SortKey, SummaryMode, TotalMode};
+pub use registry::{BoundParameter, ParamType, SearchParameterDef, SearchParameterRegistry};
+pub use runner::{QueryRunner, StoreRunner, TransactionRunner};
+pub use search::SearchResult;
+pub use sql::compile::SearchWarning;

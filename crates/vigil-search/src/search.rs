@@ -1,0 +1,244 @@
+//! Running a [`SearchRequest`]: scope and filters compiled to one WHERE clause, the page read
+//! in keyset order, the total counted, includes added, cursors for `next`/`previous` made.
+
+use vigil_store::{IndexValue, SqlValue, StoredVersion};
+
+use crate::cursor::Cursor;
+use crate::engine::{SearchEngine, now_micros};
+use crate::error::{SearchError, SearchErrorKind};
+use crate::include;
+use crate::query::{SearchRequest, SearchScope, SummaryMode, TotalMode};
+use crate::runner::QueryRunner;
+use crate::sql::clause::{Clause, render_where};
+use crate::sql::compile::{Compiler, SearchWarning, compartment_clause};
+use crate::sql::fragment::Fragment;
+use crate::sql::sort::{SortColumn, keyset, order_by};
+
+/// The columns every resource query selects (the store's current-row columns, over alias `r`).
+pub(crate) const COLUMNS: &str = vigil_store::sqlite::RESOURCE_COLUMNS;
+
+/// What a search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResult {
+    /// The page of matches (`search.mode = match`), in order.
+    pub matches: Vec<StoredVersion>,
+    /// Resources added by `_include`/`_revinclude` (`search.mode = include`).
+    pub included: Vec<StoredVersion>,
+    /// Number of matches over all pages, when computed.
+    pub total: Option<u64>,
+    /// Ignored parameters, for an OperationOutcome in the Bundle.
+    pub warnings: Vec<SearchWarning>,
+    /// Cursor of the next page (`_cursor=` in the `next` link), when there is one.
+    pub next_cursor: Option<String>,
+    /// Cursor of the previous page, when there is one.
+    pub previous_cursor: Option<String>,
+    /// The page size used.
+    pub page_size: usize,
+}
+
+/// The types searched and the clauses every query of this search starts from.
+fn scope(
+    engine: &SearchEngine,
+    request: &SearchRequest,
+) -> Result<(Vec<String>, Vec<Clause>), SearchError> {
+    let registry = engine.registry();
+    let check = |name: &str| {
+        if registry.is_resource_type(name) {
+            Ok(())
+        } else {
+            Err(SearchError::new(
+                SearchErrorKind::UnknownResourceType,
+                None,
+                format!("'{name}' is not a resource type"),
+            ))
+        }
+    };
+    match &request.scope {
+        SearchScope::Type(resource_type) => {
+            check(resource_type)?;
+            Ok((vec![resource_type.clone()], Vec::new()))
+        }
+        SearchScope::System(types) => {
+            types.iter().try_for_each(|t| check(t))?;
+            Ok((types.clone(), Vec::new()))
+        }
+        SearchScope::Compartment {
+            compartment,
+            id,
+            resource_type,
+        } => {
+            check(resource_type)?;
+            Ok((
+                vec![resource_type.clone()],
+                vec![compartment_clause(compartment, id, resource_type)?],
+            ))
+        }
+    }
+}
+
+fn sort_columns(
+    engine: &SearchEngine,
+    request: &SearchRequest,
+    types: &[String],
+    warnings: &mut Vec<SearchWarning>,
+) -> Result<Vec<SortColumn>, SearchError> {
+    let mut columns = Vec::new();
+    for key in &request.sort {
+        let lookup_type = types.first().map_or("Basic", String::as_str);
+        let column = engine
+            .registry()
+            .get(lookup_type, &key.param)
+            .filter(|bound| {
+                types.iter().all(|t| {
+                    engine
+                        .registry()
+                        .get(t, &key.param)
+                        .is_some_and(|b| b.kind() == bound.kind())
+                })
+            })
+            .and_then(|bound| SortColumn::for_parameter(bound, key.descending));
+        match column {
+            Some(column) => columns.push(column),
+            None => {
+                let error = SearchError::unknown_parameter("_sort", lookup_type);
+                if request.strict {
+                    return Err(SearchError::unsupported(
+                        "_sort",
+                        format!("cannot sort by '{}'", key.param),
+                    ));
+                }
+                warnings.push(SearchWarning {
+                    parameter: "_sort".into(),
+                    message: format!("cannot sort by '{}': {}", key.param, error.message()),
+                });
+            }
+        }
+    }
+    Ok(columns)
+}
+
+/// Runs a search; `count` is the page size already bounded by the options.
+pub(crate) fn run(
+    engine: &SearchEngine,
+    runner: &mut dyn QueryRunner,
+    request: &SearchRequest,
+    count: usize,
+) -> Result<SearchResult, SearchError> {
+    let (types, mut clauses) = scope(engine, request)?;
+    let mut compiler = Compiler::new(engine.registry(), now_micros(), request.strict);
+    clauses.extend(compiler.compile_filters(&types, &request.filters)?);
+    let mut warnings = compiler.warnings;
+    let columns = sort_columns(engine, request, &types, &mut warnings)?;
+    let filter = render_where("r", &types, &clauses);
+    let cursor = request
+        .cursor
+        .as_deref()
+        .map(|token| Cursor::decode(token, columns.len()))
+        .transpose()?;
+
+    let total_mode = request.total.unwrap_or(if cursor.is_none() {
+        engine.options().default_total
+    } else {
+        TotalMode::None
+    });
+    let only_count = request.summary == Some(SummaryMode::Count) || count == 0;
+    let total = if total_mode != TotalMode::None || only_count {
+        let mut sql = Fragment::text("SELECT count(*) FROM resource r WHERE ");
+        sql.append(&filter);
+        let (text, values) = sql.finish();
+        Some(runner.count(&text, &values)?)
+    } else {
+        None
+    };
+    let mut result = SearchResult {
+        matches: Vec::new(),
+        included: Vec::new(),
+        total,
+        warnings,
+        next_cursor: None,
+        previous_cursor: None,
+        page_size: count,
+    };
+    if only_count {
+        return Ok(result);
+    }
+
+    let backward = cursor.as_ref().is_some_and(|c| c.backward);
+    let mut sql = Fragment::text("SELECT ");
+    sql.push(COLUMNS)
+        .push(" FROM resource r WHERE ")
+        .append(&filter);
+    if let Some(cursor) = &cursor {
+        sql.push(" AND ").append(&keyset(
+            "r",
+            &columns,
+            &cursor.keys,
+            (&cursor.resource_type, &cursor.id),
+            backward,
+        ));
+    }
+    sql.append(&order_by("r", &columns, backward))
+        .push(" LIMIT ")
+        .bind(i64::try_from(count + 1).unwrap_or(i64::MAX));
+    let (text, values) = sql.finish();
+    let mut rows = runner.resources(&text, &values)?;
+    let more = rows.len() > count;
+    rows.truncate(count);
+    if backward {
+        rows.reverse();
+    }
+    let (has_next, has_previous) = if backward {
+        (true, more)
+    } else {
+        (more, cursor.is_some())
+    };
+    if let (true, Some(last)) = (has_next, rows.last()) {
+        result.next_cursor = Some(boundary(engine, &columns, last, false)?.encode());
+    }
+    if let (true, Some(first)) = (has_previous, rows.first()) {
+        result.previous_cursor = Some(boundary(engine, &columns, first, true)?.encode());
+    }
+    result.included = include::resolve(engine, runner, request, &rows)?;
+    result.matches = rows;
+    Ok(result)
+}
+
+/// The cursor positioned at `row`.
+fn boundary(
+    engine: &SearchEngine,
+    columns: &[SortColumn],
+    row: &StoredVersion,
+    backward: bool,
+) -> Result<Cursor, SearchError> {
+    let mut keys: Vec<SqlValue> = Vec::with_capacity(columns.len());
+    if !columns.is_empty() {
+        let content: serde_json::Value = serde_json::from_str(&row.content).map_err(|error| {
+            SearchError::internal(
+                SearchErrorKind::Store,
+                format!(
+                    "stored content of {}/{}: {error}",
+                    row.resource_type, row.id
+                ),
+            )
+        })?;
+        for column in columns {
+            let rows: Vec<IndexValue> = match &column.source {
+                crate::sql::sort::SortSource::Index { param, .. } => engine
+                    .extractor()
+                    .parameter_rows(&row.resource_type, param, &content)?
+                    .into_iter()
+                    .filter(|index_row| &index_row.param == param)
+                    .map(|index_row| index_row.value)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            keys.push(column.value_of(&row.id, row.meta.last_updated_micros, &rows));
+        }
+    }
+    Ok(Cursor {
+        backward,
+        keys,
+        resource_type: row.resource_type.clone(),
+        id: row.id.clone(),
+    })
+}

@@ -1,0 +1,106 @@
+//! `date`: the search value is a range (its precision's span) compared with each stored range
+//! as the FHIR search page defines the prefixes: `eq` the stored range lies within the search
+//! range, `ne` no stored range does, `gt`/`lt` the stored range reaches beyond the end/start,
+//! `ge`/`le` that or `eq`, `sa`/`eb` starts after / ends before, `ap` overlaps the search
+//! range widened by 10% of its distance from now (at least a day).
+
+use super::unsupported_modifier;
+use crate::datetime;
+use crate::error::SearchError;
+use crate::query::value::{Prefix, split_prefix, unescape};
+use crate::sql::clause::{Clause, Table, rank};
+use crate::sql::fragment::Fragment;
+
+const DAY_MICROS: i64 = 86_400 * 1_000_000;
+
+/// The condition of one prefixed date value over `i.low` and `i.high`; `now` for `ap`.
+pub fn condition(
+    written: &str,
+    raw: &str,
+    now_micros: i64,
+) -> Result<(Prefix, Fragment), SearchError> {
+    let value = unescape(raw);
+    let (prefix, text) = split_prefix(written, &value)?;
+    let range = datetime::parse(text).ok_or_else(|| {
+        SearchError::malformed(
+            written,
+            format!("'{text}' is not a date, dateTime or instant"),
+        )
+    })?;
+    let (low, high) = (range.low, range.high);
+    let mut sql = Fragment::new();
+    match prefix {
+        Prefix::Eq | Prefix::Ne => sql
+            .push("i.low >= ")
+            .bind(low)
+            .push(" AND i.high <= ")
+            .bind(high),
+        Prefix::Gt => sql.push("i.high > ").bind(high),
+        Prefix::Lt => sql.push("i.low < ").bind(low),
+        Prefix::Ge => sql
+            .push("(i.high > ")
+            .bind(high)
+            .push(" OR (i.low >= ")
+            .bind(low)
+            .push(" AND i.high <= ")
+            .bind(high)
+            .push("))"),
+        Prefix::Le => sql
+            .push("(i.low < ")
+            .bind(low)
+            .push(" OR (i.low >= ")
+            .bind(low)
+            .push(" AND i.high <= ")
+            .bind(high)
+            .push("))"),
+        Prefix::Sa => sql.push("i.low > ").bind(high),
+        Prefix::Eb => sql.push("i.high < ").bind(low),
+        Prefix::Ap => {
+            let middle = low / 2 + high / 2;
+            let margin = ((now_micros - middle).abs() / 10).max(DAY_MICROS);
+            sql.push("i.low <= ")
+                .bind(high.saturating_add(margin))
+                .push(" AND i.high >= ")
+                .bind(low.saturating_sub(margin))
+        }
+    };
+    Ok((prefix, sql))
+}
+
+/// The clause of a date parameter. `ne` values are negated together: no stored range equals any
+/// of them.
+pub fn clause(
+    code: &str,
+    written: &str,
+    modifier: Option<&str>,
+    values: &[&str],
+    now_micros: i64,
+) -> Result<Clause, SearchError> {
+    if let Some(other) = modifier {
+        return Err(unsupported_modifier(written, other));
+    }
+    let mut alternatives = Vec::new();
+    let mut negated = Vec::new();
+    for raw in values {
+        let (prefix, sql) = condition(written, raw, now_micros)?;
+        if prefix == Prefix::Ne {
+            negated.push(sql)
+        } else {
+            alternatives.push(sql)
+        }
+    }
+    match (alternatives.is_empty(), negated.is_empty()) {
+        (_, true) => Ok(Clause::index(
+            Table::Date,
+            code,
+            alternatives,
+            false,
+            rank::RANGE,
+        )),
+        (true, false) => Ok(Clause::index(Table::Date, code, negated, true, rank::RANGE)),
+        (false, false) => Err(SearchError::unsupported(
+            written,
+            "'ne' cannot be OR'ed with other prefixes in one parameter",
+        )),
+    }
+}

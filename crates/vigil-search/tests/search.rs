@@ -1,0 +1,307 @@
+//! Search behaviour over small hand-written resources: one table of (query, expected ids) per
+//! parameter type, plus paging, includes, chains, `_has`, errors and warnings.
+
+mod common;
+
+use serde_json::{Value, json};
+use vigil_search::{SearchEngine, SearchErrorKind, SearchRequest, SearchScope};
+use vigil_store::sqlite::SqliteStore;
+
+fn fixtures() -> Vec<Value> {
+    vec![
+        json!({"resourceType": "Patient", "id": "p1", "meta": {"lastUpdated": "2020-01-01T00:00:00Z", "tag": [{"system": "urn:t", "code": "vip"}]},
+               "identifier": [{"system": "urn:mrn", "value": "MRN-1", "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}}],
+               "name": [{"family": "Müller", "given": ["Anna"]}], "gender": "female", "birthDate": "1970-05-01", "active": true,
+               "telecom": [{"system": "phone", "value": "555-0101"}], "address": [{"city": "Boston", "postalCode": "02101"}]}),
+        json!({"resourceType": "Patient", "id": "p2", "name": [{"family": "Muller", "given": ["Bob"]}], "gender": "male", "birthDate": "1985",
+               "managingOrganization": {"reference": "Organization/o1"}}),
+        json!({"resourceType": "Patient", "id": "p3", "name": [{"family": "Smith", "given": ["Carol"]}], "gender": "female", "birthDate": "2001-12-31"}),
+        json!({"resourceType": "Organization", "id": "o1", "name": "Acme Hospital", "identifier": [{"system": "urn:org", "value": "ACME"}]}),
+        json!({"resourceType": "Observation", "id": "o-hr1", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+               "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2021-03-04T10:00:00Z",
+               "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}}),
+        json!({"resourceType": "Observation", "id": "o-hr2", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+               "subject": {"reference": "Patient/p2"}, "effectivePeriod": {"start": "2021-03-05T10:00:00Z", "end": "2021-03-05T11:00:00Z"},
+               "valueQuantity": {"value": 130, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}}),
+        json!({"resourceType": "Observation", "id": "o-wt", "status": "amended",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7", "display": "Body weight"}], "text": "Weight"},
+               "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2019-06-01",
+               "valueQuantity": {"value": 70500, "unit": "g", "system": "http://unitsofmeasure.org", "code": "g"}}),
+        json!({"resourceType": "Observation", "id": "o-text", "status": "final",
+               "code": {"text": "free text only"}, "subject": {"reference": "http://other.org/fhir/Patient/x",
+               "identifier": {"system": "urn:mrn", "value": "EXT-9"}}, "valueString": "abc"}),
+    ]
+}
+
+fn setup() -> (tempfile::TempDir, SqliteStore, SearchEngine) {
+    let engine = SearchEngine::r4();
+    let (dir, store) = common::store();
+    common::load(&engine, &store, &fixtures());
+    (dir, store, engine)
+}
+
+fn ids(
+    engine: &SearchEngine,
+    store: &SqliteStore,
+    resource_type: &str,
+    query: &str,
+) -> Vec<String> {
+    let mut ids = engine
+        .matching_ids(store, resource_type, query, 100)
+        .unwrap_or_else(|e| panic!("{resource_type}?{query}: {e}"));
+    ids.sort();
+    ids
+}
+
+#[test]
+fn every_parameter_type_and_modifier() {
+    let (_dir, store, engine) = setup();
+    let cases: &[(&str, &str, &[&str])] = &[
+        // string
+        ("Patient", "name=muller", &["p1", "p2"]),
+        ("Patient", "name=MÜL", &["p1", "p2"]),
+        ("Patient", "name:exact=Müller", &["p1"]),
+        ("Patient", "name:contains=ULL", &["p1", "p2"]),
+        ("Patient", "family=smith,muller", &["p1", "p2", "p3"]),
+        ("Patient", "address-city=bos", &["p1"]),
+        ("Patient", "given=anna&family=muller", &["p1"]),
+        // token
+        ("Patient", "gender=female", &["p1", "p3"]),
+        ("Patient", "gender:not=female", &["p2"]),
+        ("Patient", "identifier=urn:mrn|MRN-1", &["p1"]),
+        ("Patient", "identifier=MRN-1", &["p1"]),
+        ("Patient", "identifier=urn:other|MRN-1", &[]),
+        ("Patient", "identifier=urn:mrn|", &["p1"]),
+        (
+            "Patient",
+            "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|MRN-1",
+            &["p1"],
+        ),
+        ("Patient", "phone=555-0101", &["p1"]),
+        ("Patient", "active=true", &["p1"]),
+        (
+            "Observation",
+            "code=http://loinc.org|8867-4",
+            &["o-hr1", "o-hr2"],
+        ),
+        ("Observation", "code=|8867-4", &[]),
+        ("Observation", "code:text=heart", &["o-hr1", "o-hr2"]),
+        ("Observation", "code:text=free text", &["o-text"]),
+        (
+            "Observation",
+            "status=final,amended",
+            &["o-hr1", "o-hr2", "o-text", "o-wt"],
+        ),
+        ("Patient", "_tag=urn:t|vip", &["p1"]),
+        // date
+        ("Patient", "birthdate=1970", &["p1"]),
+        ("Patient", "birthdate=1970-05-01", &["p1"]),
+        ("Patient", "birthdate=1985-06", &[]),
+        ("Patient", "birthdate=ge1985", &["p2", "p3"]),
+        ("Patient", "birthdate=lt1985", &["p1"]),
+        ("Patient", "birthdate=gt1970&birthdate=lt2001", &["p2"]),
+        ("Patient", "birthdate=ne1985", &["p1", "p3"]),
+        ("Patient", "birthdate=sa1985", &["p3"]),
+        ("Patient", "birthdate=eb1985", &["p1"]),
+        ("Observation", "date=2021-03", &["o-hr1", "o-hr2"]),
+        ("Observation", "date=2021-03-05T10:30:00Z", &[]),
+        ("Observation", "date=ge2021-03-05T10:30:00Z", &["o-hr2"]),
+        ("Observation", "date=le2019-06-01", &["o-wt"]),
+        // quantity
+        ("Observation", "value-quantity=72", &["o-hr1"]),
+        ("Observation", "value-quantity=gt100", &["o-hr2", "o-wt"]),
+        (
+            "Observation",
+            "value-quantity=gt100|http://unitsofmeasure.org|/min",
+            &["o-hr2"],
+        ),
+        (
+            "Observation",
+            "value-quantity=70.5|http://unitsofmeasure.org|kg",
+            &["o-wt"],
+        ),
+        ("Observation", "value-quantity=ap72", &["o-hr1"]),
+        ("Observation", "value-quantity=lt71", &[]),
+        // reference
+        ("Observation", "subject=Patient/p1", &["o-hr1", "o-wt"]),
+        ("Observation", "subject=p1", &["o-hr1", "o-wt"]),
+        ("Observation", "subject:Patient=p2", &["o-hr2"]),
+        ("Observation", "patient=p2", &["o-hr2"]),
+        (
+            "Observation",
+            "subject=http://other.org/fhir/Patient/x",
+            &["o-text"],
+        ),
+        (
+            "Observation",
+            "subject:identifier=urn:mrn|EXT-9",
+            &["o-text"],
+        ),
+        // chains and _has
+        ("Observation", "subject:Patient.name=smith", &[]),
+        (
+            "Observation",
+            "subject:Patient.name=muller",
+            &["o-hr1", "o-hr2", "o-wt"],
+        ),
+        ("Observation", "patient.gender=male", &["o-hr2"]),
+        ("Observation", "patient.organization.name=acme", &["o-hr2"]),
+        (
+            "Observation",
+            "patient.organization.identifier=urn:org|ACME",
+            &["o-hr2"],
+        ),
+        (
+            "Patient",
+            "_has:Observation:patient:code=8867-4",
+            &["p1", "p2"],
+        ),
+        ("Patient", "_has:Observation:patient:code=29463-7", &["p1"]),
+        (
+            "Organization",
+            "_has:Patient:organization:_has:Observation:patient:code=8867-4",
+            &["o1"],
+        ),
+        // :missing, _id, _content
+        ("Patient", "birthdate:missing=true", &[]),
+        ("Patient", "organization:missing=false", &["p2"]),
+        ("Patient", "organization:missing=true", &["p1", "p3"]),
+        ("Patient", "_id=p1,p3", &["p1", "p3"]),
+        ("Patient", "_content=carol", &["p3"]),
+    ];
+    let mut failures = Vec::new();
+    for (resource_type, query, expected) in cases {
+        let got = ids(&engine, &store, resource_type, query);
+        if got != *expected {
+            failures.push(format!(
+                "{resource_type}?{query}: expected {expected:?}, got {got:?}"
+            ));
+        }
+    }
+    println!(
+        "{} passed, {} failed",
+        cases.len() - failures.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn client_mistakes_are_typed_errors() {
+    let (_dir, store, engine) = setup();
+    let cases: &[(&str, SearchErrorKind)] = &[
+        ("birthdate=1970-13", SearchErrorKind::MalformedValue),
+        ("birthdate=xx1970", SearchErrorKind::MalformedValue),
+        ("birthdate:exact=1970", SearchErrorKind::Unsupported),
+        ("gender:in=http://x", SearchErrorKind::Unsupported),
+        ("nonsense=1", SearchErrorKind::UnknownParameter),
+        (
+            "organization:missing=maybe",
+            SearchErrorKind::MalformedValue,
+        ),
+        ("_has:Observation:patient", SearchErrorKind::MalformedValue),
+    ];
+    for (query, kind) in cases {
+        let error = engine
+            .matching_ids(&store, "Patient", query, 10)
+            .expect_err(query);
+        assert_eq!(error.kind(), kind, "{query}: {error}");
+        assert!(error.is_client_error());
+        assert!(error.parameter().is_some(), "{query} names its parameter");
+    }
+}
+
+#[test]
+fn unknown_parameters_warn_unless_strict() {
+    let (_dir, store, engine) = setup();
+    let request = SearchRequest::from_query(
+        SearchScope::Type("Patient".into()),
+        "nonsense=1&gender=male",
+        false,
+    )
+    .unwrap();
+    let result = engine.search(&store, &request).unwrap();
+    assert_eq!(result.matches.len(), 1);
+    assert_eq!(result.warnings.len(), 1);
+    assert_eq!(result.warnings[0].parameter, "nonsense");
+    let strict =
+        SearchRequest::from_query(SearchScope::Type("Patient".into()), "nonsense=1", true).unwrap();
+    assert!(engine.search(&store, &strict).is_err());
+}
+
+#[test]
+fn sorting_paging_totals_and_includes() {
+    let (_dir, store, engine) = setup();
+    let scope = SearchScope::Type("Patient".into());
+    let request = SearchRequest::from_query(
+        scope.clone(),
+        "_sort=-birthdate&_count=2&_total=accurate",
+        false,
+    )
+    .unwrap();
+    let first = engine.search(&store, &request).unwrap();
+    let page_ids: Vec<_> = first.matches.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(page_ids, ["p3", "p2"]);
+    assert_eq!(first.total, Some(3));
+    assert!(first.previous_cursor.is_none());
+    let mut next = request.clone();
+    next.cursor = first.next_cursor.clone();
+    let second = engine.search(&store, &next).unwrap();
+    let page_ids: Vec<_> = second.matches.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(page_ids, ["p1"]);
+    assert!(second.next_cursor.is_none());
+    let mut back = request.clone();
+    back.cursor = second.previous_cursor.clone();
+    let again = engine.search(&store, &back).unwrap();
+    assert_eq!(again.matches, first.matches);
+
+    let request = SearchRequest::from_query(
+        SearchScope::Type("Observation".into()),
+        "code=8867-4&_include=Observation:subject&_include:iterate=Patient:organization&_sort=date",
+        false,
+    )
+    .unwrap();
+    let result = engine.search(&store, &request).unwrap();
+    let matched: Vec<_> = result.matches.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(matched, ["o-hr1", "o-hr2"]);
+    let mut included: Vec<_> = result
+        .included
+        .iter()
+        .map(|m| format!("{}/{}", m.resource_type, m.id))
+        .collect();
+    included.sort();
+    assert_eq!(included, ["Organization/o1", "Patient/p1", "Patient/p2"]);
+
+    let request = SearchRequest::from_query(
+        SearchScope::Type("Patient".into()),
+        "_id=p1&_revinclude=Observation:subject",
+        false,
+    )
+    .unwrap();
+    let result = engine.search(&store, &request).unwrap();
+    assert_eq!(result.included.len(), 2);
+
+    let request = SearchRequest::from_query(
+        SearchScope::Compartment {
+            compartment: "Patient".into(),
+            id: "p1".into(),
+            resource_type: "Observation".into(),
+        },
+        "_sort=_id",
+        false,
+    )
+    .unwrap();
+    let result = engine.search(&store, &request).unwrap();
+    let matched: Vec<_> = result.matches.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(matched, ["o-hr1", "o-wt"]);
+
+    let request = SearchRequest::from_query(
+        SearchScope::System(vec![]),
+        "_type=Patient,Organization&_id=p1,o1",
+        false,
+    )
+    .unwrap();
+    assert_eq!(engine.search(&store, &request).unwrap().matches.len(), 2);
+}
