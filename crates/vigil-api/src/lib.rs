@@ -1,1 +1,55 @@
-//! FHIR REST API over HTTP.
+//! The FHIR REST API over HTTP (axum).
+//!
+//! [`app`] builds the router; it is tested in process with `tower::ServiceExt::oneshot` and
+//! served by the `vigil` binary. Routes are split per interaction level under [`routes`]; content
+//! negotiation (`_format`, `Accept`, `Content-Type`, `_pretty`, `Prefer`) lives in
+//! [`negotiate`]; every error becomes an OperationOutcome with its status in one table in
+//! [`error`].
+//!
+//! Architecture invariant: only this crate knows HTTP. Handlers parse the request, call one
+//! `FhirService` method on a blocking thread, and shape the answer; FHIR rules live in the
+//! service.
+
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod negotiate;
+mod request;
+mod response;
+pub mod routes;
+
+pub use error::ApiError;
+
+use axum::Router;
+use std::sync::Arc;
+use vigil_service::FhirService;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// The public base URL (e.g. `https://fhir.example.org/r4`); when absent, links are built
+    /// from the request's `Host` header as `http://{host}`.
+    pub base_url: Option<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { max_body_bytes: 16 * 1024 * 1024, base_url: None }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The service door.
+    pub service: FhirService,
+    /// HTTP settings.
+    pub config: Arc<ApiConfig>,
+}
+
+/// The FHIR REST router at the server root.
+pub fn app(service: FhirService, config: ApiConfig) -> Router {
+    routes::router(AppState { service, config: Arc::new(config) })
+}

@@ -1,1 +1,80 @@
-//! The one door between callers (REST, ingest, CDS, web, CLI) and the store.
+//! The one door between callers (REST today; HL7 ingest, CDS, the web UI and the CLI later) and
+//! the store.
+//!
+//! Every interaction takes a [`RequestContext`] saying who is asking, with which scopes and from
+//! where, so authorization and audit are added here once for every caller. The service owns the
+//! FHIR semantics of the RESTful interactions: validation through `vigil-model`, id assignment,
+//! version numbering, `meta` maintenance, optimistic locking (`If-Match`), conditional
+//! create/update/delete, deletion markers and history bundles.
+//!
+//! Architecture invariants: the service knows nothing of HTTP (no status codes, no headers: the
+//! API crate maps [`ServiceError`] and [`WriteOutcome`] onto HTTP), and nothing of SQL (it talks to
+//! the [`vigil_store::Store`] trait and to `vigil_search::SearchEngine` for index rows and criteria).
+
+#![deny(missing_docs)]
+
+mod capability;
+mod clock;
+mod context;
+mod error;
+mod history;
+mod interactions;
+mod meta;
+
+pub use capability::capability_statement;
+pub use clock::{format_instant, now_micros, parse_instant_micros};
+pub use context::{Principal, RequestContext};
+pub use error::{ServiceError, ServiceErrorKind};
+pub use history::{HistoryParams, HistoryPage};
+pub use interactions::{ConditionalDeleteOutcome, Preconditions, ReadResult, WriteOutcome};
+
+use std::sync::Arc;
+use vigil_search::SearchEngine;
+use vigil_store::Store;
+
+/// Settings of the service layer.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Whether PUT to an id that does not exist creates the resource (FHIR "update as create").
+    pub allow_update_create: bool,
+    /// Largest `_count` honoured for history and search pages.
+    pub max_page_size: usize,
+    /// Page size when the client gives no `_count`.
+    pub default_page_size: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig { allow_update_create: true, max_page_size: 1000, default_page_size: 50 }
+    }
+}
+
+/// The FHIR service: cheap to clone, shared by every caller.
+#[derive(Clone)]
+pub struct FhirService {
+    store: Arc<dyn Store>,
+    search: Arc<SearchEngine>,
+    config: Arc<ServiceConfig>,
+}
+
+impl FhirService {
+    /// A service over a store, indexing and resolving search criteria with `search`.
+    pub fn new(store: Arc<dyn Store>, search: Arc<SearchEngine>, config: ServiceConfig) -> Self {
+        FhirService { store, search, config: Arc::new(config) }
+    }
+
+    /// The store behind the service (for operations such as reindex that work below the door).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The search engine (registry, extraction, query compilation).
+    pub fn search_engine(&self) -> &Arc<SearchEngine> {
+        &self.search
+    }
+
+    /// The service settings.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+}

@@ -1,2 +1,54 @@
-//! The `vigil` binary: command line and wiring only.
-fn main() {}
+//! The `vigil` binary: command line and wiring only. Each subcommand lives in
+//! `commands/<name>.rs`; the FHIR logic is in the library crates.
+
+mod commands;
+mod runtime;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Vigil: a clinical data platform in one binary (FHIR R4 server, integration engine, clinical
+/// decision support).
+#[derive(Parser)]
+#[command(name = "vigil", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Log filter, e.g. `info`, `debug`, `vigil_api=debug` (also the VIGIL_LOG variable).
+    #[arg(long, global = true, env = "VIGIL_LOG", default_value = "info")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the FHIR REST API over a data directory.
+    Serve(commands::serve::ServeArgs),
+    /// Serve with a few sample patients loaded (a fresh data directory unless --data is given).
+    Demo(commands::demo::DemoArgs),
+    /// Create or upgrade the database schema of a data directory, then exit.
+    Migrate(commands::migrate::MigrateArgs),
+    /// Evaluate a FHIRPath expression and print the result as one JSON array.
+    Fhirpath(commands::fhirpath::FhirpathArgs),
+    /// Measure create and read throughput over HTTP on loopback.
+    Bench(commands::bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    runtime::init_logging(&cli.log);
+    let result = match cli.command {
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Migrate(args) => commands::migrate::run(args),
+        Command::Fhirpath(args) => commands::fhirpath::run(args),
+        Command::Bench(args) => commands::bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("vigil: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Instance-level interactions: read, vread, update, delete and instance history.
+
+use super::system::history_response;
+use super::{FhirPath, blocking, params};
+use crate::negotiate::{ReturnPreference, check_content_type, response_options};
+use crate::request::{context, if_match, parse_etag, parse_json, read_body};
+use crate::response::{read_response, version_headers, write_response};
+use crate::{ApiError, AppState};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use vigil_service::Preconditions;
+use vigil_store::HistoryScope;
+
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    FhirPath((resource_type, id)): FhirPath<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let options = response_options(&params(query), &headers)?;
+    let context = context(&state, &headers);
+    let base = context.base_url.clone();
+    let service = state.service.clone();
+    let found = blocking(move || service.read(&context, &resource_type, &id)).await?;
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_etag)
+        .is_some_and(|version| version == found.version.meta.version_id);
+    if unchanged {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        version_headers(response.headers_mut(), &base, &found.version, false);
+        return Ok(response);
+    }
+    Ok(read_response(&found.version, &options, &base))
+}
+
+pub(crate) async fn vread(
+    State(state): State<AppState>,
+    FhirPath((resource_type, id, version)): FhirPath<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let options = response_options(&params(query), &headers)?;
+    let context = context(&state, &headers);
+    let base = context.base_url.clone();
+    let service = state.service.clone();
+    let found = blocking(move || service.vread(&context, &resource_type, &id, &version)).await?;
+    Ok(read_response(&found.version, &options, &base))
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    FhirPath((resource_type, id)): FhirPath<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    state.service.check_type(&resource_type)?;
+    let options = response_options(&params(query), &headers)?;
+    check_content_type(&headers)?;
+    let preconditions = Preconditions { if_match: if_match(&headers)? };
+    let resource = parse_json(&read_body(&state, &headers, body).await?)?;
+    let context = context(&state, &headers);
+    let base = context.base_url.clone();
+    let service = state.service.clone();
+    let outcome = blocking(move || service.update(&context, &resource_type, &id, resource, &preconditions)).await?;
+    let (status, message) = if outcome.created {
+        (StatusCode::CREATED, "created")
+    } else if outcome.unchanged {
+        (StatusCode::OK, "no change: the resource equals the current version")
+    } else {
+        (StatusCode::OK, "updated")
+    };
+    Ok(write_response(status, &outcome.version, &options, &base, message, &outcome.warnings))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    FhirPath((resource_type, id)): FhirPath<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let options = response_options(&params(query), &headers)?;
+    let preconditions = Preconditions { if_match: if_match(&headers)? };
+    let context = context(&state, &headers);
+    let base = context.base_url.clone();
+    let service = state.service.clone();
+    let outcome = blocking(move || service.delete(&context, &resource_type, &id, &preconditions)).await?;
+    if options.prefer == ReturnPreference::OperationOutcome {
+        let message = if outcome.unchanged { "already deleted" } else { "deleted" };
+        return Ok(write_response(StatusCode::OK, &outcome.version, &options, &base, message, &[]));
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    version_headers(response.headers_mut(), &base, &outcome.version, false);
+    Ok(response)
+}
+
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    FhirPath((resource_type, id)): FhirPath<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    history_response(state, HistoryScope::Instance(resource_type, id), params(query), headers).await
+}

@@ -1,0 +1,228 @@
+//! The FHIR REST interactions end to end in process: router -> service -> SQLite store, no
+//! socket. One test binary for the crate.
+
+mod support;
+
+use axum::http::StatusCode;
+use serde_json::json;
+use support::TestServer;
+
+/// A patient with a decimal written with a trailing zero (parsed from text, so `70.50` keeps
+/// its precision).
+fn patient(family: &str) -> serde_json::Value {
+    let text = format!(
+        r#"{{"resourceType": "Patient", "name": [{{"family": "{family}", "given": ["Ann"]}}], "birthDate": "1970-01-01",
+           "extension": [{{"url": "http://example.org/weight", "valueDecimal": 70.50}}]}}"#
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn create_read_vread_update_delete_history() {
+    let server = TestServer::new();
+    let created = server.request("POST", "/Patient", Some(patient("Chalmers")), &[]).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let location = created.header("location").unwrap();
+    assert!(location.starts_with("http://localhost/Patient/") && location.ends_with("/_history/1"), "{location}");
+    assert_eq!(created.header("etag").as_deref(), Some("W/\"1\""));
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.json()["meta"]["versionId"], "1");
+    // Decimals keep their written precision.
+    assert!(created.text().contains("70.50"), "{}", created.text());
+
+    let read = server.request("GET", &format!("/Patient/{id}"), None, &[]).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.header("content-type").as_deref(), Some("application/fhir+json; charset=utf-8"));
+    assert_eq!(read.json()["name"][0]["family"], "Chalmers");
+    assert!(read.header("last-modified").unwrap().ends_with("GMT"));
+
+    let mut changed = read.json();
+    changed["name"][0]["family"] = json!("Windsor");
+    let updated = server.request("PUT", &format!("/Patient/{id}"), Some(changed.clone()), &[]).await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
+    assert_eq!(updated.header("etag").as_deref(), Some("W/\"2\""));
+
+    // The same content again makes no new version.
+    let same = server.request("PUT", &format!("/Patient/{id}"), Some(changed), &[]).await;
+    assert_eq!(same.status, StatusCode::OK);
+    assert_eq!(same.header("etag").as_deref(), Some("W/\"2\""));
+
+    let v1 = server.request("GET", &format!("/Patient/{id}/_history/1"), None, &[]).await;
+    assert_eq!(v1.status, StatusCode::OK);
+    assert_eq!(v1.json()["name"][0]["family"], "Chalmers");
+    assert_eq!(server.request("GET", &format!("/Patient/{id}/_history/9"), None, &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(server.request("GET", &format!("/Patient/{id}/_history/x"), None, &[]).await.status, StatusCode::NOT_FOUND);
+
+    let deleted = server.request("DELETE", &format!("/Patient/{id}"), None, &[]).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let gone = server.request("GET", &format!("/Patient/{id}"), None, &[]).await;
+    assert_eq!(gone.status, StatusCode::GONE);
+    assert_eq!(gone.json()["resourceType"], "OperationOutcome");
+    assert_eq!(gone.json()["issue"][0]["code"], "deleted");
+    // Deleting again changes nothing.
+    assert_eq!(server.request("DELETE", &format!("/Patient/{id}"), None, &[]).await.status, StatusCode::NO_CONTENT);
+
+    let history = server.request("GET", &format!("/Patient/{id}/_history"), None, &[]).await;
+    assert_eq!(history.status, StatusCode::OK);
+    let bundle = history.json();
+    assert_eq!(bundle["type"], "history");
+    assert_eq!(bundle["total"], 3);
+    let methods: Vec<&str> = bundle["entry"].as_array().unwrap().iter().map(|e| e["request"]["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["DELETE", "PUT", "POST"]);
+    assert!(bundle["entry"][0].get("resource").is_none());
+
+    // Update after delete brings the resource back as a new version.
+    let mut again = v1.json();
+    again["id"] = json!(id);
+    let revived = server.request("PUT", &format!("/Patient/{id}"), Some(again), &[]).await;
+    assert_eq!(revived.status, StatusCode::CREATED, "{}", revived.text());
+    assert_eq!(revived.header("etag").as_deref(), Some("W/\"4\""));
+}
+
+#[tokio::test]
+async fn update_as_create_and_if_match() {
+    let server = TestServer::new();
+    let mut body = patient("Smith");
+    body["id"] = json!("smith-1");
+    let created = server.request("PUT", "/Patient/smith-1", Some(body.clone()), &[]).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    assert!(created.header("location").unwrap().ends_with("/Patient/smith-1/_history/1"));
+
+    body["active"] = json!(true);
+    let stale = server.request("PUT", "/Patient/smith-1", Some(body.clone()), &[("if-match", "W/\"7\"")]).await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "{}", stale.text());
+    assert_eq!(stale.json()["resourceType"], "OperationOutcome");
+    let fresh = server.request("PUT", "/Patient/smith-1", Some(body.clone()), &[("if-match", "W/\"1\"")]).await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.text());
+    let stale_delete = server.request("DELETE", "/Patient/smith-1", None, &[("if-match", "W/\"1\"")]).await;
+    assert_eq!(stale_delete.status, StatusCode::PRECONDITION_FAILED);
+}
+
+#[tokio::test]
+async fn prefer_return_and_output_shaping() {
+    let server = TestServer::new();
+    let minimal = server.request("POST", "/Patient", Some(patient("Minimal")), &[("prefer", "return=minimal")]).await;
+    assert_eq!(minimal.status, StatusCode::CREATED);
+    assert!(minimal.body.is_empty());
+    assert!(minimal.header("location").is_some());
+    let outcome = server.request("POST", "/Patient", Some(patient("Outcome")), &[("prefer", "return=OperationOutcome")]).await;
+    assert_eq!(outcome.status, StatusCode::CREATED);
+    assert_eq!(outcome.json()["resourceType"], "OperationOutcome");
+
+    let id = server.request("POST", "/Patient", Some(patient("Shape")), &[]).await.json()["id"].as_str().unwrap().to_owned();
+    let pretty = server.request("GET", &format!("/Patient/{id}?_pretty=true"), None, &[]).await;
+    assert!(pretty.text().contains("\n  "), "{}", pretty.text());
+    let elements = server.request("GET", &format!("/Patient/{id}?_elements=birthDate"), None, &[]).await.json();
+    assert_eq!(elements["birthDate"], "1970-01-01");
+    assert!(elements.get("name").is_none());
+    let summary = server.request("GET", &format!("/Patient/{id}?_summary=true"), None, &[]).await.json();
+    assert!(summary.get("extension").is_none(), "{summary}");
+    assert_eq!(summary["name"][0]["family"], "Shape");
+    let json_format = server.request("GET", &format!("/Patient/{id}?_format=application/fhir%2Bjson"), None, &[]).await;
+    assert_eq!(json_format.status, StatusCode::OK);
+    let cached = server.request("GET", &format!("/Patient/{id}"), None, &[("if-none-match", "W/\"1\"")]).await;
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
+async fn metadata_lists_every_type() {
+    let server = TestServer::new();
+    let metadata = server.request("GET", "/metadata", None, &[]).await;
+    assert_eq!(metadata.status, StatusCode::OK);
+    let statement = metadata.json();
+    assert_eq!(statement["resourceType"], "CapabilityStatement");
+    assert_eq!(statement["fhirVersion"], "4.0.1");
+    let types = statement["rest"][0]["resource"].as_array().unwrap();
+    assert!(types.len() >= 145, "{} types", types.len());
+    let patient = types.iter().find(|r| r["type"] == "Patient").unwrap();
+    let interactions: Vec<&str> = patient["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
+    for code in ["read", "vread", "update", "delete", "history-instance", "history-type", "create"] {
+        assert!(interactions.contains(&code), "{code}");
+    }
+}
+
+#[tokio::test]
+async fn history_paging_type_and_system() {
+    let server = TestServer::new();
+    for n in 0..5 {
+        server.request("POST", "/Patient", Some(patient(&format!("P{n}"))), &[]).await;
+    }
+    server.request("POST", "/Observation", Some(json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}})), &[]).await;
+    let page1 = server.request("GET", "/Patient/_history?_count=2", None, &[]).await.json();
+    assert_eq!(page1["total"], 5);
+    assert_eq!(page1["entry"].as_array().unwrap().len(), 2);
+    let next = page1["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").unwrap()["url"].as_str().unwrap().to_owned();
+    let path = next.trim_start_matches("http://localhost");
+    let page2 = server.request("GET", path, None, &[]).await.json();
+    assert_eq!(page2["entry"].as_array().unwrap().len(), 2);
+    assert_ne!(page1["entry"][0]["fullUrl"], page2["entry"][0]["fullUrl"]);
+    let system = server.request("GET", "/_history", None, &[]).await.json();
+    assert_eq!(system["total"], 6);
+    let future = server.request("GET", "/_history?_since=2999-01-01", None, &[]).await.json();
+    assert_eq!(future["total"], 0);
+    assert_eq!(server.request("GET", "/_history?_since=yesterday", None, &[]).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(server.request("GET", "/Patient/nope/_history", None, &[]).await.status, StatusCode::NOT_FOUND);
+}
+
+/// Each bad request gets its status and an OperationOutcome naming the problem.
+#[tokio::test]
+async fn invalid_requests_table() {
+    let server = TestServer::new();
+    let existing = server.request("POST", "/Patient", Some(patient("Err")), &[]).await.json()["id"].as_str().unwrap().to_owned();
+    struct Case {
+        name: &'static str,
+        method: &'static str,
+        path: String,
+        body: Option<Vec<u8>>,
+        headers: Vec<(&'static str, &'static str)>,
+        status: StatusCode,
+        /// A fragment expected in the OperationOutcome (diagnostics or expression).
+        mentions: &'static str,
+    }
+    let json_body = |v: serde_json::Value| Some(serde_json::to_vec(&v).unwrap());
+    let cases = vec![
+        Case { name: "unknown type", method: "GET", path: "/Foo/1".into(), body: None, headers: vec![], status: StatusCode::NOT_FOUND, mentions: "Foo" },
+        Case { name: "unknown id", method: "GET", path: "/Patient/does-not-exist".into(), body: None, headers: vec![], status: StatusCode::NOT_FOUND, mentions: "does-not-exist" },
+        Case { name: "malformed json", method: "POST", path: "/Patient".into(), body: Some(b"{\"resourceType\": \"Patient\",".to_vec()), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "line" },
+        Case { name: "empty body", method: "POST", path: "/Patient".into(), body: Some(Vec::new()), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "body" },
+        Case { name: "type mismatch", method: "POST", path: "/Patient".into(), body: json_body(json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}})), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "Observation" },
+        Case { name: "unknown element", method: "POST", path: "/Patient".into(), body: json_body(json!({"resourceType": "Patient", "nickname": "x"})), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "Patient.nickname" },
+        Case { name: "wrong json type", method: "POST", path: "/Patient".into(), body: json_body(json!({"resourceType": "Patient", "active": "yes"})), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "Patient.active" },
+        Case { name: "bad date", method: "POST", path: "/Patient".into(), body: json_body(json!({"resourceType": "Patient", "birthDate": "1970-02-30"})), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "Patient.birthDate" },
+        Case { name: "missing required", method: "POST", path: "/Observation".into(), body: json_body(json!({"resourceType": "Observation", "code": {"text": "x"}})), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "Observation.status" },
+        Case { name: "bad required code", method: "POST", path: "/Observation".into(), body: json_body(json!({"resourceType": "Observation", "status": "done", "code": {"text": "x"}})), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "Observation.status" },
+        Case { name: "array for single", method: "POST", path: "/Patient".into(), body: json_body(json!({"resourceType": "Patient", "gender": ["male"]})), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "Patient.gender" },
+        Case { name: "update without id", method: "PUT", path: format!("/Patient/{existing}"), body: json_body(json!({"resourceType": "Patient"})), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "id" },
+        Case { name: "update id mismatch", method: "PUT", path: format!("/Patient/{existing}"), body: json_body(json!({"resourceType": "Patient", "id": "other"})), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "other" },
+        Case { name: "update bad id", method: "PUT", path: "/Patient/bad_id!".into(), body: json_body(json!({"resourceType": "Patient", "id": "bad_id!"})), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "bad_id!" },
+        Case { name: "xml body", method: "POST", path: "/Patient".into(), body: Some(b"<Patient/>".to_vec()), headers: vec![("content-type", "application/fhir+xml")], status: StatusCode::UNSUPPORTED_MEDIA_TYPE, mentions: "xml" },
+        Case { name: "xml only accepted", method: "GET", path: format!("/Patient/{existing}"), body: None, headers: vec![("accept", "application/fhir+xml")], status: StatusCode::NOT_ACCEPTABLE, mentions: "xml" },
+        Case { name: "bad if-match", method: "PUT", path: format!("/Patient/{existing}"), body: json_body(json!({"resourceType": "Patient", "id": existing})), headers: vec![("if-match", "yesterday")], status: StatusCode::BAD_REQUEST, mentions: "If-Match" },
+        Case { name: "post on instance", method: "POST", path: format!("/Patient/{existing}"), body: json_body(json!({"resourceType": "Patient"})), headers: vec![], status: StatusCode::METHOD_NOT_ALLOWED, mentions: "POST" },
+        Case { name: "put without id or criteria", method: "PUT", path: "/Patient".into(), body: json_body(json!({"resourceType": "Patient"})), headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "criteria" },
+        Case { name: "bad _summary", method: "GET", path: format!("/Patient/{existing}?_summary=maybe"), body: None, headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "_summary" },
+        Case { name: "bad _count", method: "GET", path: "/_history?_count=-1".into(), body: None, headers: vec![], status: StatusCode::BAD_REQUEST, mentions: "_count" },
+        Case { name: "unknown path", method: "GET", path: "/Patient/1/2/3/4".into(), body: None, headers: vec![], status: StatusCode::NOT_FOUND, mentions: "/Patient/1/2/3/4" },
+    ];
+    let mut failures = Vec::new();
+    for case in &cases {
+        let response = server.raw(case.method, &case.path, case.body.clone(), &case.headers).await;
+        let text = response.text();
+        let ok = response.status == case.status
+            && response.json()["resourceType"] == "OperationOutcome"
+            && text.contains(case.mentions);
+        if !ok {
+            failures.push(format!("{}: got {} {}", case.name, response.status, text));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_413() {
+    let server = TestServer::with_body_limit(1024);
+    let big = json!({"resourceType": "Patient", "name": [{"family": "x".repeat(2000)}]});
+    let response = server.request("POST", "/Patient", Some(big), &[]).await;
+    assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(response.json()["issue"][0]["code"], "too-long");
+}

@@ -1,0 +1,126 @@
+//! Service errors: the user's mistakes and conflicts separated from internal faults, each
+//! carrying OperationOutcome issues. The API crate maps [`ServiceErrorKind`] to an HTTP status in
+//! one table.
+
+use std::fmt;
+use vigil_model::{Issue, IssueType};
+use vigil_search::{SearchError, SearchErrorKind};
+use vigil_store::{StoreError, StoreErrorKind};
+
+/// The category of a service error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServiceErrorKind {
+    /// The request or resource is malformed or invalid (the user's mistake).
+    Invalid,
+    /// The resource type is not one this server knows.
+    UnknownType,
+    /// No such resource or version.
+    NotFound,
+    /// The resource was deleted.
+    Gone,
+    /// A concurrent write changed the resource first.
+    Conflict,
+    /// A precondition failed: `If-Match` on a stale version, or several matches for a
+    /// conditional interaction.
+    PreconditionFailed,
+    /// Valid FHIR that breaks a business rule.
+    BusinessRule,
+    /// The server does not support what was asked.
+    NotSupported,
+    /// The caller lacks the rights.
+    Forbidden,
+    /// Temporarily unable to serve (e.g. the database is busy); the caller may retry.
+    Unavailable,
+    /// An internal fault; never the caller's mistake.
+    Internal,
+}
+
+/// A service error with the OperationOutcome issues that explain it.
+#[derive(Debug, Clone)]
+pub struct ServiceError {
+    kind: ServiceErrorKind,
+    issues: Vec<Issue>,
+}
+
+impl ServiceError {
+    /// An error with one issue.
+    pub fn new(kind: ServiceErrorKind, code: IssueType, diagnostics: impl Into<String>) -> Self {
+        ServiceError { kind, issues: vec![Issue::error(code, diagnostics)] }
+    }
+    /// An error carrying a list of issues (e.g. every validation problem at once).
+    pub fn with_issues(kind: ServiceErrorKind, issues: Vec<Issue>) -> Self {
+        ServiceError { kind, issues }
+    }
+    /// Invalid input, with one issue at an element path.
+    pub fn invalid(diagnostics: impl Into<String>, expression: &str) -> Self {
+        ServiceError {
+            kind: ServiceErrorKind::Invalid,
+            issues: vec![Issue::error(IssueType::Invalid, diagnostics).at(expression)],
+        }
+    }
+    /// Not found.
+    pub fn not_found(diagnostics: impl Into<String>) -> Self {
+        Self::new(ServiceErrorKind::NotFound, IssueType::NotFound, diagnostics)
+    }
+    /// An internal fault; the message is for logs and must not hold resource content.
+    pub fn internal(diagnostics: impl Into<String>) -> Self {
+        Self::new(ServiceErrorKind::Internal, IssueType::Exception, diagnostics)
+    }
+    /// The category.
+    pub fn kind(&self) -> ServiceErrorKind {
+        self.kind
+    }
+    /// The issues explaining the error.
+    pub fn issues(&self) -> &[Issue] {
+        &self.issues
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.kind)?;
+        for issue in &self.issues {
+            write!(f, ": {}", issue.diagnostics)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        match error.kind() {
+            StoreErrorKind::VersionConflict => ServiceError::new(
+                ServiceErrorKind::Conflict,
+                IssueType::Conflict,
+                "the resource was changed by another request at the same time; retry",
+            ),
+            StoreErrorKind::Busy => ServiceError::new(
+                ServiceErrorKind::Unavailable,
+                IssueType::Transient,
+                "the database is busy; retry",
+            ),
+            // A unit of work aborted by the service itself carries its reason in the message;
+            // the service converts it back before it reaches here, so this is a fault.
+            _ => ServiceError::internal(format!("storage failure: {}", error.message())),
+        }
+    }
+}
+
+impl From<SearchError> for ServiceError {
+    fn from(error: SearchError) -> Self {
+        let (kind, code) = match error.kind() {
+            SearchErrorKind::UnknownResourceType => (ServiceErrorKind::UnknownType, IssueType::NotSupported),
+            SearchErrorKind::UnknownParameter | SearchErrorKind::Unsupported => (ServiceErrorKind::Invalid, IssueType::NotSupported),
+            SearchErrorKind::MalformedValue | SearchErrorKind::InvalidCursor => (ServiceErrorKind::Invalid, IssueType::Invalid),
+            _ => (ServiceErrorKind::Internal, IssueType::Exception),
+        };
+        let mut issue = Issue::error(code, error.message().to_owned());
+        if let Some(parameter) = error.parameter() {
+            issue = issue.at(parameter);
+        }
+        ServiceError { kind, issues: vec![issue] }
+    }
+}

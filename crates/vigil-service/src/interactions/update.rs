@@ -1,0 +1,148 @@
+//! update (`PUT [type]/[id]`), update-as-create, and conditional update (`PUT [type]?criteria`).
+
+use super::{Preconditions, WriteOutcome, multiple_matches, to_text};
+use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind, meta, now_micros};
+use serde_json::{Map, Value};
+use vigil_model::IssueType;
+use vigil_store::{NewVersion, Transaction, WriteMethod};
+
+impl FhirService {
+    /// Updates (or, if allowed, creates) the resource `resource_type/id`.
+    ///
+    /// The body must carry the same `id` as the URL. With `If-Match`, the write fails with
+    /// `PreconditionFailed` unless that version is current. An update whose content equals the
+    /// current version (apart from `meta.versionId`/`lastUpdated`) writes nothing and returns the
+    /// current version, as HAPI does; this keeps re-imports from piling up versions.
+    pub fn update(
+        &self,
+        _context: &RequestContext,
+        resource_type: &str,
+        id: &str,
+        body: Value,
+        preconditions: &Preconditions,
+    ) -> Result<WriteOutcome, ServiceError> {
+        self.check_type(resource_type)?;
+        check_id_syntax(id)?;
+        let (object, warnings) = self.validate_body(resource_type, body)?;
+        match object.get("id").and_then(Value::as_str) {
+            Some(body_id) if body_id == id => {}
+            Some(body_id) => {
+                return Err(ServiceError::invalid(
+                    format!("the id in the body ('{body_id}') differs from the id in the URL ('{id}')"),
+                    &format!("{resource_type}.id"),
+                ));
+            }
+            None => {
+                return Err(ServiceError::invalid(
+                    "an update needs the resource id in the body, equal to the id in the URL",
+                    &format!("{resource_type}.id"),
+                ));
+            }
+        }
+        let outcome = self.run_unit(|tx| self.update_in(tx, resource_type, id, object, preconditions))?;
+        Ok(WriteOutcome { warnings, ..outcome })
+    }
+
+    /// Conditional update: `criteria` selects the resource to update. No match creates it (with
+    /// the body's id when it has one), one match updates it, several fail. Matching and writing
+    /// happen in one unit of work.
+    pub fn conditional_update(
+        &self,
+        _context: &RequestContext,
+        resource_type: &str,
+        criteria: &str,
+        body: Value,
+        preconditions: &Preconditions,
+    ) -> Result<WriteOutcome, ServiceError> {
+        self.check_type(resource_type)?;
+        let (object, warnings) = self.validate_body(resource_type, body)?;
+        let body_id = object.get("id").and_then(Value::as_str).map(str::to_owned);
+        if let Some(body_id) = &body_id {
+            check_id_syntax(body_id)?;
+        }
+        let outcome = self.run_unit(|tx| {
+            let id = match (self.conditional_matches_in(tx, resource_type, criteria)?.as_slice(), body_id) {
+                ([], Some(body_id)) => body_id,
+                ([], None) => uuid::Uuid::new_v4().to_string(),
+                ([found], Some(body_id)) if *found != body_id => {
+                    return Err(ServiceError::invalid(
+                        format!("the id in the body ('{body_id}') differs from the matching resource's id ('{found}')"),
+                        &format!("{resource_type}.id"),
+                    ));
+                }
+                ([found], _) => found.clone(),
+                _ => return Err(multiple_matches(resource_type, criteria)),
+            };
+            self.update_in(tx, resource_type, &id, object, preconditions)
+        })?;
+        Ok(WriteOutcome { warnings, ..outcome })
+    }
+
+    /// The update step inside a unit of work: If-Match, update-as-create, no-op detection,
+    /// the new version with its index rows.
+    pub(crate) fn update_in(
+        &self,
+        tx: &mut dyn Transaction,
+        resource_type: &str,
+        id: &str,
+        object: Map<String, Value>,
+        preconditions: &Preconditions,
+    ) -> Result<WriteOutcome, ServiceError> {
+        let current = tx.current(resource_type, id)?;
+        let live = current.as_ref().filter(|v| !v.meta.deleted);
+        if let Some(expected) = preconditions.if_match {
+            let actual = current.as_ref().map(|v| v.meta.version_id);
+            if actual != Some(expected) || live.is_none() {
+                return Err(ServiceError::new(
+                    ServiceErrorKind::PreconditionFailed,
+                    IssueType::Conflict,
+                    format!(
+                        "If-Match expected version {expected} of {resource_type}/{id}, but the current version is {}",
+                        actual.map_or("none".to_owned(), |v| v.to_string())
+                    ),
+                ));
+            }
+        }
+        if current.is_none() && !self.config.allow_update_create {
+            return Err(ServiceError::new(
+                ServiceErrorKind::NotSupported,
+                IssueType::NotSupported,
+                format!("{resource_type}/{id} does not exist and this server does not create resources by update"),
+            ));
+        }
+        if let Some(live) = live {
+            let current_object: Map<String, Value> = serde_json::from_str(&live.content)
+                .map_err(|e| ServiceError::internal(format!("stored content unreadable: {e}")))?;
+            let candidate = meta::stamp(object.clone(), id, live.meta.version_id, live.meta.last_updated_micros);
+            if meta::same_content(&candidate, &current_object) {
+                return Ok(WriteOutcome { version: live.clone(), created: false, unchanged: true, warnings: Vec::new() });
+            }
+        }
+        let now = now_micros();
+        let version_id = current.as_ref().map_or(1, |v| v.meta.version_id + 1);
+        let stamped = Value::Object(meta::stamp(object, id, version_id, now));
+        let index = self.search.index_rows(resource_type, &stamped)?;
+        let version = tx.put(NewVersion {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            version_id,
+            last_updated_micros: now,
+            method: WriteMethod::Update,
+            content: to_text(&stamped)?,
+            index,
+        })?;
+        Ok(WriteOutcome { version, created: live.is_none(), unchanged: false, warnings: Vec::new() })
+    }
+}
+/// A FHIR id: 1 to 64 of `A-Z a-z 0-9 - .`.
+pub(crate) fn check_id_syntax(id: &str) -> Result<(), ServiceError> {
+    let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if valid {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(
+            format!("'{}' is not a valid FHIR id (1-64 characters of A-Z, a-z, 0-9, '-', '.')", id.chars().take(80).collect::<String>()),
+            "id",
+        ))
+    }
+}

@@ -1,0 +1,175 @@
+//! `vigil bench`: create and read throughput over HTTP on loopback, at several concurrency
+//! levels, against a fresh in-process server (or a running one with `--url`).
+//!
+//! Every create is durable (acknowledged after the fsync'd commit), so this measures the whole
+//! path a client sees: HTTP parsing, validation, storage, response.
+
+use crate::runtime;
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::Args;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use vigil_api::ApiConfig;
+
+/// Options of `vigil bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// A running server's base URL; by default a fresh server is started in-process on a
+    /// loopback port with a temporary data directory.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Data directory for the in-process server (default: a new temp directory).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Requests per operation and concurrency level.
+    #[arg(long, default_value_t = 5000)]
+    pub requests: usize,
+    /// Concurrency levels, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    pub concurrency: Vec<usize>,
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Runs the benchmark and prints one line per (operation, concurrency).
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.requests == 0 || args.concurrency.iter().any(|c| *c == 0) {
+        bail!("--requests and every --concurrency level must be at least 1");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let (base, server) = match &args.url {
+            Some(url) => (url.trim_end_matches('/').to_owned(), None),
+            None => {
+                let data = args.data.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id())));
+                let (service, _store) = runtime::open_service(&data)?;
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                let address = listener.local_addr()?;
+                let app = vigil_api::app(service, ApiConfig::default());
+                let handle = tokio::spawn(async move { axum::serve(listener, app).await });
+                (format!("http://{address}"), Some((handle, data)))
+            }
+        };
+        let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build_http();
+        println!("vigil bench: {} requests per row, server {base}", args.requests);
+        println!("{:<8} {:>11} {:>9} {:>10} {:>9} {:>9}", "op", "concurrency", "requests", "req/s", "p50 ms", "p99 ms");
+        for &concurrency in &args.concurrency {
+            let created = Arc::new(std::sync::Mutex::new(Vec::with_capacity(args.requests)));
+            let stats = drive(&client, &base, concurrency, args.requests, Op::Create(created.clone())).await?;
+            stats.print("create", concurrency);
+            let ids = Arc::new(std::mem::take(&mut *created.lock().unwrap_or_else(|p| p.into_inner())));
+            let stats = drive(&client, &base, concurrency, args.requests, Op::Read(ids)).await?;
+            stats.print("read", concurrency);
+        }
+        if let Some((handle, data)) = server {
+            handle.abort();
+            if args.data.is_none() {
+                let _ = std::fs::remove_dir_all(&data);
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Clone)]
+enum Op {
+    Create(Arc<std::sync::Mutex<Vec<String>>>),
+    Read(Arc<Vec<String>>),
+}
+
+struct Stats {
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Stats {
+    fn print(&self, op: &str, concurrency: usize) {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        let pick = |q: f64| sorted.get(((sorted.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+        let rate = sorted.len() as f64 / self.elapsed.as_secs_f64();
+        println!(
+            "{op:<8} {concurrency:>11} {:>9} {rate:>10.0} {:>9.2} {:>9.2}",
+            sorted.len(),
+            pick(0.5).as_secs_f64() * 1000.0,
+            pick(0.99).as_secs_f64() * 1000.0
+        );
+    }
+}
+
+async fn drive(client: &HttpClient, base: &str, concurrency: usize, requests: usize, op: Op) -> anyhow::Result<Stats> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let (client, base, next, op) = (client.clone(), base.to_owned(), next.clone(), op.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= requests {
+                    break;
+                }
+                let begun = Instant::now();
+                one_request(&client, &base, n, &op).await?;
+                latencies.push(begun.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    for worker in workers {
+        latencies.extend(worker.await.context("benchmark worker failed")??);
+    }
+    Ok(Stats { elapsed: started.elapsed(), latencies })
+}
+
+async fn one_request(client: &HttpClient, base: &str, n: usize, op: &Op) -> anyhow::Result<()> {
+    let request = match op {
+        Op::Create(_) => Request::builder()
+            .method(Method::POST)
+            .uri(format!("{base}/Patient"))
+            .header("content-type", "application/fhir+json")
+            .header("prefer", "return=minimal")
+            .body(Full::new(Bytes::from(sample_patient(n))))?,
+        Op::Read(ids) => {
+            let id = ids.get(n % ids.len().max(1)).context("no created ids to read")?;
+            Request::builder().uri(format!("{base}/Patient/{id}")).body(Full::new(Bytes::new()))?
+        }
+    };
+    let response = client.request(request).await.context("request failed")?;
+    let status = response.status();
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = response.into_body().collect().await.context("reading the response")?.to_bytes();
+    match (op, status) {
+        (Op::Create(created), StatusCode::CREATED) => {
+            let id = location
+                .as_deref()
+                .and_then(|l| l.split("/Patient/").nth(1))
+                .and_then(|rest| rest.split('/').next())
+                .context("create answered without a Location")?;
+            created.lock().unwrap_or_else(|p| p.into_inner()).push(id.to_owned());
+        }
+        (Op::Read(_), StatusCode::OK) => {}
+        (_, status) => bail!("unexpected status {status}: {}", String::from_utf8_lossy(&body)),
+    }
+    Ok(())
+}
+
+/// A realistic Patient of about 1 KB.
+fn sample_patient(n: usize) -> String {
+    format!(
+        r#"{{"resourceType":"Patient","identifier":[{{"system":"urn:oid:2.16.840.1.113883.19.5.99","value":"BENCH-{n}"}}],"active":true,"name":[{{"use":"official","family":"Bench{n}","given":["Alex","Sam"]}}],"telecom":[{{"system":"phone","value":"+31 20 555 {n:04}","use":"home"}}],"gender":"other","birthDate":"1970-01-{:02}","address":[{{"use":"home","line":["{n} Example Street"],"city":"Amsterdam","postalCode":"1011","country":"NL"}}],"contact":[{{"relationship":[{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/v2-0131","code":"N"}}]}}],"name":{{"family":"Contact{n}","given":["Robin"]}},"telecom":[{{"system":"phone","value":"+31 20 555 9999"}}]}}],"communication":[{{"language":{{"coding":[{{"system":"urn:ietf:bcp:47","code":"nl"}}]}},"preferred":true}}]}}"#,
+        n % 28 + 1
+    )
+}
