@@ -34,8 +34,9 @@ pub(crate) fn insert_rows(
     resource_type: &str,
     rows: &[IndexRow],
 ) -> Result<(), StoreError> {
-    for row in rows {
-        insert_row(conn, rid, resource_type, row)?;
+    for (n, row) in rows.iter().enumerate() {
+        let n = i64::try_from(n).map_err(|_| StoreError::internal("too many index rows"))?;
+        insert_row(conn, rid, n, resource_type, row)?;
     }
     Ok(())
 }
@@ -43,6 +44,7 @@ pub(crate) fn insert_rows(
 fn insert_row(
     conn: &Connection,
     rid: i64,
+    n: i64,
     resource_type: &str,
     row: &IndexRow,
 ) -> Result<(), StoreError> {
@@ -50,35 +52,35 @@ fn insert_row(
     match &row.value {
         IndexValue::String { normalized, exact } => conn
             .prepare_cached(
-                "INSERT INTO idx_string (rid, type, param, normalized, exact) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO idx_string (rid, n, type, param, normalized, exact) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![rid, resource_type, param, normalized, exact])?,
+            .execute(params![rid, n, resource_type, param, normalized, exact])?,
         IndexValue::Token { system, code, text } => conn
             .prepare_cached(
-                "INSERT INTO idx_token (rid, type, param, system, code, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO idx_token (rid, n, type, param, system, code, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![rid, resource_type, param, system, code, text])?,
+            .execute(params![rid, n, resource_type, param, system, code, text])?,
         IndexValue::Date { low, high } => conn
-            .prepare_cached("INSERT INTO idx_date (rid, type, param, low, high) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![rid, resource_type, param, low, high])?,
+            .prepare_cached("INSERT INTO idx_date (rid, n, type, param, low, high) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![rid, n, resource_type, param, low, high])?,
         IndexValue::Number { low, high } => conn
-            .prepare_cached("INSERT INTO idx_number (rid, type, param, low, high) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![rid, resource_type, param, low, high])?,
+            .prepare_cached("INSERT INTO idx_number (rid, n, type, param, low, high) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![rid, n, resource_type, param, low, high])?,
         IndexValue::Quantity { system, code, value, canonical_code, canonical_value } => conn
             .prepare_cached(
-                "INSERT INTO idx_quantity (rid, type, param, system, code, value, canonical_code, \
-                 canonical_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO idx_quantity (rid, n, type, param, system, code, value, canonical_code, \
+                 canonical_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
-            .execute(params![rid, resource_type, param, system, code, value, canonical_code, canonical_value])?,
+            .execute(params![rid, n, resource_type, param, system, code, value, canonical_code, canonical_value])?,
         IndexValue::Reference { target_type, target_id, url } => conn
             .prepare_cached(
-                "INSERT INTO idx_reference (rid, type, param, target_type, target_id, url) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO idx_reference (rid, n, type, param, target_type, target_id, url) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![rid, resource_type, param, target_type, target_id, url])?,
+            .execute(params![rid, n, resource_type, param, target_type, target_id, url])?,
         IndexValue::Uri(uri) => conn
-            .prepare_cached("INSERT INTO idx_uri (rid, type, param, uri) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![rid, resource_type, param, uri])?,
+            .prepare_cached("INSERT INTO idx_uri (rid, n, type, param, uri) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![rid, n, resource_type, param, uri])?,
     };
     Ok(())
 }

@@ -11,13 +11,13 @@
 //! |---|---|---|
 //! | `resource` | `rid, type, id, version, last_updated, deleted, method, seq` | `rid` INTEGER PRIMARY KEY; unique `(type, id)` |
 //! | `resource_version` | `seq, rid, type, version, last_updated, method, deleted, content` | `seq` INTEGER PRIMARY KEY (global history order); unique `(rid, version)`; `(type, seq, last_updated)`; `(last_updated)` |
-//! | `idx_string` | `rid, type, param, normalized, exact` | `(param, type, normalized, rid)`; `(rid, param)` |
-//! | `idx_token` | `rid, type, param, system, code, text` | `(param, type, code, system, rid)`; `(rid, param)` |
-//! | `idx_date` | `rid, type, param, low, high` | `(param, type, low, high, rid)`; `(rid, param)` |
-//! | `idx_number` | `rid, type, param, low, high` | `(param, type, low, high, rid)`; `(rid, param)` |
-//! | `idx_quantity` | `rid, type, param, system, code, value, canonical_code, canonical_value` | `(param, type, value, rid)`; `(param, type, canonical_code, canonical_value, rid)` where canonical; `(rid, param)` |
-//! | `idx_reference` | `rid, type, param, target_type, target_id, url` | `(param, type, target_id, target_type, rid)`; `(param, type, url, rid)` where url; `(rid, param)` |
-//! | `idx_uri` | `rid, type, param, uri` | `(param, type, uri, rid)`; `(rid, param)` |
+//! | `idx_string` | `rid, n, type, param, normalized, exact` | `(param, type, normalized, rid)` |
+//! | `idx_token` | `rid, n, type, param, system, code, text` | `(param, type, code, system, rid)` |
+//! | `idx_date` | `rid, n, type, param, low, high` | `(param, type, low, high, rid)` |
+//! | `idx_number` | `rid, n, type, param, low, high` | `(param, type, low, high, rid)` |
+//! | `idx_quantity` | `rid, n, type, param, system, code, value, canonical_code, canonical_value` | `(param, type, value, rid)`; `(param, type, canonical_code, canonical_value, rid)` where canonical |
+//! | `idx_reference` | `rid, n, type, param, target_type, target_id, url` | `(param, type, target_id, target_type, rid)`; `(param, type, url, rid)` where url |
+//! | `idx_uri` | `rid, n, type, param, uri` | `(param, type, uri, rid)` |
 //! | `outbox` | `seq, rid, version, method, created` | `seq` INTEGER PRIMARY KEY, equal to the version's `resource_version.seq` |
 //! | `outbox_consumer` | `name, position` | `name` PRIMARY KEY |
 //! | `schema_version` | `version, name, applied_micros` | `version` PRIMARY KEY |
@@ -33,7 +33,9 @@
 //! - Index value order is `(param, type, value..., rid)`: a search on one type and parameter
 //!   reads one contiguous, covering range, e.g.
 //!   `SELECT rid FROM idx_token WHERE param = $1 AND type = $2 AND code = $3 AND system = $4`.
-//!   Correlated sub-queries driven from `resource` use the `(rid, param)` index:
+//!   Index tables are `WITHOUT ROWID`, clustered on their primary key `(rid, param, n)` (`n`
+//!   numbers the rows of one version), so correlated sub-queries driven from `resource` read
+//!   one contiguous range:
 //!   `EXISTS (SELECT 1 FROM idx_date d WHERE d.rid = r.rid AND d.param = $1 AND d.high >= $2)`.
 //!
 //! Search queries run through [`crate::Store::query_resources`] (committed data, read pool) or
@@ -177,7 +179,11 @@ impl SqliteStore {
     /// connection, reporting any error.
     pub fn close(self) -> Result<(), StoreError> {
         self.readers.close()?;
-        self.writer.with_idle_connection(checkpoint)?;
+        self.writer.with_idle_connection(|conn| {
+            // Gathers planner statistics where they changed enough to matter.
+            conn.execute_batch("PRAGMA optimize")?;
+            checkpoint(conn)
+        })?;
         self.writer
             .into_connection()
             .close()

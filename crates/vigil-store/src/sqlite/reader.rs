@@ -195,9 +195,15 @@ pub(crate) fn history(
     let mut args: Vec<&dyn ToSql> = Vec::new();
     let filter = history_filter(query, true, &mut args, &bounds);
     args.push(&page_size);
+    // One resource's versions are in seq order too; ordering by version walks the
+    // (rid, version) index instead of sorting.
+    let order = match query.scope {
+        HistoryScope::Instance(..) => "v.version DESC",
+        _ => "v.seq DESC",
+    };
     let sql = format!(
         "SELECT {VERSION_COLUMNS} FROM resource_version v JOIN resource r ON r.rid = v.rid{filter} \
-         ORDER BY v.seq DESC LIMIT ?"
+         ORDER BY {order} LIMIT ?"
     );
     collect_versions(conn, &sql, params_from_iter(args))
 }
