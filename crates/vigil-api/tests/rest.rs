@@ -226,3 +226,48 @@ async fn body_over_the_limit_is_413() {
     assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(response.json()["issue"][0]["code"], "too-long");
 }
+
+#[tokio::test]
+async fn conditional_create_update_delete() {
+    let server = TestServer::new();
+    let with_identifier = |value: &str| {
+        json!({"resourceType": "Patient", "identifier": [{"system": "http://hospital.example/mrn", "value": value}], "active": true})
+    };
+    let criteria = ("if-none-exist", "identifier=http://hospital.example/mrn|A-1");
+    let first = server.request("POST", "/Patient", Some(with_identifier("A-1")), &[criteria]).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+    let second = server.request("POST", "/Patient", Some(with_identifier("A-1")), &[criteria]).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text());
+    assert_eq!(first.json()["id"], second.json()["id"]);
+    assert_eq!(server.request("GET", "/Patient/_history", None, &[]).await.json()["total"], 1);
+
+    // Conditional update: no match creates, one match updates the same resource.
+    let created = server.request("PUT", "/Patient?identifier=http://hospital.example/mrn|B-2", Some(with_identifier("B-2")), &[]).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let mut changed = with_identifier("B-2");
+    changed["active"] = json!(false);
+    let updated = server.request("PUT", "/Patient?identifier=http://hospital.example/mrn|B-2", Some(changed), &[]).await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
+    assert_eq!(updated.json()["id"], created.json()["id"]);
+    assert_eq!(updated.json()["meta"]["versionId"], "2");
+
+    // Several matches: 412 for update, create and delete alike.
+    server.request("POST", "/Patient", Some(json!({"resourceType": "Patient", "name": [{"family": "Twin"}]})), &[]).await;
+    server.request("POST", "/Patient", Some(json!({"resourceType": "Patient", "name": [{"family": "Twin"}]})), &[]).await;
+    let twin = json!({"resourceType": "Patient", "name": [{"family": "Twin"}]});
+    assert_eq!(server.request("PUT", "/Patient?family=Twin", Some(twin.clone()), &[]).await.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(server.request("POST", "/Patient", Some(twin), &[("if-none-exist", "family=Twin")]).await.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(server.request("DELETE", "/Patient?family=Twin", None, &[]).await.status, StatusCode::PRECONDITION_FAILED);
+
+    // Conditional delete: one match deletes it, no match deletes nothing.
+    let deleted = server.request("DELETE", "/Patient?identifier=http://hospital.example/mrn|A-1", None, &[]).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let id = first.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(server.request("GET", &format!("/Patient/{id}"), None, &[]).await.status, StatusCode::GONE);
+    assert_eq!(server.request("DELETE", "/Patient?identifier=http://hospital.example/mrn|none", None, &[]).await.status, StatusCode::NO_CONTENT);
+
+    // Criteria the server cannot evaluate are an error, never a guess.
+    let unknown = server.request("POST", "/Patient", Some(with_identifier("C-3")), &[("if-none-exist", "shoeSize=42")]).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.text());
+    assert!(unknown.text().contains("shoeSize"));
+}
