@@ -518,6 +518,33 @@ fn issue_type_codes_are_the_r4_value_set() {
 }
 
 #[test]
+fn deep_values_built_in_code_are_reported_not_overflowed() {
+    use serde_json::{Map, Value};
+    // Built by hand: json!() would serialize `ext` recursively.
+    let mut ext = serde_json::json!({"url": "http://x", "valueString": "leaf"});
+    for _ in 0..5000 {
+        let mut outer = Map::new();
+        outer.insert("url".into(), Value::String("http://x".into()));
+        outer.insert("extension".into(), Value::Array(vec![ext]));
+        ext = Value::Object(outer);
+    }
+    let mut root = Map::new();
+    root.insert("resourceType".into(), Value::String("Patient".into()));
+    root.insert("extension".into(), Value::Array(vec![ext]));
+    let patient = Value::Object(root);
+    let issues = validate::validate_resource(&patient);
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].code, IssueType::TooCostly);
+    // Dropping a 5,000-level Value recurses in serde_json; do it on a big stack.
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || drop(patient))
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
 fn no_panic_on_odd_input() {
     let odd: &[&[u8]] = &[
         b"",

@@ -30,6 +30,10 @@ use path::{Path, Segment};
 /// How many allowed codes a `code-invalid` message lists before "...".
 const CODES_SHOWN: usize = 12;
 
+/// Objects nested deeper than this are reported instead of walked. Parsed JSON stops at 128
+/// levels already; this guards values built in code (no stack overflow on any input).
+const MAX_DEPTH: u32 = 200;
+
 /// Validates a parsed resource; an empty list means valid.
 pub fn validate_resource(value: &Value) -> Vec<Issue> {
     let mut validator = Validator {
@@ -37,6 +41,7 @@ pub fn validate_resource(value: &Value) -> Vec<Issue> {
         issues: Vec::new(),
         path: Path::default(),
         contained_depth: 0,
+        depth: 0,
     };
     validator.resource(value);
     validator.issues
@@ -47,6 +52,7 @@ struct Validator<'a> {
     issues: Vec<Issue>,
     path: Path<'a>,
     contained_depth: u32,
+    depth: u32,
 }
 
 impl<'a> Validator<'a> {
@@ -111,6 +117,18 @@ impl<'a> Validator<'a> {
             );
             return;
         }
+        if self.depth >= MAX_DEPTH {
+            let msg = format!("nested deeper than {MAX_DEPTH} objects");
+            self.report(IssueType::TooCostly, None, msg);
+            return;
+        }
+        self.depth += 1;
+        self.properties(obj, ty, is_resource);
+        self.depth -= 1;
+    }
+
+    /// The properties of a non-empty object, then its missing required elements.
+    fn properties(&mut self, obj: &'a Map<String, Value>, ty: &'static TypeDef, is_resource: bool) {
         let mut present = 0u64;
         let mut values = 0u64;
         for (key, value) in obj {

@@ -88,10 +88,7 @@ pub fn all_resources(package: &Path) -> Vec<Example> {
             continue;
         }
         let bytes = std::fs::read(&path).expect("read example");
-        let resource_type = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("resourceType")?.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let resource_type = resource_type_of(&bytes).unwrap_or_default();
         out.push(Example {
             file,
             resource_type,
@@ -100,6 +97,18 @@ pub fn all_resources(package: &Path) -> Vec<Example> {
     }
     out.sort_by(|a, b| a.file.cmp(&b.file));
     out
+}
+
+/// The root's `resourceType`, read without building a `Value` (other properties are skipped).
+fn resource_type_of(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "resourceType")]
+        resource_type: String,
+    }
+    serde_json::from_slice::<Head>(bytes)
+        .ok()
+        .map(|h| h.resource_type)
 }
 
 /// The non-conformance examples: every resource whose type is not in [`DEFINITION_TYPES`].
