@@ -271,3 +271,62 @@ async fn conditional_create_update_delete() {
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.text());
     assert!(unknown.text().contains("shoeSize"));
 }
+
+#[tokio::test]
+async fn search_over_http() {
+    let server = TestServer::new();
+    let mut ids = Vec::new();
+    for (family, birth) in [("Alvarez", "1950-02-01"), ("Álvarez-Díaz", "1960-03-02"), ("Brown", "1970-04-03")] {
+        let body = json!({"resourceType": "Patient", "name": [{"family": family}], "birthDate": birth,
+                          "identifier": [{"system": "http://hospital.example/mrn", "value": family}]});
+        ids.push(server.request("POST", "/Patient", Some(body), &[]).await.json()["id"].as_str().unwrap().to_owned());
+    }
+    for value in [120, 95] {
+        let observation = json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "subject": {"reference": format!("Patient/{}", ids[0])},
+            "valueQuantity": {"value": value, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}});
+        assert_eq!(server.request("POST", "/Observation", Some(observation), &[]).await.status, StatusCode::CREATED);
+    }
+
+    let found = server.request("GET", "/Patient?name=alvarez", None, &[]).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text());
+    let bundle = found.json();
+    assert_eq!(bundle["type"], "searchset");
+    assert_eq!(bundle["entry"].as_array().unwrap().len(), 2, "{bundle}");
+    assert_eq!(bundle["entry"][0]["search"]["mode"], "match");
+
+    let by_value = server.request("GET", &format!("/Observation?subject=Patient/{}&value-quantity=gt100", ids[0]), None, &[]).await.json();
+    assert_eq!(by_value["entry"].as_array().map(Vec::len), Some(1), "{by_value}");
+
+    let included = server.request("GET", "/Observation?code=http://loinc.org|8867-4&_include=Observation:subject", None, &[]).await.json();
+    let modes: Vec<&str> = included["entry"].as_array().unwrap().iter().map(|e| e["search"]["mode"].as_str().unwrap()).collect();
+    assert_eq!(modes.iter().filter(|m| **m == "match").count(), 2);
+    assert_eq!(modes.iter().filter(|m| **m == "include").count(), 1);
+
+    let compartment = server.request("GET", &format!("/Patient/{}/Observation", ids[0]), None, &[]).await.json();
+    assert_eq!(compartment["entry"].as_array().map(Vec::len), Some(2), "{compartment}");
+
+    let posted = server
+        .raw("POST", "/Patient/_search", Some(b"birthdate=ge1960-01-01".to_vec()), &[("content-type", "application/x-www-form-urlencoded")])
+        .await;
+    assert_eq!(posted.status, StatusCode::OK, "{}", posted.text());
+    assert_eq!(posted.json()["entry"].as_array().map(Vec::len), Some(2));
+
+    let lenient = server.request("GET", "/Patient?shoeSize=42", None, &[]).await.json();
+    let outcome = lenient["entry"].as_array().unwrap().iter().find(|e| e["search"]["mode"] == "outcome").expect("a warning entry");
+    assert!(outcome["resource"].to_string().contains("shoeSize"));
+    let strict = server.request("GET", "/Patient?shoeSize=42", None, &[("prefer", "handling=strict")]).await;
+    assert_eq!(strict.status, StatusCode::BAD_REQUEST);
+    assert_eq!(server.request("GET", "/Patient?birthdate=notadate", None, &[]).await.status, StatusCode::BAD_REQUEST);
+
+    let page = server.request("GET", "/Patient?_count=2&_sort=birthdate", None, &[]).await.json();
+    assert_eq!(page["entry"].as_array().unwrap().len(), 2);
+    let next = page["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").expect("a next link")["url"].as_str().unwrap().to_owned();
+    let rest = server.request("GET", next.trim_start_matches("http://localhost"), None, &[]).await.json();
+    assert_eq!(rest["entry"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["entry"][0]["resource"]["name"][0]["family"], "Brown");
+
+    let system = server.request("GET", "/?_type=Patient,Observation&_count=100", None, &[]).await.json();
+    assert_eq!(system["entry"].as_array().map(Vec::len), Some(5), "{system}");
+}

@@ -20,13 +20,14 @@ mod error;
 mod history;
 mod interactions;
 mod meta;
+mod search;
 
-pub use capability::capability_statement;
 pub use clock::{format_instant, now_micros, parse_instant_micros};
 pub use context::{Principal, RequestContext};
 pub use error::{ServiceError, ServiceErrorKind};
 pub use history::{HistoryParams, HistoryPage};
 pub use interactions::{ConditionalDeleteOutcome, Preconditions, ReadResult, WriteOutcome};
+pub use vigil_search::SearchScope;
 
 use std::sync::Arc;
 use vigil_search::SearchEngine;

@@ -10,6 +10,6 @@ use axum::response::Response;
 
 pub(crate) async fn capabilities(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
     let options = response_options(&super::params(query), &headers)?;
-    let statement = vigil_service::capability_statement(&base_url(&state, &headers));
+    let statement = state.service.capability_statement(&base_url(&state, &headers));
     Ok(json_response(StatusCode::OK, &statement, options.pretty))
 }

@@ -2,6 +2,7 @@
 
 mod instance;
 mod metadata;
+mod search;
 mod system;
 mod type_level;
 
@@ -23,15 +24,22 @@ use vigil_service::ServiceError;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/metadata", get(metadata::capabilities))
+        .route("/", get(search::system_search))
+        .route("/_search", axum::routing::post(search::system_search_post))
         .route("/_history", get(system::history))
         .route(
             "/{resource_type}",
-            axum::routing::post(type_level::create).put(type_level::conditional_update).delete(type_level::conditional_delete),
+            get(search::type_search)
+                .post(type_level::create)
+                .put(type_level::conditional_update)
+                .delete(type_level::conditional_delete),
         )
+        .route("/{resource_type}/_search", axum::routing::post(search::type_search_post))
         .route("/{resource_type}/_history", get(type_level::history))
         .route("/{resource_type}/{id}", get(instance::read).put(instance::update).delete(instance::delete))
         .route("/{resource_type}/{id}/_history", get(instance::history))
         .route("/{resource_type}/{id}/_history/{version}", get(instance::vread))
+        .route("/{compartment}/{id}/{resource_type}", get(search::compartment_search))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_request))
