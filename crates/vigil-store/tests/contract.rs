@@ -1494,6 +1494,25 @@ mod sqlite {
     }
 
     #[test]
+    fn a_nested_write_is_refused_not_deadlocked() {
+        let fixture = Fixture::new();
+        let store = fixture.store();
+        let outcome = write_with(store, |tx| {
+            tx.put(version("Patient", "outer", 1, WriteMethod::Create, T0))?;
+            Ok(put(
+                store,
+                version("Patient", "inner", 1, WriteMethod::Create, T0),
+            )
+            .map_err(|e| e.kind()))
+        })
+        .expect("outer unit commits");
+        assert_eq!(outcome.err(), Some(StoreErrorKind::Internal));
+        assert!(store.read("Patient", "outer").expect("read").is_some());
+        assert!(store.read("Patient", "inner").expect("read").is_none());
+        create(store, "Patient", "after", T0);
+    }
+
+    #[test]
     fn readers_see_committed_state_while_writing() {
         let fixture = Fixture::new();
         let store: Arc<&dyn Store> = Arc::new(fixture.store());

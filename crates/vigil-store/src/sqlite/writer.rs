@@ -26,6 +26,7 @@
 //! unit of the batch gets the error.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -101,6 +102,28 @@ enum UnitOutcome {
     Panicked(Box<dyn Any + Send>),
 }
 
+thread_local! {
+    /// Set while this thread runs a unit of work: a nested `write` would wait for the writer
+    /// lock its own thread holds, so it is refused instead.
+    static IN_UNIT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as running a unit until dropped (also on unwind).
+struct InUnit;
+
+impl InUnit {
+    fn enter() -> InUnit {
+        IN_UNIT.with(|flag| flag.set(true));
+        InUnit
+    }
+}
+
+impl Drop for InUnit {
+    fn drop(&mut self) {
+        IN_UNIT.with(|flag| flag.set(false));
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Units run under catch_unwind and our own code does not panic, so poisoning would only
     // come from a bug; the state stays meaningful, and a transaction left open is settled below.
@@ -148,6 +171,11 @@ impl Writer {
     where
         F: FnOnce(&Connection) -> Result<(), StoreError>,
     {
+        if IN_UNIT.with(Cell::get) {
+            return Err(StoreError::internal(
+                "a unit of work called write: use the Transaction it was given instead",
+            ));
+        }
         self.arriving.fetch_add(1, Ordering::SeqCst);
         let mut state = lock(&self.state);
         self.arriving.fetch_sub(1, Ordering::SeqCst);
@@ -335,7 +363,10 @@ where
     if let Err(error) = execute(conn, "SAVEPOINT unit") {
         return (UnitOutcome::Failed(error.clone()), Some(error));
     }
-    let result = catch_unwind(AssertUnwindSafe(|| unit(conn)));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let _in_unit = InUnit::enter();
+        unit(conn)
+    }));
     if conn.is_autocommit() {
         let error = match &result {
             Ok(Err(error)) => error.clone(),
