@@ -14,11 +14,14 @@ use std::str::FromStr;
 /// Number of base dimensions.
 const DIMS: usize = 9;
 
-/// A unit reduced to base dimensions: `value_in_unit * factor` = value in base units.
+/// A unit reduced to base dimensions: `value_in_unit * factor / divisor` = value in base
+/// units. Keeping the divisor apart keeps units such as `/min` (1/60 s⁻¹) exact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Canonical {
     /// Multiplier to base units.
     pub factor: Decimal,
+    /// Divisor to base units.
+    pub divisor: Decimal,
     /// Exponent of each base dimension (m, g, s, rad, K, C, cd, mol, arbitrary).
     pub dims: [i8; DIMS],
 }
@@ -85,9 +88,9 @@ const ATOMS: &[(&str, bool, &str, &str)] = &[
     ("[iU]", true, "1", "[arb'U]"),
     ("[IU]", true, "1", "[arb'U]"),
     ("[CFU]", false, "1", "[arb'U]"),
-    ("deg", true, "0.0174532925199432957692369077", "rad"),
+    ("deg", true, "3.14159265358979323846264338/180", "rad"),
     ("Cel", true, "1", "K"),
-    ("[degF]", false, "0.5555555555555555555555555556", "K"),
+    ("[degF]", false, "5/9", "K"),
 ];
 
 const PREFIXES: &[(&str, i32)] = &[
@@ -130,21 +133,32 @@ impl Canonical {
     fn one() -> Self {
         Canonical {
             factor: Decimal::ONE,
+            divisor: Decimal::ONE,
             dims: [0; DIMS],
         }
     }
 
     fn mul(&self, o: &Canonical, sign: i8) -> Option<Canonical> {
-        let factor = if sign > 0 {
-            self.factor.checked_mul(o.factor)?
+        let (factor, divisor) = if sign > 0 {
+            (
+                self.factor.checked_mul(o.factor)?,
+                self.divisor.checked_mul(o.divisor)?,
+            )
         } else {
-            self.factor.checked_div(o.factor)?
+            (
+                self.factor.checked_mul(o.divisor)?,
+                self.divisor.checked_mul(o.factor)?,
+            )
         };
         let mut dims = self.dims;
         for (d, e) in dims.iter_mut().zip(o.dims) {
             *d = d.checked_add(e.checked_mul(sign)?)?;
         }
-        Some(Canonical { factor, dims })
+        Some(Canonical {
+            factor,
+            divisor,
+            dims,
+        })
     }
 
     fn pow(&self, e: i8) -> Option<Canonical> {
@@ -307,11 +321,13 @@ impl UnitParser<'_> {
             let e = self.exponent()?;
             return Some(Canonical {
                 factor: pow10(i32::from(e))?,
+                divisor: Decimal::ONE,
                 dims: [0; DIMS],
             });
         }
         Some(Canonical {
             factor: Decimal::from_str(digits).ok()?,
+            divisor: Decimal::ONE,
             dims: [0; DIMS],
         })
     }
@@ -340,6 +356,7 @@ fn base_atom(code: &str) -> Option<Canonical> {
     dims[k] = 1;
     Some(Canonical {
         factor: Decimal::ONE,
+        divisor: Decimal::ONE,
         dims,
     })
 }
@@ -350,11 +367,14 @@ fn defined_atom(code: &str) -> Option<(bool, Canonical)> {
     }
     let (_, metric, factor, def) = ATOMS.iter().find(|a| a.0 == code)?;
     let def = parse(def)?;
-    let f = Decimal::from_str(factor).ok()?;
+    let (num, den) = factor.split_once('/').unwrap_or((factor, "1"));
+    let f = Decimal::from_str(num).ok()?;
+    let d = Decimal::from_str(den).ok()?;
     Some((
         *metric,
         Canonical {
             factor: def.factor.checked_mul(f)?,
+            divisor: def.divisor.checked_mul(d)?,
             dims: def.dims,
         },
     ))
@@ -371,6 +391,7 @@ fn atom(code: &str) -> Option<Canonical> {
         {
             return Some(Canonical {
                 factor: c.factor.checked_mul(pow10(*e)?)?,
+                divisor: c.divisor,
                 dims: c.dims,
             });
         }
@@ -378,30 +399,61 @@ fn atom(code: &str) -> Option<Canonical> {
     None
 }
 
+fn kelvin_offset() -> Decimal {
+    Decimal::new(27315, 2)
+}
+
+fn is_special(unit: &str) -> bool {
+    matches!(unit, "Cel" | "[degF]")
+}
+
 /// Converts a value in `unit` to base units, handling temperature offsets for bare units.
 pub fn to_base(value: Decimal, unit: &str, c: &Canonical) -> Option<Decimal> {
     match unit {
-        "Cel" => value.checked_add(Decimal::from_str("273.15").ok()?),
-        "[degF]" => {
-            let k = value
-                .checked_sub(Decimal::from(32))?
-                .checked_mul(c.factor)?;
-            k.checked_add(Decimal::from_str("273.15").ok()?)
-        }
-        _ => value.checked_mul(c.factor),
+        "Cel" => value.checked_add(kelvin_offset()),
+        "[degF]" => value
+            .checked_sub(Decimal::from(32))?
+            .checked_mul(c.factor)?
+            .checked_div(c.divisor)?
+            .checked_add(kelvin_offset()),
+        _ => value.checked_mul(c.factor)?.checked_div(c.divisor),
     }
 }
 
 /// Converts a value in base units back to `unit`.
 pub fn from_base(value: Decimal, unit: &str, c: &Canonical) -> Option<Decimal> {
     match unit {
-        "Cel" => value.checked_sub(Decimal::from_str("273.15").ok()?),
-        "[degF]" => {
-            let k = value.checked_sub(Decimal::from_str("273.15").ok()?)?;
-            k.checked_div(c.factor)?.checked_add(Decimal::from(32))
-        }
-        _ => value.checked_div(c.factor),
+        "Cel" => value.checked_sub(kelvin_offset()),
+        "[degF]" => value
+            .checked_sub(kelvin_offset())?
+            .checked_mul(c.divisor)?
+            .checked_div(c.factor)?
+            .checked_add(Decimal::from(32)),
+        _ => value.checked_mul(c.divisor)?.checked_div(c.factor),
     }
+}
+
+/// Two quantities scaled to one common unit, for comparison: exact (only multiplications)
+/// unless a temperature offset is involved. `None` when the units are not comparable.
+pub fn common_values(
+    a: Decimal,
+    a_unit: &str,
+    b: Decimal,
+    b_unit: &str,
+) -> Option<(Decimal, Decimal)> {
+    let ca = parse(a_unit)?;
+    let cb = parse(b_unit)?;
+    if !ca.comparable(&cb) {
+        return None;
+    }
+    if is_special(a_unit) || is_special(b_unit) {
+        return Some((to_base(a, a_unit, &ca)?, to_base(b, b_unit, &cb)?));
+    }
+    // a·fa/da vs b·fb/db  <=>  a·fa·db vs b·fb·da (divisors are positive).
+    Some((
+        a.checked_mul(ca.factor)?.checked_mul(cb.divisor)?,
+        b.checked_mul(cb.factor)?.checked_mul(ca.divisor)?,
+    ))
 }
 
 /// Converts `value` from one unit to another, when comparable.
@@ -411,7 +463,12 @@ pub fn convert(value: Decimal, from: &str, to: &str) -> Option<Decimal> {
     if !a.comparable(&b) {
         return None;
     }
-    from_base(to_base(value, from, &a)?, to, &b)
+    if is_special(from) || is_special(to) {
+        return from_base(to_base(value, from, &a)?, to, &b);
+    }
+    let num = value.checked_mul(a.factor)?.checked_mul(b.divisor)?;
+    let den = a.divisor.checked_mul(b.factor)?;
+    num.checked_div(den)
 }
 
 #[cfg(test)]

@@ -34,11 +34,27 @@ fn prints_one_json_array_with_values_as_written() {
     );
     let cases: &[(&[&str], &str)] = &[
         (&["--resource", &obs, "Observation.value.value"], "[131.50]"),
-        (&["--resource", &obs, "(Observation.value as Quantity).value > 100"], "[true]"),
-        (&["--resource", &obs, "Observation.value"], r#"[{"value":131.50,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}]"#),
-        (&["--resource", &obs, "Observation.effective"], r#"["2024-03-01T03:10:00Z"]"#),
-        (&["--resource", &obs, "Observation.code"], r#"[{"text":"pulse"}]"#),
-        (&["1.50 + 1", ], "[2.50]"),
+        (
+            &[
+                "--resource",
+                &obs,
+                "(Observation.value as Quantity).value > 100",
+            ],
+            "[true]",
+        ),
+        (
+            &["--resource", &obs, "Observation.value"],
+            r#"[{"value":131.50,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}]"#,
+        ),
+        (
+            &["--resource", &obs, "Observation.effective"],
+            r#"["2024-03-01T03:10:00Z"]"#,
+        ),
+        (
+            &["--resource", &obs, "Observation.code"],
+            r#"[{"text":"pulse"}]"#,
+        ),
+        (&["1.50 + 1"], "[2.50]"),
         (&["@2024-01-31 + 1 month"], r#"["2024-02-29"]"#),
         (&["4 'g'"], r#"[{"value":4,"unit":"g"}]"#),
         (&["Patient.name"], "[]"),
@@ -67,7 +83,7 @@ fn errors_exit_1_with_one_line_naming_the_position() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = write_json(&dir, "bad.json", "{not json");
     let cases: &[(&[&str], &str)] = &[
-        (&["Patient.name.where(use = 'official'"], "1:35"),
+        (&["Patient.name.where(use = 'official'"], "1:36"),
         (&["2 + 2 /"], "1:8"),
         (&["Patient.name.unknownFn()"], "1:14"),
         (&["(1 | 2).single()"], "1:9"),

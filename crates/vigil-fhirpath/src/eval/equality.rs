@@ -27,15 +27,7 @@ pub(crate) fn quantity_pair(a: &Quantity<'_>, b: &Quantity<'_>) -> Option<(Decim
     if a.unit == b.unit {
         return Some((a.value, b.value));
     }
-    let ca = ucum::parse(&a.unit)?;
-    let cb = ucum::parse(&b.unit)?;
-    if !ca.comparable(&cb) {
-        return None;
-    }
-    Some((
-        ucum::to_base(a.value, &a.unit, &ca)?,
-        ucum::to_base(b.value, &b.unit, &cb)?,
-    ))
+    ucum::common_values(a.value, &a.unit, b.value, &b.unit)
 }
 
 /// Calendar `year`/`month` and UCUM `a`/`mo` differ in length: `=` between them is empty.

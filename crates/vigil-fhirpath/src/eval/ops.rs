@@ -351,6 +351,7 @@ fn quantity_arith<'a>(op: BinaryOp, a: &Item<'a>, b: &Item<'a>) -> Option<Quanti
             };
             let unit = ucum::Canonical {
                 factor: Decimal::ONE,
+                divisor: Decimal::ONE,
                 dims,
             }
             .unit_string();

@@ -83,7 +83,8 @@ fn decimal_boundary(d: Decimal, digits: Option<i64>, high: bool) -> Option<Decim
     let digits = u32::try_from(digits.unwrap_or(8))
         .ok()
         .filter(|p| *p <= 28)?;
-    let half = Decimal::new(5, d.scale() + 1);
+    // Half a unit of the last written digit; below 10^-28 it vanishes at any output precision.
+    let half = Decimal::try_new(5, d.scale() + 1).unwrap_or(Decimal::ZERO);
     let bound = if high {
         d.checked_add(half)?
     } else {
