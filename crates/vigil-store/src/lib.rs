@@ -212,6 +212,42 @@ pub struct OutboxEvent {
     pub method: WriteMethod,
 }
 
+/// A scan of one type's resources as they were at a point of the global history: for each
+/// resource, its newest version with `seq <= as_of_seq`, skipped when that version is a deletion
+/// marker (or the resource did not exist yet). Ordered by id; for bulk export snapshots.
+#[derive(Debug, Clone)]
+pub struct SnapshotScan {
+    /// Resource type.
+    pub resource_type: String,
+    /// The snapshot: versions written after this position are ignored.
+    pub as_of_seq: u64,
+    /// Only resources whose version at the snapshot was written at or after this time
+    /// (microseconds), `_since`.
+    pub since_micros: Option<i64>,
+    /// Only ids strictly after this one (paging cursor).
+    pub after_id: Option<String>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// A durable background job (e.g. a bulk export), stored as opaque JSON plus the columns the
+/// store filters on. The owner defines `kind`, the `state` values and the `body`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    /// Unique id.
+    pub id: String,
+    /// What kind of job (`export`).
+    pub kind: String,
+    /// The owner's state name (e.g. `accepted`, `in-progress`, `completed`).
+    pub state: String,
+    /// Creation time, microseconds since the Unix epoch.
+    pub created_micros: i64,
+    /// Time of the last update, microseconds since the Unix epoch.
+    pub updated_micros: i64,
+    /// The owner's JSON.
+    pub body: String,
+}
+
 /// The operations available inside one unit of work.
 pub trait Transaction {
     /// The current version of a resource (possibly a deletion marker), seen inside this unit.
@@ -301,6 +337,55 @@ pub trait Store: Send + Sync {
             "this backend does not run SQL queries",
         ))
     }
+    /// The position (`seq`) of the newest committed version, 0 for an empty store: a snapshot
+    /// for [`Store::scan_as_of`].
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        Err(unsupported_jobs())
+    }
+    /// One page of a [`SnapshotScan`].
+    fn scan_as_of(&self, scan: &SnapshotScan) -> Result<Vec<StoredVersion>, StoreError> {
+        let _ = scan;
+        Err(unsupported_jobs())
+    }
+    /// Stores a new job durably; [`StoreErrorKind::VersionConflict`] if the id exists.
+    fn insert_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        let _ = job;
+        Err(unsupported_jobs())
+    }
+    /// Replaces a job's state, update time and body, but only while its state is still
+    /// `expected_state` (compare-and-set). Returns false (and changes nothing) otherwise or when
+    /// the job does not exist.
+    fn update_job(&self, job: &JobRecord, expected_state: &str) -> Result<bool, StoreError> {
+        let _ = (job, expected_state);
+        Err(unsupported_jobs())
+    }
+    /// One job by id.
+    fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let _ = id;
+        Err(unsupported_jobs())
+    }
+    /// Jobs of a kind (optionally in one state), oldest first, at most `limit`.
+    fn jobs(
+        &self,
+        kind: &str,
+        state: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        let _ = (kind, state, limit);
+        Err(unsupported_jobs())
+    }
+    /// Removes a job; false when it did not exist.
+    fn delete_job(&self, id: &str) -> Result<bool, StoreError> {
+        let _ = id;
+        Err(unsupported_jobs())
+    }
+}
+
+fn unsupported_jobs() -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Unsupported,
+        "this backend does not keep snapshots or jobs",
+    )
 }
 
 /// Runs a unit of work that produces a value: a typed convenience over [`Store::write`].

@@ -1513,6 +1513,38 @@ mod sqlite {
     }
 
     #[test]
+    fn a_lock_held_by_another_process_answers_busy_then_recovers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = SqliteOptions {
+            busy_timeout: std::time::Duration::from_millis(50),
+            ..SqliteOptions::default()
+        };
+        let store = SqliteStore::open(dir.path(), options).expect("open");
+        create(&store, "Patient", "before", T0);
+        let other =
+            rusqlite::Connection::open(dir.path().join("vigil.db")).expect("second connection");
+        other
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("other process takes the write lock");
+        let error = put(
+            &store,
+            version("Patient", "blocked", 1, WriteMethod::Create, T0),
+        )
+        .expect_err("busy");
+        assert_eq!(error.kind(), StoreErrorKind::Busy, "{error}");
+        assert_eq!(
+            store
+                .read("Patient", "before")
+                .expect("reads go on")
+                .map(|v| v.meta.version_id),
+            Some(1)
+        );
+        other.execute_batch("ROLLBACK").expect("release");
+        create(&store, "Patient", "blocked", T0);
+        store.close().expect("close");
+    }
+
+    #[test]
     fn readers_see_committed_state_while_writing() {
         let fixture = Fixture::new();
         let store: Arc<&dyn Store> = Arc::new(fixture.store());

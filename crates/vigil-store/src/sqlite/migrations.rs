@@ -23,11 +23,18 @@ pub struct Migration {
 
 /// Every migration this build knows, in order. A test checks this list against the files in
 /// `migrations/sqlite/`, so a new file cannot be forgotten here.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "export_jobs",
+        sql: include_str!("../../migrations/sqlite/0002_export_jobs.sql"),
+    },
+];
 
 /// What [`migrate`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
