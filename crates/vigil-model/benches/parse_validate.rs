@@ -50,6 +50,14 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // Peer in the same run: serde_json's own Value parsing (no duplicate-key check).
+    group.bench_function("parse (serde_json::from_slice peer)", |b| {
+        b.iter(|| {
+            for bytes in &examples {
+                black_box(serde_json::from_slice::<serde_json::Value>(bytes).ok());
+            }
+        })
+    });
     group.bench_function("validate", |b| {
         b.iter(|| {
             for value in &parsed {
