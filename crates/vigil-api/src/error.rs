@@ -16,11 +16,17 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status and one issue.
     pub fn new(status: StatusCode, code: IssueType, diagnostics: impl Into<String>) -> Self {
-        ApiError { status, issues: vec![Issue::error(code, diagnostics)] }
+        ApiError {
+            status,
+            issues: vec![Issue::error(code, diagnostics)],
+        }
     }
     /// 400 with an issue at an element or parameter.
     pub fn bad_request(diagnostics: impl Into<String>, expression: &str) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, issues: vec![Issue::error(IssueType::Invalid, diagnostics).at(expression)] }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            issues: vec![Issue::error(IssueType::Invalid, diagnostics).at(expression)],
+        }
     }
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
@@ -28,22 +34,10 @@ impl ApiError {
     }
 }
 
-/// The HTTP status for each service error category.
+/// The HTTP status for each service error category (the table lives with the categories, in
+/// `ServiceErrorKind::http_status`, so Bundle entry statuses use it too).
 pub fn status_for(kind: ServiceErrorKind) -> StatusCode {
-    match kind {
-        ServiceErrorKind::Invalid => StatusCode::BAD_REQUEST,
-        ServiceErrorKind::UnknownType => StatusCode::NOT_FOUND,
-        ServiceErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ServiceErrorKind::Gone => StatusCode::GONE,
-        ServiceErrorKind::Conflict => StatusCode::CONFLICT,
-        ServiceErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-        ServiceErrorKind::BusinessRule => StatusCode::UNPROCESSABLE_ENTITY,
-        ServiceErrorKind::NotSupported => StatusCode::BAD_REQUEST,
-        ServiceErrorKind::Forbidden => StatusCode::FORBIDDEN,
-        ServiceErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ServiceErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl From<ServiceError> for ApiError {
@@ -52,7 +46,10 @@ impl From<ServiceError> for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %error, "request failed");
         }
-        ApiError { status, issues: error.issues().to_vec() }
+        ApiError {
+            status,
+            issues: error.issues().to_vec(),
+        }
     }
 }
 
@@ -61,7 +58,9 @@ impl IntoResponse for ApiError {
         let outcome = vigil_model::outcome::operation_outcome(&self.issues);
         let body = serde_json::to_vec(&outcome).unwrap_or_default();
         let mut response = (self.status, body).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
         response
     }
 }

@@ -36,7 +36,10 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { max_body_bytes: 16 * 1024 * 1024, base_url: None }
+        ApiConfig {
+            max_body_bytes: 16 * 1024 * 1024,
+            base_url: None,
+        }
     }
 }
 
@@ -51,5 +54,8 @@ pub struct AppState {
 
 /// The FHIR REST router at the server root.
 pub fn app(service: FhirService, config: ApiConfig) -> Router {
-    routes::router(AppState { service, config: Arc::new(config) })
+    routes::router(AppState {
+        service,
+        config: Arc::new(config),
+    })
 }

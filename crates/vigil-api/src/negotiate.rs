@@ -37,12 +37,27 @@ pub enum ReturnPreference {
     OperationOutcome,
 }
 
-const JSON_TYPES: &[&str] = &["application/fhir+json", "application/json", "json", "application/json+fhir", "text/json"];
-const XML_TYPES: &[&str] = &["application/fhir+xml", "application/xml", "xml", "text/xml", "application/xml+fhir"];
+const JSON_TYPES: &[&str] = &[
+    "application/fhir+json",
+    "application/json",
+    "json",
+    "application/json+fhir",
+    "text/json",
+];
+const XML_TYPES: &[&str] = &[
+    "application/fhir+xml",
+    "application/xml",
+    "xml",
+    "text/xml",
+    "application/xml+fhir",
+];
 
 /// Reads the response options from the query parameters and headers, rejecting formats Vigil
 /// cannot produce (406) and malformed values (400).
-pub fn response_options(params: &[(String, String)], headers: &HeaderMap) -> Result<ResponseOptions, ApiError> {
+pub fn response_options(
+    params: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<ResponseOptions, ApiError> {
     let mut options = ResponseOptions::default();
     let mut format_param = None;
     for (name, value) in params {
@@ -52,7 +67,12 @@ pub fn response_options(params: &[(String, String)], headers: &HeaderMap) -> Res
                 options.pretty = match value.as_str() {
                     "true" => true,
                     "false" => false,
-                    other => return Err(ApiError::bad_request(format!("_pretty must be true or false, not '{other}'"), "_pretty")),
+                    other => {
+                        return Err(ApiError::bad_request(
+                            format!("_pretty must be true or false, not '{other}'"),
+                            "_pretty",
+                        ));
+                    }
                 }
             }
             "_summary" => {
@@ -64,14 +84,22 @@ pub fn response_options(params: &[(String, String)], headers: &HeaderMap) -> Res
                     "false" => SummaryMode::False,
                     other => {
                         return Err(ApiError::bad_request(
-                            format!("_summary must be one of true, text, data, count, false; not '{other}'"),
+                            format!(
+                                "_summary must be one of true, text, data, count, false; not '{other}'"
+                            ),
                             "_summary",
                         ));
                     }
                 })
             }
             "_elements" => {
-                options.elements = Some(value.split(',').map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect())
+                options.elements = Some(
+                    value
+                        .split(',')
+                        .map(|e| e.trim().to_owned())
+                        .filter(|e| !e.is_empty())
+                        .collect(),
+                )
             }
             _ => {}
         }
@@ -85,17 +113,29 @@ pub fn response_options(params: &[(String, String)], headers: &HeaderMap) -> Res
 }
 
 fn media_type(value: &str) -> String {
-    value.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+    value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 fn check_format(format: &str) -> Result<(), ApiError> {
     let media = media_type(format);
     if JSON_TYPES.contains(&media.as_str()) {
         Ok(())
-    } else if XML_TYPES.contains(&media.as_str()) || media == "html" || media == "text/html" || media == "ttl" {
+    } else if XML_TYPES.contains(&media.as_str())
+        || media == "html"
+        || media == "text/html"
+        || media == "ttl"
+    {
         Err(not_acceptable(format))
     } else {
-        Err(ApiError::bad_request(format!("_format '{format}' is not a known format; use json"), "_format"))
+        Err(ApiError::bad_request(
+            format!("_format '{format}' is not a known format; use json"),
+            "_format",
+        ))
     }
 }
 
@@ -104,9 +144,17 @@ fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
         return Ok(());
     };
     let acceptable = accept.split(',').map(media_type).any(|media| {
-        media.is_empty() || media == "*/*" || media == "application/*" || media == "text/*" || JSON_TYPES.contains(&media.as_str())
+        media.is_empty()
+            || media == "*/*"
+            || media == "application/*"
+            || media == "text/*"
+            || JSON_TYPES.contains(&media.as_str())
     });
-    if acceptable { Ok(()) } else { Err(not_acceptable(accept)) }
+    if acceptable {
+        Ok(())
+    } else {
+        Err(not_acceptable(accept))
+    }
 }
 
 fn not_acceptable(asked: &str) -> ApiError {
@@ -130,7 +178,10 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IssueType::NotSupported,
-            format!("request bodies must be application/fhir+json, not '{}'", value.to_str().unwrap_or("(not text)")),
+            format!(
+                "request bodies must be application/fhir+json, not '{}'",
+                value.to_str().unwrap_or("(not text)")
+            ),
         ))
     }
 }
@@ -185,16 +236,32 @@ mod tests {
     fn format_param_wins_over_accept() {
         let h = headers(&[("accept", "application/fhir+xml")]);
         assert!(response_options(&[("_format".into(), "json".into())], &h).is_ok());
-        assert_eq!(response_options(&[("_format".into(), "xml".into())], &HeaderMap::new()).unwrap_err().status(), StatusCode::NOT_ACCEPTABLE);
-        assert_eq!(response_options(&[("_format".into(), "bogus".into())], &HeaderMap::new()).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            response_options(&[("_format".into(), "xml".into())], &HeaderMap::new())
+                .unwrap_err()
+                .status(),
+            StatusCode::NOT_ACCEPTABLE
+        );
+        assert_eq!(
+            response_options(&[("_format".into(), "bogus".into())], &HeaderMap::new())
+                .unwrap_err()
+                .status(),
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[test]
     fn prefer_table() {
         for (value, expected) in [
             ("return=minimal", ReturnPreference::Minimal),
-            ("return=OperationOutcome", ReturnPreference::OperationOutcome),
-            ("respond-async, return=representation", ReturnPreference::Representation),
+            (
+                "return=OperationOutcome",
+                ReturnPreference::OperationOutcome,
+            ),
+            (
+                "respond-async, return=representation",
+                ReturnPreference::Representation,
+            ),
         ] {
             let h = headers(&[("prefer", value)]);
             assert_eq!(prefer_return(&h), expected, "{value}");
@@ -203,9 +270,25 @@ mod tests {
 
     #[test]
     fn content_type_table() {
-        assert!(check_content_type(&headers(&[("content-type", "application/fhir+json; charset=utf-8")])).is_ok());
+        assert!(
+            check_content_type(&headers(&[(
+                "content-type",
+                "application/fhir+json; charset=utf-8"
+            )]))
+            .is_ok()
+        );
         assert!(check_content_type(&HeaderMap::new()).is_ok());
-        assert_eq!(check_content_type(&headers(&[("content-type", "application/fhir+xml")])).unwrap_err().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        assert_eq!(check_content_type(&headers(&[("content-type", "text/plain")])).unwrap_err().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(
+            check_content_type(&headers(&[("content-type", "application/fhir+xml")]))
+                .unwrap_err()
+                .status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(
+            check_content_type(&headers(&[("content-type", "text/plain")]))
+                .unwrap_err()
+                .status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
     }
 }

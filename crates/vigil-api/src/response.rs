@@ -15,9 +15,12 @@ pub(crate) fn etag(version_id: u64) -> String {
 
 /// An HTTP-date (RFC 7231) for `Last-Modified`.
 pub(crate) fn http_date(micros: i64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp(micros.div_euclid(1_000_000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let at = time::OffsetDateTime::from_unix_timestamp(micros.div_euclid(1_000_000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     format!(
         "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
         DAYS[at.weekday().number_days_from_monday() as usize],
@@ -36,15 +39,24 @@ fn header(value: &str) -> HeaderValue {
 
 /// A JSON body with the FHIR content type, pretty when asked.
 pub(crate) fn json_response(status: StatusCode, body: &Value, pretty: bool) -> Response {
-    let bytes = if pretty { serde_json::to_vec_pretty(body) } else { serde_json::to_vec(body) }.unwrap_or_default();
+    let bytes = if pretty {
+        serde_json::to_vec_pretty(body)
+    } else {
+        serde_json::to_vec(body)
+    }
+    .unwrap_or_default();
     let mut response = (status, bytes).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     response
 }
 
 /// The stored text of a resource, re-shaped only when the client asked for it.
 pub(crate) fn resource_body(version: &StoredVersion, options: &ResponseOptions) -> Vec<u8> {
-    let reshape = options.pretty || options.summary.is_some_and(|s| s != SummaryMode::False) || options.elements.is_some();
+    let reshape = options.pretty
+        || options.summary.is_some_and(|s| s != SummaryMode::False)
+        || options.elements.is_some();
     if !reshape {
         return version.content.as_bytes().to_vec();
     }
@@ -57,24 +69,46 @@ pub(crate) fn resource_body(version: &StoredVersion, options: &ResponseOptions) 
         let names: Vec<&str> = elements.iter().map(String::as_str).collect();
         value = vigil_model::elements::select_elements(&value, &names);
     }
-    if options.pretty { serde_json::to_vec_pretty(&value) } else { serde_json::to_vec(&value) }.unwrap_or_default()
+    if options.pretty {
+        serde_json::to_vec_pretty(&value)
+    } else {
+        serde_json::to_vec(&value)
+    }
+    .unwrap_or_default()
 }
 
 /// The version headers of a resource: ETag, Last-Modified, and Location/Content-Location.
-pub(crate) fn version_headers(headers: &mut HeaderMap, base: &str, version: &StoredVersion, location: bool) {
+pub(crate) fn version_headers(
+    headers: &mut HeaderMap,
+    base: &str,
+    version: &StoredVersion,
+    location: bool,
+) {
     headers.insert(header::ETAG, header(&etag(version.meta.version_id)));
-    headers.insert(header::LAST_MODIFIED, header(&http_date(version.meta.last_updated_micros)));
+    headers.insert(
+        header::LAST_MODIFIED,
+        header(&http_date(version.meta.last_updated_micros)),
+    );
     if location {
-        let url = format!("{base}/{}/{}/_history/{}", version.resource_type, version.id, version.meta.version_id);
+        let url = format!(
+            "{base}/{}/{}/_history/{}",
+            version.resource_type, version.id, version.meta.version_id
+        );
         headers.insert(header::LOCATION, header(&url));
         headers.insert(header::CONTENT_LOCATION, header(&url));
     }
 }
 
 /// A read answer: 200 with the resource and its version headers.
-pub(crate) fn read_response(version: &StoredVersion, options: &ResponseOptions, base: &str) -> Response {
+pub(crate) fn read_response(
+    version: &StoredVersion,
+    options: &ResponseOptions,
+    base: &str,
+) -> Response {
     let mut response = (StatusCode::OK, resource_body(version, options)).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     version_headers(response.headers_mut(), base, version, false);
     response
 }
@@ -98,12 +132,18 @@ pub(crate) fn write_response(
                 expression: Vec::new(),
             }];
             issues.extend(warnings.iter().cloned());
-            json_response(status, &vigil_model::outcome::operation_outcome(&issues), options.pretty)
+            json_response(
+                status,
+                &vigil_model::outcome::operation_outcome(&issues),
+                options.pretty,
+            )
         }
         ReturnPreference::Representation if version.meta.deleted => status.into_response(),
         ReturnPreference::Representation => {
             let mut response = (status, resource_body(version, options)).into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
             response
         }
     };
@@ -118,6 +158,9 @@ mod tests {
     #[test]
     fn http_dates() {
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(http_date(784_111_777_000_000), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            http_date(784_111_777_000_000),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
     }
 }

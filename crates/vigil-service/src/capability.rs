@@ -6,7 +6,16 @@ use crate::{FhirService, format_instant, now_micros};
 use serde_json::{Value, json};
 
 /// Interactions supported on every resource type.
-const TYPE_INTERACTIONS: &[&str] = &["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"];
+const TYPE_INTERACTIONS: &[&str] = &[
+    "read",
+    "vread",
+    "update",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+];
 
 /// Search result parameters every type accepts (besides its own search parameters).
 const COMMON_SEARCH_PARAMS: &[(&str, &str)] = &[

@@ -40,7 +40,9 @@ pub fn parse_instant_micros(text: &str) -> Option<i64> {
         _ if has_zone(text) => text.to_owned(),
         _ => format!("{text}Z"),
     };
-    let at = OffsetDateTime::parse(&full, &Rfc3339).ok()?.to_offset(UtcOffset::UTC);
+    let at = OffsetDateTime::parse(&full, &Rfc3339)
+        .ok()?
+        .to_offset(UtcOffset::UTC);
     i64::try_from(at.unix_timestamp_nanos() / 1000).ok()
 }
 
@@ -49,7 +51,8 @@ fn has_zone(text: &str) -> bool {
         return true;
     }
     // A zone offset is a sign after the time part (the date part contains '-' too).
-    text.find('T').is_some_and(|t| text[t..].contains(['+', '-']))
+    text.find('T')
+        .is_some_and(|t| text[t..].contains(['+', '-']))
 }
 
 #[cfg(test)]

@@ -36,6 +36,27 @@ pub enum ServiceErrorKind {
     Internal,
 }
 
+impl ServiceErrorKind {
+    /// The HTTP status code of this category: the one table that the REST API uses for its
+    /// responses and that Bundle `entry.response.status` uses inside batch and transaction
+    /// responses.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ServiceErrorKind::Invalid => 400,
+            ServiceErrorKind::UnknownType => 404,
+            ServiceErrorKind::NotFound => 404,
+            ServiceErrorKind::Gone => 410,
+            ServiceErrorKind::Conflict => 409,
+            ServiceErrorKind::PreconditionFailed => 412,
+            ServiceErrorKind::BusinessRule => 422,
+            ServiceErrorKind::NotSupported => 400,
+            ServiceErrorKind::Forbidden => 403,
+            ServiceErrorKind::Unavailable => 503,
+            ServiceErrorKind::Internal => 500,
+        }
+    }
+}
+
 /// A service error with the OperationOutcome issues that explain it.
 #[derive(Debug, Clone)]
 pub struct ServiceError {
@@ -46,7 +67,10 @@ pub struct ServiceError {
 impl ServiceError {
     /// An error with one issue.
     pub fn new(kind: ServiceErrorKind, code: IssueType, diagnostics: impl Into<String>) -> Self {
-        ServiceError { kind, issues: vec![Issue::error(code, diagnostics)] }
+        ServiceError {
+            kind,
+            issues: vec![Issue::error(code, diagnostics)],
+        }
     }
     /// An error carrying a list of issues (e.g. every validation problem at once).
     pub fn with_issues(kind: ServiceErrorKind, issues: Vec<Issue>) -> Self {
@@ -65,7 +89,11 @@ impl ServiceError {
     }
     /// An internal fault; the message is for logs and must not hold resource content.
     pub fn internal(diagnostics: impl Into<String>) -> Self {
-        Self::new(ServiceErrorKind::Internal, IssueType::Exception, diagnostics)
+        Self::new(
+            ServiceErrorKind::Internal,
+            IssueType::Exception,
+            diagnostics,
+        )
     }
     /// The category.
     pub fn kind(&self) -> ServiceErrorKind {
@@ -74,6 +102,24 @@ impl ServiceError {
     /// The issues explaining the error.
     pub fn issues(&self) -> &[Issue] {
         &self.issues
+    }
+    /// The same error, located in a Bundle entry: each issue's diagnostics is prefixed with the
+    /// entry and its expression placed under `Bundle.entry[index]`.
+    pub fn in_entry(mut self, index: usize) -> Self {
+        for issue in &mut self.issues {
+            issue.diagnostics = format!("Bundle.entry[{index}]: {}", issue.diagnostics);
+            let located: Vec<String> = issue
+                .expression
+                .iter()
+                .map(|e| entry_expression(index, e))
+                .collect();
+            issue.expression = if located.is_empty() {
+                vec![format!("Bundle.entry[{index}]")]
+            } else {
+                located
+            };
+        }
+        self
     }
 }
 
@@ -112,15 +158,34 @@ impl From<StoreError> for ServiceError {
 impl From<SearchError> for ServiceError {
     fn from(error: SearchError) -> Self {
         let (kind, code) = match error.kind() {
-            SearchErrorKind::UnknownResourceType => (ServiceErrorKind::UnknownType, IssueType::NotSupported),
-            SearchErrorKind::UnknownParameter | SearchErrorKind::Unsupported => (ServiceErrorKind::Invalid, IssueType::NotSupported),
-            SearchErrorKind::MalformedValue | SearchErrorKind::InvalidCursor => (ServiceErrorKind::Invalid, IssueType::Invalid),
+            SearchErrorKind::UnknownResourceType => {
+                (ServiceErrorKind::UnknownType, IssueType::NotSupported)
+            }
+            SearchErrorKind::UnknownParameter | SearchErrorKind::Unsupported => {
+                (ServiceErrorKind::Invalid, IssueType::NotSupported)
+            }
+            SearchErrorKind::MalformedValue | SearchErrorKind::InvalidCursor => {
+                (ServiceErrorKind::Invalid, IssueType::Invalid)
+            }
             _ => (ServiceErrorKind::Internal, IssueType::Exception),
         };
         let mut issue = Issue::error(code, error.message().to_owned());
         if let Some(parameter) = error.parameter() {
             issue = issue.at(parameter);
         }
-        ServiceError { kind, issues: vec![issue] }
+        ServiceError {
+            kind,
+            issues: vec![issue],
+        }
+    }
+}
+
+/// `Patient.name[0]` inside entry 3 becomes `Bundle.entry[3].resource.name[0]`.
+fn entry_expression(index: usize, expression: &str) -> String {
+    let starts_with_type = expression.starts_with(|c: char| c.is_ascii_uppercase());
+    match expression.split_once('.') {
+        Some((_, rest)) if starts_with_type => format!("Bundle.entry[{index}].resource.{rest}"),
+        None if starts_with_type => format!("Bundle.entry[{index}].resource"),
+        _ => format!("Bundle.entry[{index}].{expression}"),
     }
 }

@@ -33,14 +33,21 @@ pub struct HistoryPage {
 
 impl FhirService {
     /// A history page as a FHIR Bundle of type `history`.
-    pub fn history(&self, context: &RequestContext, scope: HistoryScope, params: &HistoryParams) -> Result<Value, ServiceError> {
+    pub fn history(
+        &self,
+        context: &RequestContext,
+        scope: HistoryScope,
+        params: &HistoryParams,
+    ) -> Result<Value, ServiceError> {
         match &scope {
             HistoryScope::System => {}
             HistoryScope::Type(resource_type) => self.check_type(resource_type)?,
             HistoryScope::Instance(resource_type, id) => {
                 self.check_type(resource_type)?;
                 if self.store.read(resource_type, id)?.is_none() {
-                    return Err(ServiceError::not_found(format!("{resource_type}/{id} is not known")));
+                    return Err(ServiceError::not_found(format!(
+                        "{resource_type}/{id} is not known"
+                    )));
                 }
             }
         }
@@ -51,11 +58,17 @@ impl FhirService {
             before_micros: parse_bound(params.at.as_deref(), "_at")?,
             before_seq: match params.page.as_deref() {
                 None => None,
-                Some(page) => Some(page.parse::<u64>().map_err(|_| ServiceError::invalid(format!("'{page}' is not a valid page cursor"), "_page"))?),
+                Some(page) => Some(page.parse::<u64>().map_err(|_| {
+                    ServiceError::invalid(format!("'{page}' is not a valid page cursor"), "_page")
+                })?),
             },
             limit: count + 1,
         };
-        let mut versions = if count == 0 { Vec::new() } else { self.store.history(&query)? };
+        let mut versions = if count == 0 {
+            Vec::new()
+        } else {
+            self.store.history(&query)?
+        };
         let next = if versions.len() > count {
             versions.truncate(count);
             versions.last().map(|v| v.seq)
@@ -63,7 +76,11 @@ impl FhirService {
             None
         };
         let total = self.store.history_count(&query)?;
-        let page = HistoryPage { versions, total, next };
+        let page = HistoryPage {
+            versions,
+            total,
+            next,
+        };
         Ok(history_bundle(context, &scope, params, count, &page))
     }
 
@@ -74,7 +91,12 @@ impl FhirService {
             Some(text) => text
                 .parse::<usize>()
                 .map(|n| n.min(self.config.max_page_size))
-                .map_err(|_| ServiceError::invalid(format!("_count must be a non-negative integer, not '{text}'"), "_count")),
+                .map_err(|_| {
+                    ServiceError::invalid(
+                        format!("_count must be a non-negative integer, not '{text}'"),
+                        "_count",
+                    )
+                }),
         }
     }
 }
@@ -82,18 +104,29 @@ impl FhirService {
 fn parse_bound(value: Option<&str>, name: &str) -> Result<Option<i64>, ServiceError> {
     match value {
         None => Ok(None),
-        Some(text) => parse_instant_micros(text)
-            .map(Some)
-            .ok_or_else(|| ServiceError::invalid(format!("{name} must be a FHIR instant or date, not '{text}'"), name)),
+        Some(text) => parse_instant_micros(text).map(Some).ok_or_else(|| {
+            ServiceError::invalid(
+                format!("{name} must be a FHIR instant or date, not '{text}'"),
+                name,
+            )
+        }),
     }
 }
 
-fn history_bundle(context: &RequestContext, scope: &HistoryScope, params: &HistoryParams, count: usize, page: &HistoryPage) -> Value {
+fn history_bundle(
+    context: &RequestContext,
+    scope: &HistoryScope,
+    params: &HistoryParams,
+    count: usize,
+    page: &HistoryPage,
+) -> Value {
     let base = &context.base_url;
     let path = match scope {
         HistoryScope::System => format!("{base}/_history"),
         HistoryScope::Type(resource_type) => format!("{base}/{resource_type}/_history"),
-        HistoryScope::Instance(resource_type, id) => format!("{base}/{resource_type}/{id}/_history"),
+        HistoryScope::Instance(resource_type, id) => {
+            format!("{base}/{resource_type}/{id}/_history")
+        }
     };
     let link = |cursor: Option<u64>| {
         let mut query = vec![format!("_count={count}")];
@@ -108,15 +141,24 @@ fn history_bundle(context: &RequestContext, scope: &HistoryScope, params: &Histo
         }
         format!("{path}?{}", query.join("&"))
     };
-    let mut links = vec![json!({"relation": "self", "url": link(params.page.as_deref().and_then(|p| p.parse().ok()))})];
+    let mut links = vec![
+        json!({"relation": "self", "url": link(params.page.as_deref().and_then(|p| p.parse().ok()))}),
+    ];
     if let Some(next) = page.next {
         links.push(json!({"relation": "next", "url": link(Some(next))}));
     }
-    let entries: Vec<Value> = page.versions.iter().map(|version| history_entry(base, version)).collect();
+    let entries: Vec<Value> = page
+        .versions
+        .iter()
+        .map(|version| history_entry(base, version))
+        .collect();
     let mut bundle = Map::new();
     bundle.insert("resourceType".into(), json!("Bundle"));
     bundle.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
-    bundle.insert("meta".into(), json!({"lastUpdated": format_instant(crate::now_micros())}));
+    bundle.insert(
+        "meta".into(),
+        json!({"lastUpdated": format_instant(crate::now_micros())}),
+    );
     bundle.insert("type".into(), json!("history"));
     bundle.insert("total".into(), json!(page.total));
     bundle.insert("link".into(), Value::Array(links));
@@ -131,18 +173,26 @@ fn history_entry(base: &str, version: &StoredVersion) -> Value {
     let method = version.meta.method;
     let (url, status) = match method {
         WriteMethod::Create => (resource_type.clone(), "201 Created"),
-        WriteMethod::Update | WriteMethod::Patch if version.meta.version_id == 1 => (format!("{resource_type}/{id}"), "201 Created"),
+        WriteMethod::Update | WriteMethod::Patch if version.meta.version_id == 1 => {
+            (format!("{resource_type}/{id}"), "201 Created")
+        }
         WriteMethod::Update | WriteMethod::Patch => (format!("{resource_type}/{id}"), "200 OK"),
         WriteMethod::Delete => (format!("{resource_type}/{id}"), "204 No Content"),
     };
     let mut entry = Map::new();
-    entry.insert("fullUrl".into(), json!(format!("{base}/{resource_type}/{id}")));
+    entry.insert(
+        "fullUrl".into(),
+        json!(format!("{base}/{resource_type}/{id}")),
+    );
     if !version.meta.deleted {
         if let Ok(resource) = serde_json::from_str::<Value>(&version.content) {
             entry.insert("resource".into(), resource);
         }
     }
-    entry.insert("request".into(), json!({"method": method.http_verb(), "url": url}));
+    entry.insert(
+        "request".into(),
+        json!({"method": method.http_verb(), "url": url}),
+    );
     entry.insert(
         "response".into(),
         json!({
@@ -159,7 +209,9 @@ fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => out.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
+                out.push(byte as char)
+            }
             _ => out.push_str(&format!("%{byte:02X}")),
         }
     }

@@ -13,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+mod bundle;
 mod capability;
 mod clock;
 mod context;
@@ -22,10 +23,11 @@ mod interactions;
 mod meta;
 mod search;
 
+pub use bundle::BundleReturn;
 pub use clock::{format_instant, now_micros, parse_instant_micros};
 pub use context::{Principal, RequestContext};
 pub use error::{ServiceError, ServiceErrorKind};
-pub use history::{HistoryParams, HistoryPage};
+pub use history::{HistoryPage, HistoryParams};
 pub use interactions::{ConditionalDeleteOutcome, Preconditions, ReadResult, WriteOutcome};
 pub use vigil_search::SearchScope;
 
@@ -46,7 +48,11 @@ pub struct ServiceConfig {
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        ServiceConfig { allow_update_create: true, max_page_size: 1000, default_page_size: 50 }
+        ServiceConfig {
+            allow_update_create: true,
+            max_page_size: 1000,
+            default_page_size: 50,
+        }
     }
 }
 
@@ -61,7 +67,11 @@ pub struct FhirService {
 impl FhirService {
     /// A service over a store, indexing and resolving search criteria with `search`.
     pub fn new(store: Arc<dyn Store>, search: Arc<SearchEngine>, config: ServiceConfig) -> Self {
-        FhirService { store, search, config: Arc::new(config) }
+        FhirService {
+            store,
+            search,
+            config: Arc::new(config),
+        }
     }
 
     /// The store behind the service (for operations such as reindex that work below the door).

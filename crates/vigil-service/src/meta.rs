@@ -8,7 +8,12 @@ use crate::format_instant;
 use serde_json::{Map, Value};
 
 /// Sets `id`, `meta.versionId` and `meta.lastUpdated` on a resource object.
-pub(crate) fn stamp(resource: Map<String, Value>, id: &str, version_id: u64, last_updated_micros: i64) -> Map<String, Value> {
+pub(crate) fn stamp(
+    resource: Map<String, Value>,
+    id: &str,
+    version_id: u64,
+    last_updated_micros: i64,
+) -> Map<String, Value> {
     let mut input = resource;
     let resource_type = input.remove("resourceType");
     input.remove("id");
@@ -19,8 +24,14 @@ pub(crate) fn stamp(resource: Map<String, Value>, id: &str, version_id: u64, las
     meta.remove("versionId");
     meta.remove("lastUpdated");
     let mut stamped_meta = Map::with_capacity(meta.len() + 2);
-    stamped_meta.insert("versionId".to_owned(), Value::String(version_id.to_string()));
-    stamped_meta.insert("lastUpdated".to_owned(), Value::String(format_instant(last_updated_micros)));
+    stamped_meta.insert(
+        "versionId".to_owned(),
+        Value::String(version_id.to_string()),
+    );
+    stamped_meta.insert(
+        "lastUpdated".to_owned(),
+        Value::String(format_instant(last_updated_micros)),
+    );
     stamped_meta.extend(meta);
 
     let mut out = Map::with_capacity(input.len() + 3);
@@ -68,7 +79,10 @@ mod tests {
         let stamped = stamp(resource.as_object().unwrap().clone(), "p1", 3, 0);
         let keys: Vec<&str> = stamped.keys().map(String::as_str).collect();
         assert_eq!(keys, ["resourceType", "id", "meta", "name"]);
-        assert_eq!(stamped["meta"], json!({"versionId": "3", "lastUpdated": "1970-01-01T00:00:00.000Z", "tag": [{"code": "x"}]}));
+        assert_eq!(
+            stamped["meta"],
+            json!({"versionId": "3", "lastUpdated": "1970-01-01T00:00:00.000Z", "tag": [{"code": "x"}]})
+        );
     }
 
     #[test]
@@ -77,6 +91,9 @@ mod tests {
         let b = json!({"resourceType": "Patient", "meta": {"versionId": "2", "lastUpdated": "y", "tag": [{"code": "a"}]}, "active": true});
         let c = json!({"resourceType": "Patient", "meta": {"versionId": "2", "lastUpdated": "y", "tag": [{"code": "b"}]}, "active": true});
         assert!(same_content(a.as_object().unwrap(), b.as_object().unwrap()));
-        assert!(!same_content(a.as_object().unwrap(), c.as_object().unwrap()));
+        assert!(!same_content(
+            a.as_object().unwrap(),
+            c.as_object().unwrap()
+        ));
     }
 }

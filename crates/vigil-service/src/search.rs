@@ -16,10 +16,20 @@ use vigil_store::StoredVersion;
 impl FhirService {
     /// Runs a search. `pairs` are the query parameters as sent (GET query or POST form body);
     /// `strict` is `Prefer: handling=strict` (unknown parameters are errors, not warnings).
-    pub fn search(&self, context: &RequestContext, scope: SearchScope, pairs: Vec<(String, String)>, strict: bool) -> Result<Value, ServiceError> {
+    pub fn search(
+        &self,
+        context: &RequestContext,
+        scope: SearchScope,
+        pairs: Vec<(String, String)>,
+        strict: bool,
+    ) -> Result<Value, ServiceError> {
         match &scope {
             SearchScope::Type(resource_type) => self.check_type(resource_type)?,
-            SearchScope::Compartment { compartment, resource_type, .. } => {
+            SearchScope::Compartment {
+                compartment,
+                resource_type,
+                ..
+            } => {
                 self.check_type(compartment)?;
                 self.check_type(resource_type)?;
             }
@@ -35,22 +45,45 @@ impl FhirService {
         }
         let result = self.search.search(self.store.as_ref(), &request)?;
         let summary = request.summary.map(model_summary);
-        let links = Links { base: &context.base_url, scope: &scope, pairs: &pairs };
+        let links = Links {
+            base: &context.base_url,
+            scope: &scope,
+            pairs: &pairs,
+        };
 
         let mut entries = Vec::with_capacity(result.matches.len() + result.included.len() + 1);
         if summary != Some(ModelSummary::Count) {
             for version in &result.matches {
-                entries.push(entry(&context.base_url, version, "match", summary, &request.elements));
+                entries.push(entry(
+                    &context.base_url,
+                    version,
+                    "match",
+                    summary,
+                    &request.elements,
+                ));
             }
             for version in &result.included {
-                entries.push(entry(&context.base_url, version, "include", summary, &request.elements));
+                entries.push(entry(
+                    &context.base_url,
+                    version,
+                    "include",
+                    summary,
+                    &request.elements,
+                ));
             }
         }
         if !result.warnings.is_empty() {
             let issues: Vec<Issue> = result
                 .warnings
                 .iter()
-                .map(|w| Issue::new(Severity::Warning, IssueType::NotSupported, w.message.clone()).at(w.parameter.clone()))
+                .map(|w| {
+                    Issue::new(
+                        Severity::Warning,
+                        IssueType::NotSupported,
+                        w.message.clone(),
+                    )
+                    .at(w.parameter.clone())
+                })
                 .collect();
             entries.push(json!({
                 "resource": vigil_model::outcome::operation_outcome(&issues),
@@ -58,7 +91,8 @@ impl FhirService {
             }));
         }
 
-        let mut link = vec![json!({"relation": "self", "url": links.url(request.cursor.as_deref())})];
+        let mut link =
+            vec![json!({"relation": "self", "url": links.url(request.cursor.as_deref())})];
         if let Some(next) = &result.next_cursor {
             link.push(json!({"relation": "next", "url": links.url(Some(next))}));
         }
@@ -68,7 +102,10 @@ impl FhirService {
         let mut bundle = Map::new();
         bundle.insert("resourceType".into(), json!("Bundle"));
         bundle.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
-        bundle.insert("meta".into(), json!({"lastUpdated": format_instant(now_micros())}));
+        bundle.insert(
+            "meta".into(),
+            json!({"lastUpdated": format_instant(now_micros())}),
+        );
         bundle.insert("type".into(), json!("searchset"));
         if let Some(total) = result.total {
             bundle.insert("total".into(), json!(total));
@@ -91,7 +128,13 @@ fn model_summary(mode: SummaryMode) -> ModelSummary {
     }
 }
 
-fn entry(base: &str, version: &StoredVersion, mode: &str, summary: Option<ModelSummary>, elements: &[String]) -> Value {
+fn entry(
+    base: &str,
+    version: &StoredVersion,
+    mode: &str,
+    summary: Option<ModelSummary>,
+    elements: &[String],
+) -> Value {
     let mut resource: Value = serde_json::from_str(&version.content).unwrap_or(Value::Null);
     match summary {
         Some(mode @ (ModelSummary::True | ModelSummary::Text | ModelSummary::Data)) => {
@@ -122,7 +165,11 @@ impl Links<'_> {
         let path = match self.scope {
             SearchScope::Type(resource_type) => format!("{}/{resource_type}", self.base),
             SearchScope::System(_) => self.base.to_owned(),
-            SearchScope::Compartment { compartment, id, resource_type } => format!("{}/{compartment}/{id}/{resource_type}", self.base),
+            SearchScope::Compartment {
+                compartment,
+                id,
+                resource_type,
+            } => format!("{}/{compartment}/{id}/{resource_type}", self.base),
         };
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (name, value) in self.pairs.iter().filter(|(name, _)| name != "_cursor") {
@@ -132,6 +179,10 @@ impl Links<'_> {
             query.append_pair("_cursor", cursor);
         }
         let query = query.finish();
-        if query.is_empty() { path } else { format!("{path}?{query}") }
+        if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        }
     }
 }

@@ -61,20 +61,34 @@ pub(crate) async fn update(
     state.service.check_type(&resource_type)?;
     let options = response_options(&params(query), &headers)?;
     check_content_type(&headers)?;
-    let preconditions = Preconditions { if_match: if_match(&headers)? };
+    let preconditions = Preconditions {
+        if_match: if_match(&headers)?,
+    };
     let resource = parse_json(&read_body(&state, &headers, body).await?)?;
     let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
-    let outcome = blocking(move || service.update(&context, &resource_type, &id, resource, &preconditions)).await?;
+    let outcome =
+        blocking(move || service.update(&context, &resource_type, &id, resource, &preconditions))
+            .await?;
     let (status, message) = if outcome.created {
         (StatusCode::CREATED, "created")
     } else if outcome.unchanged {
-        (StatusCode::OK, "no change: the resource equals the current version")
+        (
+            StatusCode::OK,
+            "no change: the resource equals the current version",
+        )
     } else {
         (StatusCode::OK, "updated")
     };
-    Ok(write_response(status, &outcome.version, &options, &base, message, &outcome.warnings))
+    Ok(write_response(
+        status,
+        &outcome.version,
+        &options,
+        &base,
+        message,
+        &outcome.warnings,
+    ))
 }
 
 pub(crate) async fn delete(
@@ -84,14 +98,28 @@ pub(crate) async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let options = response_options(&params(query), &headers)?;
-    let preconditions = Preconditions { if_match: if_match(&headers)? };
+    let preconditions = Preconditions {
+        if_match: if_match(&headers)?,
+    };
     let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
-    let outcome = blocking(move || service.delete(&context, &resource_type, &id, &preconditions)).await?;
+    let outcome =
+        blocking(move || service.delete(&context, &resource_type, &id, &preconditions)).await?;
     if options.prefer == ReturnPreference::OperationOutcome {
-        let message = if outcome.unchanged { "already deleted" } else { "deleted" };
-        return Ok(write_response(StatusCode::OK, &outcome.version, &options, &base, message, &[]));
+        let message = if outcome.unchanged {
+            "already deleted"
+        } else {
+            "deleted"
+        };
+        return Ok(write_response(
+            StatusCode::OK,
+            &outcome.version,
+            &options,
+            &base,
+            message,
+            &[],
+        ));
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     version_headers(response.headers_mut(), &base, &outcome.version, false);
@@ -104,5 +132,11 @@ pub(crate) async fn history(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    history_response(state, HistoryScope::Instance(resource_type, id), params(query), headers).await
+    history_response(
+        state,
+        HistoryScope::Instance(resource_type, id),
+        params(query),
+        headers,
+    )
+    .await
 }

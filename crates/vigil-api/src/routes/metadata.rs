@@ -8,8 +8,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-pub(crate) async fn capabilities(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(crate) async fn capabilities(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let options = response_options(&super::params(query), &headers)?;
-    let statement = state.service.capability_statement(&base_url(&state, &headers));
+    let statement = state
+        .service
+        .capability_statement(&base_url(&state, &headers));
     Ok(json_response(StatusCode::OK, &statement, options.pretty))
 }

@@ -1,5 +1,6 @@
 //! The route table, one module per interaction level.
 
+mod bundle;
 mod instance;
 mod metadata;
 mod search;
@@ -24,7 +25,7 @@ use vigil_service::ServiceError;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/metadata", get(metadata::capabilities))
-        .route("/", get(search::system_search))
+        .route("/", get(search::system_search).post(bundle::process))
         .route("/_search", axum::routing::post(search::system_search_post))
         .route("/_history", get(system::history))
         .route(
@@ -34,12 +35,26 @@ pub fn router(state: AppState) -> Router {
                 .put(type_level::conditional_update)
                 .delete(type_level::conditional_delete),
         )
-        .route("/{resource_type}/_search", axum::routing::post(search::type_search_post))
+        .route(
+            "/{resource_type}/_search",
+            axum::routing::post(search::type_search_post),
+        )
         .route("/{resource_type}/_history", get(type_level::history))
-        .route("/{resource_type}/{id}", get(instance::read).put(instance::update).delete(instance::delete))
+        .route(
+            "/{resource_type}/{id}",
+            get(instance::read)
+                .put(instance::update)
+                .delete(instance::delete),
+        )
         .route("/{resource_type}/{id}/_history", get(instance::history))
-        .route("/{resource_type}/{id}/_history/{version}", get(instance::vread))
-        .route("/{compartment}/{id}/{resource_type}", get(search::compartment_search))
+        .route(
+            "/{resource_type}/{id}/_history/{version}",
+            get(instance::vread),
+        )
+        .route(
+            "/{compartment}/{id}/{resource_type}",
+            get(search::compartment_search),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_request))
@@ -54,7 +69,11 @@ pub(crate) async fn blocking<T: Send + 'static>(
         Ok(result) => result.map_err(ApiError::from),
         Err(error) => {
             tracing::error!(%error, "service task failed");
-            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Exception, "internal error while serving the request"))
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                IssueType::Exception,
+                "internal error while serving the request",
+            ))
         }
     }
 }
@@ -68,20 +87,31 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for FhirPat
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(FhirPath(value)),
-            Err(rejection) => Err(ApiError::bad_request(format!("invalid URL path: {}", rejection.body_text()), "url")),
+            Err(rejection) => Err(ApiError::bad_request(
+                format!("invalid URL path: {}", rejection.body_text()),
+                "url",
+            )),
         }
     }
 }
 
 async fn not_found(request: Request) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, format!("no FHIR endpoint at '{}'", request.uri().path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        IssueType::NotFound,
+        format!("no FHIR endpoint at '{}'", request.uri().path()),
+    )
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         IssueType::NotSupported,
-        format!("{} is not supported on '{}'", request.method(), request.uri().path()),
+        format!(
+            "{} is not supported on '{}'",
+            request.method(),
+            request.uri().path()
+        ),
     )
 }
 

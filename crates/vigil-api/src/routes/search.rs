@@ -22,7 +22,13 @@ pub(crate) async fn type_search(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    run(state, SearchScope::Type(resource_type), params(query), headers).await
+    run(
+        state,
+        SearchScope::Type(resource_type),
+        params(query),
+        headers,
+    )
+    .await
 }
 
 pub(crate) async fn type_search_post(
@@ -36,8 +42,18 @@ pub(crate) async fn type_search_post(
     run(state, SearchScope::Type(resource_type), pairs, headers).await
 }
 
-pub(crate) async fn system_search(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
-    run(state, SearchScope::System(Vec::new()), params(query), headers).await
+pub(crate) async fn system_search(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    run(
+        state,
+        SearchScope::System(Vec::new()),
+        params(query),
+        headers,
+    )
+    .await
 }
 
 pub(crate) async fn system_search_post(
@@ -56,10 +72,25 @@ pub(crate) async fn compartment_search(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    run(state, SearchScope::Compartment { compartment, id, resource_type }, params(query), headers).await
+    run(
+        state,
+        SearchScope::Compartment {
+            compartment,
+            id,
+            resource_type,
+        },
+        params(query),
+        headers,
+    )
+    .await
 }
 
-async fn run(state: AppState, scope: SearchScope, pairs: Vec<(String, String)>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn run(
+    state: AppState,
+    scope: SearchScope,
+    pairs: Vec<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let options = response_options(&pairs, &headers)?;
     let strict = prefers_strict(&headers);
     let context = context(&state, &headers);
@@ -69,13 +100,24 @@ async fn run(state: AppState, scope: SearchScope, pairs: Vec<(String, String)>, 
 }
 
 /// The URL's parameters followed by those of a form-encoded body.
-async fn with_form_body(state: &AppState, mut pairs: Vec<(String, String)>, headers: &HeaderMap, body: Body) -> Result<Vec<(String, String)>, ApiError> {
+async fn with_form_body(
+    state: &AppState,
+    mut pairs: Vec<(String, String)>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<(String, String)>, ApiError> {
     let bytes = read_body(state, headers, body).await?;
     if bytes.is_empty() {
         return Ok(pairs);
     }
-    let media = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !media.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !media
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IssueType::NotSupported,

@@ -11,7 +11,11 @@ use axum::response::Response;
 use vigil_service::HistoryParams;
 use vigil_store::HistoryScope;
 
-pub(crate) async fn history(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     history_response(state, HistoryScope::System, params(query), headers).await
 }
 

@@ -27,18 +27,34 @@ pub(crate) async fn create(
     let resource = parse_json(&read_body(&state, &headers, body).await?)?;
     let if_none_exist = match headers.get("if-none-exist") {
         None => None,
-        Some(value) => Some(conditional_criteria(value.to_str().unwrap_or(""), &resource_type)?),
+        Some(value) => Some(conditional_criteria(
+            value.to_str().unwrap_or(""),
+            &resource_type,
+        )?),
     };
     let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
-    let outcome = blocking(move || service.create(&context, &resource_type, resource, if_none_exist.as_deref())).await?;
+    let outcome = blocking(move || {
+        service.create(&context, &resource_type, resource, if_none_exist.as_deref())
+    })
+    .await?;
     let (status, message) = if outcome.created {
         (StatusCode::CREATED, "created")
     } else {
-        (StatusCode::OK, "a matching resource exists; nothing was created")
+        (
+            StatusCode::OK,
+            "a matching resource exists; nothing was created",
+        )
     };
-    Ok(write_response(status, &outcome.version, &options, &base, message, &outcome.warnings))
+    Ok(write_response(
+        status,
+        &outcome.version,
+        &options,
+        &base,
+        message,
+        &outcome.warnings,
+    ))
 }
 
 /// The query of an `If-None-Exist` header: `identifier=x`, also accepted as `?identifier=x` or
@@ -48,7 +64,10 @@ fn conditional_criteria(header: &str, resource_type: &str) -> Result<String, Api
     let query = trimmed.strip_prefix(resource_type).unwrap_or(trimmed);
     let query = query.strip_prefix('?').unwrap_or(query);
     if query.is_empty() {
-        return Err(ApiError::bad_request("If-None-Exist needs search criteria such as identifier=system|value", "If-None-Exist"));
+        return Err(ApiError::bad_request(
+            "If-None-Exist needs search criteria such as identifier=system|value",
+            "If-None-Exist",
+        ));
     }
     Ok(query.to_owned())
 }
@@ -61,18 +80,42 @@ pub(crate) async fn conditional_update(
     body: Body,
 ) -> Result<Response, ApiError> {
     state.service.check_type(&resource_type)?;
-    let criteria = criteria_of(query.as_deref(), "a conditional update (PUT [type]?criteria); to update one resource use PUT [type]/[id]")?;
+    let criteria = criteria_of(
+        query.as_deref(),
+        "a conditional update (PUT [type]?criteria); to update one resource use PUT [type]/[id]",
+    )?;
     let options = response_options(&params(query), &headers)?;
     check_content_type(&headers)?;
-    let preconditions = Preconditions { if_match: if_match(&headers)? };
+    let preconditions = Preconditions {
+        if_match: if_match(&headers)?,
+    };
     let resource = parse_json(&read_body(&state, &headers, body).await?)?;
     let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
-    let outcome =
-        blocking(move || service.conditional_update(&context, &resource_type, &criteria, resource, &preconditions)).await?;
-    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(write_response(status, &outcome.version, &options, &base, "updated", &outcome.warnings))
+    let outcome = blocking(move || {
+        service.conditional_update(
+            &context,
+            &resource_type,
+            &criteria,
+            resource,
+            &preconditions,
+        )
+    })
+    .await?;
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(write_response(
+        status,
+        &outcome.version,
+        &options,
+        &base,
+        "updated",
+        &outcome.warnings,
+    ))
 }
 
 pub(crate) async fn conditional_delete(
@@ -82,11 +125,19 @@ pub(crate) async fn conditional_delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.service.check_type(&resource_type)?;
-    let criteria = criteria_of(query.as_deref(), "a conditional delete (DELETE [type]?criteria)")?;
-    let preconditions = Preconditions { if_match: if_match(&headers)? };
+    let criteria = criteria_of(
+        query.as_deref(),
+        "a conditional delete (DELETE [type]?criteria)",
+    )?;
+    let preconditions = Preconditions {
+        if_match: if_match(&headers)?,
+    };
     let context = context(&state, &headers);
     let service = state.service.clone();
-    blocking(move || service.conditional_delete(&context, &resource_type, &criteria, &preconditions)).await?;
+    blocking(move || {
+        service.conditional_delete(&context, &resource_type, &criteria, &preconditions)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -103,7 +154,10 @@ fn criteria_of(query: Option<&str>, what: &str) -> Result<String, ApiError> {
         })
         .collect();
     if criteria.is_empty() {
-        return Err(ApiError::bad_request(format!("{what} needs search criteria"), "url"));
+        return Err(ApiError::bad_request(
+            format!("{what} needs search criteria"),
+            "url",
+        ));
     }
     Ok(criteria.join("&"))
 }
@@ -114,5 +168,11 @@ pub(crate) async fn history(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    history_response(state, HistoryScope::Type(resource_type), params(query), headers).await
+    history_response(
+        state,
+        HistoryScope::Type(resource_type),
+        params(query),
+        headers,
+    )
+    .await
 }

@@ -29,7 +29,10 @@ impl TestResponse {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 }
 
@@ -43,27 +46,60 @@ impl TestServer {
         let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
         let search = Arc::new(vigil_search::SearchEngine::r4());
         let service = FhirService::new(store, search, ServiceConfig::default());
-        let app = vigil_api::app(service, ApiConfig { max_body_bytes, base_url: None });
+        let app = vigil_api::app(
+            service,
+            ApiConfig {
+                max_body_bytes,
+                base_url: None,
+            },
+        );
         TestServer { app, _dir: dir }
     }
 
-    pub async fn request(&self, method: &str, path: &str, body: Option<serde_json::Value>, headers: &[(&str, &str)]) -> TestResponse {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
         let bytes = body.map(|b| serde_json::to_vec(&b).unwrap());
         let mut all: Vec<(&str, &str)> = vec![("content-type", "application/fhir+json")];
         all.extend_from_slice(headers);
         self.raw(method, path, bytes, &all).await
     }
 
-    pub async fn raw(&self, method: &str, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> TestResponse {
-        let mut builder = Request::builder().method(method).uri(path).header("host", "localhost");
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        let request = builder.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
+        let request = builder
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .unwrap();
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-        TestResponse { status, headers, body }
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
     }
 }

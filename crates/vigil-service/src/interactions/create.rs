@@ -1,8 +1,8 @@
 //! create (`POST [type]`) and conditional create (`If-None-Exist`).
 
-use super::{WriteOutcome, multiple_matches, to_text};
-use crate::{FhirService, RequestContext, ServiceError, meta, now_micros};
-use serde_json::{Map, Value};
+use super::{Prepared, WriteOutcome, multiple_matches, to_text};
+use crate::{FhirService, RequestContext, ServiceError, meta};
+use serde_json::Value;
 use vigil_store::{NewVersion, Transaction, WriteMethod};
 
 impl FhirService {
@@ -22,45 +22,59 @@ impl FhirService {
     ) -> Result<WriteOutcome, ServiceError> {
         self.check_type(resource_type)?;
         let (object, warnings) = self.validate_body(resource_type, body)?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let outcome = self.run_unit(|tx| self.create_in(tx, resource_type, &id, object, if_none_exist))?;
-        Ok(WriteOutcome { warnings, ..outcome })
+        let prepared = self.prepare(resource_type, &uuid::Uuid::new_v4().to_string(), object)?;
+        let outcome = self.run_unit(|tx| self.create_in(tx, prepared, if_none_exist))?;
+        Ok(WriteOutcome {
+            warnings,
+            ..outcome
+        })
     }
 
-    /// The create step inside a unit of work, with a chosen id (transactions pick ids before
-    /// they write, to rewrite references).
+    /// The create step inside a unit of work.
     pub(crate) fn create_in(
         &self,
         tx: &mut dyn Transaction,
-        resource_type: &str,
-        id: &str,
-        object: Map<String, Value>,
+        prepared: Prepared,
         if_none_exist: Option<&str>,
     ) -> Result<WriteOutcome, ServiceError> {
+        let resource_type = prepared.resource_type.as_str();
         if let Some(criteria) = if_none_exist {
-            match self.conditional_matches_in(tx, resource_type, criteria)?.as_slice() {
+            match self
+                .conditional_matches_in(tx, resource_type, criteria)?
+                .as_slice()
+            {
                 [] => {}
                 [existing] => {
-                    let version = tx
-                        .current(resource_type, existing)?
-                        .ok_or_else(|| ServiceError::internal("a matching resource vanished inside its unit of work"))?;
-                    return Ok(WriteOutcome { version, created: false, unchanged: true, warnings: Vec::new() });
+                    let version = tx.current(resource_type, existing)?.ok_or_else(|| {
+                        ServiceError::internal(
+                            "a matching resource vanished inside its unit of work",
+                        )
+                    })?;
+                    return Ok(WriteOutcome {
+                        version,
+                        created: false,
+                        unchanged: true,
+                        warnings: Vec::new(),
+                    });
                 }
                 _ => return Err(multiple_matches(resource_type, criteria)),
             }
         }
-        let now = now_micros();
-        let stamped = Value::Object(meta::stamp(object, id, 1, now));
-        let index = self.search.index_rows(resource_type, &stamped)?;
+        let stamped = Value::Object(meta::stamp(prepared.object, &prepared.id, 1, prepared.now));
         let version = tx.put(NewVersion {
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
+            resource_type: prepared.resource_type.clone(),
+            id: prepared.id,
             version_id: 1,
-            last_updated_micros: now,
+            last_updated_micros: prepared.now,
             method: WriteMethod::Create,
             content: to_text(&stamped)?,
-            index,
+            index: prepared.index,
         })?;
-        Ok(WriteOutcome { version, created: true, unchanged: false, warnings: Vec::new() })
+        Ok(WriteOutcome {
+            version,
+            created: true,
+            unchanged: false,
+            warnings: Vec::new(),
+        })
     }
 }

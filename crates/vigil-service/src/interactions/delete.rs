@@ -38,7 +38,9 @@ impl FhirService {
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
         let Some(current) = tx.current(resource_type, id)? else {
-            return Err(ServiceError::not_found(format!("{resource_type}/{id} is not known")));
+            return Err(ServiceError::not_found(format!(
+                "{resource_type}/{id} is not known"
+            )));
         };
         if let Some(expected) = preconditions.if_match {
             if current.meta.version_id != expected || current.meta.deleted {
@@ -53,7 +55,12 @@ impl FhirService {
             }
         }
         if current.meta.deleted {
-            return Ok(WriteOutcome { version: current, created: false, unchanged: true, warnings: Vec::new() });
+            return Ok(WriteOutcome {
+                version: current,
+                created: false,
+                unchanged: true,
+                warnings: Vec::new(),
+            });
         }
         let version = tx.put(NewVersion {
             resource_type: resource_type.to_owned(),
@@ -64,7 +71,12 @@ impl FhirService {
             content: String::new(),
             index: Vec::new(),
         })?;
-        Ok(WriteOutcome { version, created: false, unchanged: false, warnings: Vec::new() })
+        Ok(WriteOutcome {
+            version,
+            created: false,
+            unchanged: false,
+            warnings: Vec::new(),
+        })
     }
 
     /// Deletes the one resource matching `criteria`; no match deletes nothing, several matches
@@ -77,10 +89,17 @@ impl FhirService {
         preconditions: &Preconditions,
     ) -> Result<ConditionalDeleteOutcome, ServiceError> {
         self.check_type(resource_type)?;
-        self.run_unit(|tx| match self.conditional_matches_in(tx, resource_type, criteria)?.as_slice() {
-            [] => Ok(ConditionalDeleteOutcome { deleted: None }),
-            [id] => Ok(ConditionalDeleteOutcome { deleted: Some(self.delete_in(tx, resource_type, id, preconditions)?) }),
-            _ => Err(multiple_matches(resource_type, criteria)),
+        self.run_unit(|tx| {
+            match self
+                .conditional_matches_in(tx, resource_type, criteria)?
+                .as_slice()
+            {
+                [] => Ok(ConditionalDeleteOutcome { deleted: None }),
+                [id] => Ok(ConditionalDeleteOutcome {
+                    deleted: Some(self.delete_in(tx, resource_type, id, preconditions)?),
+                }),
+                _ => Err(multiple_matches(resource_type, criteria)),
+            }
         })
     }
 }

@@ -7,6 +7,7 @@ mod read;
 mod update;
 
 pub use delete::ConditionalDeleteOutcome;
+pub(crate) use update::check_id_syntax;
 
 use crate::{FhirService, ServiceError, ServiceErrorKind};
 use serde_json::{Map, Value};
@@ -35,6 +36,18 @@ pub struct WriteOutcome {
     pub warnings: Vec<Issue>,
 }
 
+/// A resource ready to be written: validated, its id chosen, its index rows extracted. Index
+/// extraction (FHIRPath over every search parameter) is the expensive part of a write, so it
+/// happens before the unit of work, outside the writer lock.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub(crate) resource_type: String,
+    pub(crate) id: String,
+    pub(crate) object: Map<String, Value>,
+    pub(crate) index: Vec<vigil_store::IndexRow>,
+    pub(crate) now: i64,
+}
+
 /// The result of a read or vread: the stored version (never a deletion marker).
 #[derive(Debug, Clone)]
 pub struct ReadResult {
@@ -58,31 +71,73 @@ impl FhirService {
 
     /// Validates a resource sent for `resource_type`: a JSON object of that type that passes the
     /// model's validation. Returns the object and the non-error issues.
-    pub(crate) fn validate_body(&self, resource_type: &str, body: Value) -> Result<(Map<String, Value>, Vec<Issue>), ServiceError> {
+    pub(crate) fn validate_body(
+        &self,
+        resource_type: &str,
+        body: Value,
+    ) -> Result<(Map<String, Value>, Vec<Issue>), ServiceError> {
         let Value::Object(object) = body else {
-            return Err(ServiceError::invalid("the body must be a JSON object holding one resource", resource_type));
+            return Err(ServiceError::invalid(
+                "the body must be a JSON object holding one resource",
+                resource_type,
+            ));
         };
         match object.get("resourceType").and_then(Value::as_str) {
             Some(found) if found == resource_type => {}
             Some(found) => {
                 return Err(ServiceError::invalid(
-                    format!("resourceType '{found}' does not match the type in the URL, '{resource_type}'"),
+                    format!(
+                        "resourceType '{found}' does not match the type in the URL, '{resource_type}'"
+                    ),
                     "resourceType",
                 ));
             }
-            None => return Err(ServiceError::invalid("the resource has no resourceType", "resourceType")),
+            None => {
+                return Err(ServiceError::invalid(
+                    "the resource has no resourceType",
+                    "resourceType",
+                ));
+            }
         }
         let value = Value::Object(object);
         let issues = vigil_model::validate::validate_resource(&value);
-        let (errors, warnings): (Vec<Issue>, Vec<Issue>) =
-            issues.into_iter().partition(|issue| matches!(issue.severity, Severity::Error | Severity::Fatal));
+        let (errors, warnings): (Vec<Issue>, Vec<Issue>) = issues
+            .into_iter()
+            .partition(|issue| matches!(issue.severity, Severity::Error | Severity::Fatal));
         if !errors.is_empty() {
             return Err(ServiceError::with_issues(ServiceErrorKind::Invalid, errors));
         }
         let Value::Object(object) = value else {
-            return Err(ServiceError::internal("validated body is no longer an object"));
+            return Err(ServiceError::internal(
+                "validated body is no longer an object",
+            ));
         };
         Ok((object, warnings))
+    }
+
+    /// Extracts the index rows of `object` as it will be stored under `id` (the version number
+    /// and time do not change index rows).
+    pub(crate) fn prepare(
+        &self,
+        resource_type: &str,
+        id: &str,
+        object: Map<String, Value>,
+    ) -> Result<Prepared, ServiceError> {
+        let now = crate::now_micros();
+        let stamped = Value::Object(crate::meta::stamp(object, id, 1, now));
+        let index = self.search.index_rows(resource_type, &stamped)?;
+        let Value::Object(object) = stamped else {
+            return Err(ServiceError::internal(
+                "stamped resource is no longer an object",
+            ));
+        };
+        Ok(Prepared {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            object,
+            index,
+            now,
+        })
     }
 
     /// Runs `work` as one durable unit of work, carrying service errors out of the store.
@@ -122,7 +177,9 @@ impl FhirService {
                 "a conditional interaction needs search criteria",
             ));
         }
-        Ok(self.search.matching_ids_in(tx, resource_type, criteria, 2)?)
+        Ok(self
+            .search
+            .matching_ids_in(tx, resource_type, criteria, 2)?)
     }
 }
 
@@ -136,5 +193,6 @@ pub(crate) fn multiple_matches(resource_type: &str, criteria: &str) -> ServiceEr
 
 /// The stored text of a resource: compact JSON, decimals as written.
 pub(crate) fn to_text(resource: &Value) -> Result<String, ServiceError> {
-    serde_json::to_string(resource).map_err(|error| ServiceError::internal(format!("serializing a resource: {error}")))
+    serde_json::to_string(resource)
+        .map_err(|error| ServiceError::internal(format!("serializing a resource: {error}")))
 }

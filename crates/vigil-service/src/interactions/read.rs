@@ -8,7 +8,12 @@ use vigil_store::StoredVersion;
 impl FhirService {
     /// The current version of a resource; `Gone` when it was deleted, `NotFound` when it never
     /// existed.
-    pub fn read(&self, _context: &RequestContext, resource_type: &str, id: &str) -> Result<ReadResult, ServiceError> {
+    pub fn read(
+        &self,
+        _context: &RequestContext,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<ReadResult, ServiceError> {
         self.check_type(resource_type)?;
         let found = self.store.read(resource_type, id)?;
         live(found, || format!("{resource_type}/{id} is not known"))
@@ -24,20 +29,30 @@ impl FhirService {
     ) -> Result<ReadResult, ServiceError> {
         self.check_type(resource_type)?;
         let Ok(number) = version_id.parse::<u64>() else {
-            return Err(ServiceError::not_found(format!("{resource_type}/{id} has no version '{version_id}'")));
+            return Err(ServiceError::not_found(format!(
+                "{resource_type}/{id} has no version '{version_id}'"
+            )));
         };
         let found = self.store.vread(resource_type, id, number)?;
-        live(found, || format!("{resource_type}/{id} has no version {number}"))
+        live(found, || {
+            format!("{resource_type}/{id} has no version {number}")
+        })
     }
 }
 
-fn live(found: Option<StoredVersion>, missing: impl FnOnce() -> String) -> Result<ReadResult, ServiceError> {
+fn live(
+    found: Option<StoredVersion>,
+    missing: impl FnOnce() -> String,
+) -> Result<ReadResult, ServiceError> {
     match found {
         None => Err(ServiceError::not_found(missing())),
         Some(version) if version.meta.deleted => Err(ServiceError::new(
             ServiceErrorKind::Gone,
             IssueType::Deleted,
-            format!("{}/{} was deleted (version {})", version.resource_type, version.id, version.meta.version_id),
+            format!(
+                "{}/{} was deleted (version {})",
+                version.resource_type, version.id, version.meta.version_id
+            ),
         )),
         Some(version) => Ok(ReadResult { version }),
     }

@@ -1,7 +1,7 @@
 //! update (`PUT [type]/[id]`), update-as-create, and conditional update (`PUT [type]?criteria`).
 
-use super::{Preconditions, WriteOutcome, multiple_matches, to_text};
-use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind, meta, now_micros};
+use super::{Preconditions, Prepared, WriteOutcome, multiple_matches, to_text};
+use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind, meta};
 use serde_json::{Map, Value};
 use vigil_model::IssueType;
 use vigil_store::{NewVersion, Transaction, WriteMethod};
@@ -28,7 +28,9 @@ impl FhirService {
             Some(body_id) if body_id == id => {}
             Some(body_id) => {
                 return Err(ServiceError::invalid(
-                    format!("the id in the body ('{body_id}') differs from the id in the URL ('{id}')"),
+                    format!(
+                        "the id in the body ('{body_id}') differs from the id in the URL ('{id}')"
+                    ),
                     &format!("{resource_type}.id"),
                 ));
             }
@@ -39,8 +41,12 @@ impl FhirService {
                 ));
             }
         }
-        let outcome = self.run_unit(|tx| self.update_in(tx, resource_type, id, object, preconditions))?;
-        Ok(WriteOutcome { warnings, ..outcome })
+        let prepared = self.prepare(resource_type, id, object)?;
+        let outcome = self.run_unit(|tx| self.update_in(tx, prepared, preconditions))?;
+        Ok(WriteOutcome {
+            warnings,
+            ..outcome
+        })
     }
 
     /// Conditional update: `criteria` selects the resource to update. No match creates it (with
@@ -60,10 +66,16 @@ impl FhirService {
         if let Some(body_id) = &body_id {
             check_id_syntax(body_id)?;
         }
+        // Index rows do not depend on the id, so they are extracted before the unit of work with
+        // a provisional one.
+        let provisional = body_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let prepared = self.prepare(resource_type, &provisional, object)?;
         let outcome = self.run_unit(|tx| {
             let id = match (self.conditional_matches_in(tx, resource_type, criteria)?.as_slice(), body_id) {
                 ([], Some(body_id)) => body_id,
-                ([], None) => uuid::Uuid::new_v4().to_string(),
+                ([], None) => provisional,
                 ([found], Some(body_id)) if *found != body_id => {
                     return Err(ServiceError::invalid(
                         format!("the id in the body ('{body_id}') differs from the matching resource's id ('{found}')"),
@@ -73,9 +85,12 @@ impl FhirService {
                 ([found], _) => found.clone(),
                 _ => return Err(multiple_matches(resource_type, criteria)),
             };
-            self.update_in(tx, resource_type, &id, object, preconditions)
+            self.update_in(tx, Prepared { id, ..prepared }, preconditions)
         })?;
-        Ok(WriteOutcome { warnings, ..outcome })
+        Ok(WriteOutcome {
+            warnings,
+            ..outcome
+        })
     }
 
     /// The update step inside a unit of work: If-Match, update-as-create, no-op detection,
@@ -83,11 +98,10 @@ impl FhirService {
     pub(crate) fn update_in(
         &self,
         tx: &mut dyn Transaction,
-        resource_type: &str,
-        id: &str,
-        object: Map<String, Value>,
+        prepared: Prepared,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
+        let (resource_type, id) = (prepared.resource_type.as_str(), prepared.id.as_str());
         let current = tx.current(resource_type, id)?;
         let live = current.as_ref().filter(|v| !v.meta.deleted);
         if let Some(expected) = preconditions.if_match {
@@ -107,41 +121,64 @@ impl FhirService {
             return Err(ServiceError::new(
                 ServiceErrorKind::NotSupported,
                 IssueType::NotSupported,
-                format!("{resource_type}/{id} does not exist and this server does not create resources by update"),
+                format!(
+                    "{resource_type}/{id} does not exist and this server does not create resources by update"
+                ),
             ));
         }
         if let Some(live) = live {
             let current_object: Map<String, Value> = serde_json::from_str(&live.content)
                 .map_err(|e| ServiceError::internal(format!("stored content unreadable: {e}")))?;
-            let candidate = meta::stamp(object.clone(), id, live.meta.version_id, live.meta.last_updated_micros);
+            let candidate = meta::stamp(
+                prepared.object.clone(),
+                id,
+                live.meta.version_id,
+                live.meta.last_updated_micros,
+            );
             if meta::same_content(&candidate, &current_object) {
-                return Ok(WriteOutcome { version: live.clone(), created: false, unchanged: true, warnings: Vec::new() });
+                return Ok(WriteOutcome {
+                    version: live.clone(),
+                    created: false,
+                    unchanged: true,
+                    warnings: Vec::new(),
+                });
             }
         }
-        let now = now_micros();
         let version_id = current.as_ref().map_or(1, |v| v.meta.version_id + 1);
-        let stamped = Value::Object(meta::stamp(object, id, version_id, now));
-        let index = self.search.index_rows(resource_type, &stamped)?;
+        let created = live.is_none();
+        let stamped = Value::Object(meta::stamp(prepared.object, id, version_id, prepared.now));
         let version = tx.put(NewVersion {
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
+            resource_type: prepared.resource_type.clone(),
+            id: prepared.id.clone(),
             version_id,
-            last_updated_micros: now,
+            last_updated_micros: prepared.now,
             method: WriteMethod::Update,
             content: to_text(&stamped)?,
-            index,
+            index: prepared.index,
         })?;
-        Ok(WriteOutcome { version, created: live.is_none(), unchanged: false, warnings: Vec::new() })
+        Ok(WriteOutcome {
+            version,
+            created,
+            unchanged: false,
+            warnings: Vec::new(),
+        })
     }
 }
 /// A FHIR id: 1 to 64 of `A-Z a-z 0-9 - .`.
 pub(crate) fn check_id_syntax(id: &str) -> Result<(), ServiceError> {
-    let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     if valid {
         Ok(())
     } else {
         Err(ServiceError::invalid(
-            format!("'{}' is not a valid FHIR id (1-64 characters of A-Z, a-z, 0-9, '-', '.')", id.chars().take(80).collect::<String>()),
+            format!(
+                "'{}' is not a valid FHIR id (1-64 characters of A-Z, a-z, 0-9, '-', '.')",
+                id.chars().take(80).collect::<String>()
+            ),
             "id",
         ))
     }

@@ -1,0 +1,112 @@
+//! Batches: each entry processed on its own, in order, with its own status; a failing entry
+//! answers with its OperationOutcome and does not affect the others.
+
+use super::request_url::EntryTarget;
+use super::{
+    BundleReturn, Entry, EntryMethod, parse_entry, response_bundle, status_text, version_entry,
+};
+use crate::interactions::Preconditions;
+use crate::{FhirService, RequestContext, ServiceError};
+use serde_json::{Value, json};
+
+impl FhirService {
+    pub(super) fn batch(
+        &self,
+        context: &RequestContext,
+        entries: Vec<Value>,
+        returns: BundleReturn,
+    ) -> Value {
+        let responses = entries
+            .into_iter()
+            .enumerate()
+            .map(|(index, raw)| {
+                let result = parse_entry(context, index, raw)
+                    .and_then(|entry| self.batch_entry(context, entry, returns));
+                match result {
+                    Ok(response) => response,
+                    Err(error) => {
+                        let error = error.in_entry(index);
+                        json!({
+                            "response": {
+                                "status": status_text(error.kind().http_status()),
+                                "outcome": vigil_model::outcome::operation_outcome(error.issues()),
+                            }
+                        })
+                    }
+                }
+            })
+            .collect();
+        response_bundle("batch-response", responses)
+    }
+
+    fn batch_entry(
+        &self,
+        context: &RequestContext,
+        entry: Entry,
+        returns: BundleReturn,
+    ) -> Result<Value, ServiceError> {
+        let base = context.base_url.clone();
+        let preconditions = Preconditions {
+            if_match: entry.if_match,
+        };
+        let resource = entry.resource.clone().unwrap_or(Value::Null);
+        match (entry.method, &entry.target) {
+            (EntryMethod::Get | EntryMethod::Head, _) => self.read_entry(context, entry),
+            (EntryMethod::Post, EntryTarget::Type(resource_type)) => {
+                let outcome = self.create(
+                    context,
+                    resource_type,
+                    resource,
+                    entry.if_none_exist.as_deref(),
+                )?;
+                Ok(version_entry(
+                    &base,
+                    &outcome.version,
+                    if outcome.created { 201 } else { 200 },
+                    returns,
+                ))
+            }
+            (EntryMethod::Put, EntryTarget::Instance(resource_type, id)) => {
+                let outcome = self.update(context, resource_type, id, resource, &preconditions)?;
+                Ok(version_entry(
+                    &base,
+                    &outcome.version,
+                    if outcome.created { 201 } else { 200 },
+                    returns,
+                ))
+            }
+            (EntryMethod::Put, EntryTarget::Query(resource_type, criteria)) => {
+                let outcome = self.conditional_update(
+                    context,
+                    resource_type,
+                    criteria,
+                    resource,
+                    &preconditions,
+                )?;
+                Ok(version_entry(
+                    &base,
+                    &outcome.version,
+                    if outcome.created { 201 } else { 200 },
+                    returns,
+                ))
+            }
+            (EntryMethod::Delete, EntryTarget::Instance(resource_type, id)) => {
+                let outcome = self.delete(context, resource_type, id, &preconditions)?;
+                Ok(version_entry(&base, &outcome.version, 204, returns))
+            }
+            (EntryMethod::Delete, EntryTarget::Query(resource_type, criteria)) => {
+                match self
+                    .conditional_delete(context, resource_type, criteria, &preconditions)?
+                    .deleted
+                {
+                    Some(outcome) => Ok(version_entry(&base, &outcome.version, 204, returns)),
+                    None => Ok(json!({"response": {"status": status_text(204)}})),
+                }
+            }
+            (method, _) => Err(ServiceError::invalid(
+                format!("{method:?} is not allowed on this request.url"),
+                "request.url",
+            )),
+        }
+    }
+}

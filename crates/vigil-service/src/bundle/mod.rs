@@ -1,0 +1,277 @@
+//! `POST /` with a Bundle of type `transaction` or `batch` (FHIR http.html#transaction).
+//!
+//! - [`request_url`]: what each entry's `request.url` names;
+//! - [`references`]: rewriting `fullUrl`s and conditional references to `Type/id`;
+//! - [`transaction`]: all entries in one unit of work, all or nothing;
+//! - [`batch`]: each entry on its own.
+
+mod batch;
+mod references;
+mod request_url;
+mod transaction;
+
+use crate::{FhirService, RequestContext, ServiceError, format_instant};
+use request_url::{EntryTarget, parse_entry_url};
+use serde_json::{Map, Value, json};
+use vigil_store::StoredVersion;
+
+/// The HTTP method of a bundle entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryMethod {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// One parsed entry of a transaction or batch.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) index: usize,
+    pub(crate) method: EntryMethod,
+    pub(crate) target: EntryTarget,
+    pub(crate) full_url: Option<String>,
+    pub(crate) resource: Option<Value>,
+    pub(crate) if_match: Option<u64>,
+    pub(crate) if_none_exist: Option<String>,
+}
+
+/// How much of each written resource the response carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BundleReturn {
+    /// Status, location and etag only (the default, as HAPI).
+    #[default]
+    Minimal,
+    /// The resource as stored, too (`Prefer: return=representation`).
+    Representation,
+}
+
+impl FhirService {
+    /// Processes a Bundle of type `transaction` or `batch` and answers with the matching
+    /// response Bundle.
+    pub fn process_bundle(
+        &self,
+        context: &RequestContext,
+        bundle: Value,
+        returns: BundleReturn,
+    ) -> Result<Value, ServiceError> {
+        let Value::Object(bundle) = bundle else {
+            return Err(ServiceError::invalid("the body must be a Bundle", "Bundle"));
+        };
+        if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+            return Err(ServiceError::invalid(
+                "POST to the server root takes a Bundle of type transaction or batch",
+                "resourceType",
+            ));
+        }
+        let kind = bundle
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        // Check the Bundle's own shape (entries are validated one by one below, with their
+        // position, so one bad entry is reported as such).
+        let mut shell = bundle.clone();
+        shell.remove("entry");
+        let issues = vigil_model::validate::validate_resource(&Value::Object(shell));
+        let errors: Vec<_> = issues
+            .into_iter()
+            .filter(|i| i.severity.is_error())
+            .collect();
+        if !errors.is_empty() {
+            return Err(ServiceError::with_issues(
+                crate::ServiceErrorKind::Invalid,
+                errors,
+            ));
+        }
+        let entries = match bundle.get("entry") {
+            None => Vec::new(),
+            Some(Value::Array(entries)) => entries.clone(),
+            Some(_) => {
+                return Err(ServiceError::invalid(
+                    "Bundle.entry must be an array",
+                    "Bundle.entry",
+                ));
+            }
+        };
+        match kind.as_str() {
+            "transaction" => {
+                let parsed = entries
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, e)| parse_entry(context, i, e))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.transaction(context, parsed, returns)
+            }
+            "batch" => Ok(self.batch(context, entries, returns)),
+            other => Err(ServiceError::invalid(
+                format!("Bundle.type must be transaction or batch to be processed, not '{other}'"),
+                "Bundle.type",
+            )),
+        }
+    }
+}
+
+/// Parses one entry's request part; the resource is validated later, by type.
+pub(crate) fn parse_entry(
+    context: &RequestContext,
+    index: usize,
+    entry: Value,
+) -> Result<Entry, ServiceError> {
+    let at = |field: &str| format!("Bundle.entry[{index}].{field}");
+    let Value::Object(mut entry) = entry else {
+        return Err(ServiceError::invalid(
+            "a Bundle entry must be an object",
+            &at(""),
+        ));
+    };
+    let request = entry
+        .get("request")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "a transaction or batch entry needs request.method and request.url",
+                &at("request"),
+            )
+        })?;
+    let method = match request.get("method").and_then(Value::as_str) {
+        Some("GET") => EntryMethod::Get,
+        Some("HEAD") => EntryMethod::Head,
+        Some("POST") => EntryMethod::Post,
+        Some("PUT") => EntryMethod::Put,
+        Some("PATCH") => EntryMethod::Patch,
+        Some("DELETE") => EntryMethod::Delete,
+        other => {
+            return Err(ServiceError::invalid(
+                format!(
+                    "request.method must be GET, HEAD, POST, PUT, PATCH or DELETE, not {other:?}"
+                ),
+                &at("request.method"),
+            ));
+        }
+    };
+    let url = request
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ServiceError::invalid("request.url is missing", &at("request.url")))?;
+    let target = parse_entry_url(url, &context.base_url, &at("request.url"))?;
+    let if_match = match request.get("ifMatch").and_then(Value::as_str) {
+        None => None,
+        Some(tag) => Some(parse_etag(tag).ok_or_else(|| {
+            ServiceError::invalid(
+                format!("request.ifMatch must be a version ETag such as W/\"3\", not '{tag}'"),
+                &at("request.ifMatch"),
+            )
+        })?),
+    };
+    let if_none_exist = request
+        .get("ifNoneExist")
+        .and_then(Value::as_str)
+        .map(|q| q.trim_start_matches('?').to_owned());
+    let full_url = entry
+        .get("fullUrl")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let resource = entry.remove("resource");
+    if matches!(
+        method,
+        EntryMethod::Post | EntryMethod::Put | EntryMethod::Patch
+    ) && resource.is_none()
+    {
+        return Err(ServiceError::invalid(
+            format!("a {method:?} entry needs a resource"),
+            &at("resource"),
+        ));
+    }
+    Ok(Entry {
+        index,
+        method,
+        target,
+        full_url,
+        resource,
+        if_match,
+        if_none_exist,
+    })
+}
+
+/// `W/"3"`, `"3"` or `3`.
+pub(crate) fn parse_etag(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    text.trim_matches('"').parse().ok()
+}
+
+/// `201 Created` and friends, for `entry.response.status`.
+pub(crate) fn status_text(code: u16) -> String {
+    let reason = match code {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
+        410 => "Gone",
+        412 => "Precondition Failed",
+        422 => "Unprocessable Entity",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "",
+    };
+    format!("{code} {reason}").trim_end().to_owned()
+}
+
+/// The response entry of a write (or read).
+pub(crate) fn version_entry(
+    base: &str,
+    version: &StoredVersion,
+    status: u16,
+    returns: BundleReturn,
+) -> Value {
+    let mut response = Map::new();
+    response.insert("status".into(), json!(status_text(status)));
+    if !version.meta.deleted || status != 204 {
+        response.insert(
+            "location".into(),
+            json!(format!(
+                "{}/{}/_history/{}",
+                version.resource_type, version.id, version.meta.version_id
+            )),
+        );
+    }
+    response.insert(
+        "etag".into(),
+        json!(format!("W/\"{}\"", version.meta.version_id)),
+    );
+    response.insert(
+        "lastModified".into(),
+        json!(format_instant(version.meta.last_updated_micros)),
+    );
+    let mut entry = Map::new();
+    if !version.meta.deleted {
+        entry.insert(
+            "fullUrl".into(),
+            json!(format!("{base}/{}/{}", version.resource_type, version.id)),
+        );
+        if returns == BundleReturn::Representation {
+            if let Ok(resource) = serde_json::from_str::<Value>(&version.content) {
+                entry.insert("resource".into(), resource);
+            }
+        }
+    }
+    entry.insert("response".into(), Value::Object(response));
+    Value::Object(entry)
+}
+
+/// The response Bundle.
+pub(crate) fn response_bundle(kind: &str, entries: Vec<Value>) -> Value {
+    json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "type": kind,
+        "entry": entries,
+    })
+}

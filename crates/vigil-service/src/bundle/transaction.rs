@@ -1,0 +1,485 @@
+//! Transactions: every entry in one unit of work, all or nothing.
+//!
+//! Order of processing is the spec's: DELETE, then POST, then PUT/PATCH, then GET/HEAD.
+//!
+//! Before the unit of work (outside the writer lock, where the CPU work belongs):
+//! 1. every entry's request is parsed and its resource validated;
+//! 2. ids are chosen: a new one for each POST, the URL's for PUT/PATCH on an instance;
+//! 3. conditional references (`Practitioner?identifier=x|1`) are resolved against the committed
+//!    data, each distinct one once;
+//! 4. `fullUrl`s (`urn:uuid:…` or absolute) of entries whose id is known are rewritten to
+//!    `Type/id` in every resource, and those resources' index rows are extracted.
+//!
+//! Inside the unit: deletes, then conditional creates (`ifNoneExist`) and conditional updates
+//! find their targets; only resources whose references pointed at such entries are rewritten
+//! and re-indexed there; then the writes. Reads and searches (GET) run after the commit and see
+//! it. Any failing entry fails the whole transaction with an OperationOutcome naming it.
+
+use super::references::{as_conditional, for_each_reference};
+use super::request_url::EntryTarget;
+use super::{BundleReturn, Entry, EntryMethod, response_bundle, version_entry};
+use crate::interactions::{Preconditions, Prepared, WriteOutcome};
+use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use vigil_model::IssueType;
+use vigil_store::Transaction;
+
+/// What a write entry will do, once its target is known.
+struct Write {
+    entry: Entry,
+    object: Map<String, Value>,
+    /// The chosen or URL id; `None` while a conditional update has not matched yet.
+    id: Option<String>,
+    /// Extracted before the unit when nothing about the resource depends on it.
+    prepared: Option<Prepared>,
+    /// fullUrls of conditional entries this resource refers to (rewritten inside the unit).
+    pending_refs: bool,
+}
+
+impl FhirService {
+    pub(super) fn transaction(
+        &self,
+        context: &RequestContext,
+        entries: Vec<Entry>,
+        returns: BundleReturn,
+    ) -> Result<Value, ServiceError> {
+        let count = entries.len();
+        check_duplicates(&entries)?;
+        let mut deletes = Vec::new();
+        let mut writes = Vec::new();
+        let mut reads = Vec::new();
+        for entry in entries {
+            self.check_type(entry.target.resource_type())
+                .map_err(|e| e.in_entry(entry.index))?;
+            match entry.method {
+                EntryMethod::Delete => deletes.push(entry),
+                EntryMethod::Get | EntryMethod::Head => reads.push(entry),
+                EntryMethod::Post | EntryMethod::Put | EntryMethod::Patch => {
+                    writes.push(self.plan_write(entry)?)
+                }
+            }
+        }
+
+        // fullUrl -> Type/id for entries whose id is already certain.
+        let mut local: HashMap<String, String> = HashMap::new();
+        let mut conditional_urls: HashSet<String> = HashSet::new();
+        for write in &writes {
+            let Some(full_url) = &write.entry.full_url else {
+                continue;
+            };
+            let conditional = write.entry.if_none_exist.is_some() || write.id.is_none();
+            match (&write.id, conditional) {
+                (Some(id), false) => {
+                    local.insert(
+                        full_url.clone(),
+                        format!("{}/{id}", write.entry.target.resource_type()),
+                    );
+                }
+                _ => {
+                    conditional_urls.insert(full_url.clone());
+                }
+            }
+        }
+        let mut resolved_conditionals: HashMap<String, String> = HashMap::new();
+        for write in &mut writes {
+            let index = write.entry.index;
+            let mut resource = Value::Object(std::mem::take(&mut write.object));
+            let mut pending = false;
+            let mut failure: Option<ServiceError> = None;
+            let rewritten = for_each_reference(&mut resource, &mut |reference| {
+                if let Some(target) = local.get(reference.as_str()) {
+                    *reference = target.clone();
+                } else if conditional_urls.contains(reference.as_str()) {
+                    pending = true;
+                } else if let Some((resource_type, query)) = as_conditional(reference) {
+                    let target = match resolved_conditionals.get(reference.as_str()) {
+                        Some(target) => target.clone(),
+                        None => {
+                            let target = self
+                                .resolve_conditional_reference(resource_type, query)
+                                .map_err(|e| {
+                                let text = message(&e);
+                                failure = Some(e);
+                                text
+                            })?;
+                            resolved_conditionals.insert(reference.clone(), target.clone());
+                            target
+                        }
+                    };
+                    *reference = target;
+                } else if reference.starts_with("urn:uuid:") || reference.starts_with("urn:oid:") {
+                    return Err(format!(
+                        "the reference '{reference}' names no entry of this Bundle"
+                    ));
+                }
+                Ok(())
+            });
+            if let Err(problem) = rewritten {
+                let error = failure.unwrap_or_else(|| ServiceError::invalid(problem, "reference"));
+                return Err(error.in_entry(index));
+            }
+            let Value::Object(object) = resource else {
+                return Err(ServiceError::internal(format!(
+                    "entry {index} is no longer an object"
+                )));
+            };
+            write.object = object;
+            write.pending_refs = pending;
+            if let (Some(id), false, None) = (&write.id, pending, &write.entry.if_none_exist) {
+                let prepared = self
+                    .prepare(write.entry.target.resource_type(), id, write.object.clone())
+                    .map_err(|e| e.in_entry(index))?;
+                write.prepared = Some(prepared);
+            }
+        }
+
+        let base = context.base_url.clone();
+        let mut responses: Vec<Option<Value>> = vec![None; count];
+        let written = self.run_unit(|tx| self.transaction_unit(tx, deletes, writes))?;
+        for (index, outcome, status) in written {
+            responses[index] = Some(match outcome {
+                Some(outcome) => version_entry(&base, &outcome.version, status, returns),
+                None => serde_json::json!({"response": {"status": super::status_text(status)}}),
+            });
+        }
+        for entry in reads {
+            let index = entry.index;
+            responses[index] = Some(
+                self.read_entry(context, entry)
+                    .map_err(|e| e.in_entry(index))?,
+            );
+        }
+        let entries = responses
+            .into_iter()
+            .map(|r| r.unwrap_or(Value::Null))
+            .collect();
+        Ok(response_bundle("transaction-response", entries))
+    }
+
+    /// Validates a write entry's resource and decides its id where it can.
+    fn plan_write(&self, entry: Entry) -> Result<Write, ServiceError> {
+        let index = entry.index;
+        let resource_type = entry.target.resource_type().to_owned();
+        let resource = entry.resource.clone().unwrap_or(Value::Null);
+        if entry.method == EntryMethod::Patch {
+            return Err(ServiceError::new(
+                ServiceErrorKind::NotSupported,
+                IssueType::NotSupported,
+                "PATCH inside a transaction is not supported yet; send it as its own request",
+            )
+            .in_entry(index));
+        }
+        let (object, _warnings) = self
+            .validate_body(&resource_type, resource)
+            .map_err(|e| e.in_entry(index))?;
+        let id = match (&entry.method, &entry.target) {
+            (EntryMethod::Post, EntryTarget::Type(_)) => Some(uuid::Uuid::new_v4().to_string()),
+            (EntryMethod::Put, EntryTarget::Instance(_, id)) => {
+                crate::interactions::check_id_syntax(id).map_err(|e| e.in_entry(index))?;
+                match object.get("id").and_then(Value::as_str) {
+                    Some(body_id) if body_id == id => {}
+                    _ => {
+                        return Err(ServiceError::invalid(
+                            format!("the resource id must equal the id in request.url ('{id}')"),
+                            &format!("{resource_type}.id"),
+                        )
+                        .in_entry(index));
+                    }
+                }
+                Some(id.clone())
+            }
+            (EntryMethod::Put, EntryTarget::Query(_, _)) => None,
+            _ => {
+                return Err(ServiceError::invalid(
+                    format!("{:?} is not allowed on this request.url", entry.method),
+                    "request.url",
+                )
+                .in_entry(index));
+            }
+        };
+        Ok(Write {
+            entry,
+            object,
+            id,
+            prepared: None,
+            pending_refs: false,
+        })
+    }
+
+    /// A conditional reference must match exactly one current resource.
+    fn resolve_conditional_reference(
+        &self,
+        resource_type: &str,
+        query: &str,
+    ) -> Result<String, ServiceError> {
+        self.check_type(resource_type)?;
+        let ids =
+            self.search_engine()
+                .matching_ids(self.store.as_ref(), resource_type, query, 2)?;
+        match ids.as_slice() {
+            [id] => Ok(format!("{resource_type}/{id}")),
+            [] => Err(ServiceError::new(
+                ServiceErrorKind::NotFound,
+                IssueType::NotFound,
+                format!("the conditional reference '{resource_type}?{query}' matches no resource"),
+            )),
+            _ => Err(ServiceError::new(
+                ServiceErrorKind::PreconditionFailed,
+                IssueType::MultipleMatches,
+                format!(
+                    "the conditional reference '{resource_type}?{query}' matches more than one resource"
+                ),
+            )),
+        }
+    }
+
+    /// Everything that writes, in one unit of work. Returns (entry index, outcome, status); a
+    /// delete that found nothing has no outcome.
+    fn transaction_unit(
+        &self,
+        tx: &mut dyn Transaction,
+        deletes: Vec<Entry>,
+        mut writes: Vec<Write>,
+    ) -> Result<Vec<(usize, Option<WriteOutcome>, u16)>, ServiceError> {
+        let mut results = Vec::new();
+        for entry in deletes {
+            let index = entry.index;
+            let preconditions = Preconditions {
+                if_match: entry.if_match,
+            };
+            let outcome = match &entry.target {
+                EntryTarget::Instance(resource_type, id) => {
+                    match self.delete_in(tx, resource_type, id, &preconditions) {
+                        Ok(outcome) => Some(outcome),
+                        // Deleting what does not exist changes nothing (http.html#delete allows 404 or
+                        // success); a transaction need not fail for it.
+                        Err(error) if error.kind() == ServiceErrorKind::NotFound => None,
+                        Err(error) => return Err(error.in_entry(index)),
+                    }
+                }
+                EntryTarget::Query(resource_type, query) => {
+                    match self
+                        .conditional_matches_in(tx, resource_type, query)
+                        .map_err(|e| e.in_entry(index))?
+                        .as_slice()
+                    {
+                        [] => None,
+                        [id] => Some(
+                            self.delete_in(tx, resource_type, id, &preconditions)
+                                .map_err(|e| e.in_entry(index))?,
+                        ),
+                        _ => {
+                            return Err(crate::interactions::multiple_matches(resource_type, query)
+                                .in_entry(index));
+                        }
+                    }
+                }
+                _ => {
+                    return Err(ServiceError::invalid(
+                        "DELETE needs [type]/[id] or [type]?criteria",
+                        "request.url",
+                    )
+                    .in_entry(index));
+                }
+            };
+            results.push((index, outcome, 204));
+        }
+
+        // Conditional creates and updates find their targets now, inside the unit.
+        let mut late: HashMap<String, String> = HashMap::new();
+        let mut existing: HashMap<usize, WriteOutcome> = HashMap::new();
+        for write in &mut writes {
+            let index = write.entry.index;
+            let resource_type = write.entry.target.resource_type().to_owned();
+            if let Some(criteria) = &write.entry.if_none_exist {
+                match self
+                    .conditional_matches_in(tx, &resource_type, criteria)
+                    .map_err(|e| e.in_entry(index))?
+                    .as_slice()
+                {
+                    [] => {}
+                    [id] => {
+                        let version = tx
+                            .current(&resource_type, id)?
+                            .ok_or_else(|| ServiceError::internal("match vanished"))?;
+                        write.id = Some(id.clone());
+                        existing.insert(
+                            index,
+                            WriteOutcome {
+                                version,
+                                created: false,
+                                unchanged: true,
+                                warnings: Vec::new(),
+                            },
+                        );
+                    }
+                    _ => {
+                        return Err(
+                            crate::interactions::multiple_matches(&resource_type, criteria)
+                                .in_entry(index),
+                        );
+                    }
+                }
+            }
+            if let EntryTarget::Query(_, criteria) = &write.entry.target {
+                let id = match self
+                    .conditional_matches_in(tx, &resource_type, criteria)
+                    .map_err(|e| e.in_entry(index))?
+                    .as_slice()
+                {
+                    [] => write
+                        .object
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                    [id] => id.clone(),
+                    _ => {
+                        return Err(
+                            crate::interactions::multiple_matches(&resource_type, criteria)
+                                .in_entry(index),
+                        );
+                    }
+                };
+                write.id = Some(id);
+            }
+            if let (Some(full_url), Some(id)) = (&write.entry.full_url, &write.id) {
+                late.insert(full_url.clone(), format!("{resource_type}/{id}"));
+            }
+        }
+
+        for write in writes {
+            let index = write.entry.index;
+            if let Some(outcome) = existing.remove(&index) {
+                results.push((index, Some(outcome), 200));
+                continue;
+            }
+            let resource_type = write.entry.target.resource_type().to_owned();
+            let id = write
+                .id
+                .clone()
+                .ok_or_else(|| ServiceError::internal("write without an id"))?;
+            let prepared = match write.prepared {
+                Some(prepared) if !write.pending_refs => prepared,
+                _ => {
+                    let mut resource = Value::Object(write.object);
+                    for_each_reference(&mut resource, &mut |reference| {
+                        if let Some(target) = late.get(reference.as_str()) {
+                            *reference = target.clone();
+                        }
+                        Ok(())
+                    })
+                    .map_err(|p| ServiceError::invalid(p, "reference").in_entry(index))?;
+                    let Value::Object(object) = resource else {
+                        return Err(ServiceError::internal(format!(
+                            "entry {index} is no longer an object"
+                        )));
+                    };
+                    self.prepare(&resource_type, &id, object)
+                        .map_err(|e| e.in_entry(index))?
+                }
+            };
+            let outcome = match write.entry.method {
+                EntryMethod::Post => self.create_in(tx, prepared, None),
+                _ => self.update_in(
+                    tx,
+                    prepared,
+                    &Preconditions {
+                        if_match: write.entry.if_match,
+                    },
+                ),
+            }
+            .map_err(|e| e.in_entry(index))?;
+            let status = if outcome.created { 201 } else { 200 };
+            results.push((index, Some(outcome), status));
+        }
+        Ok(results)
+    }
+
+    /// A GET entry: read, vread, history or search, after the writes committed.
+    pub(super) fn read_entry(
+        &self,
+        context: &RequestContext,
+        entry: Entry,
+    ) -> Result<Value, ServiceError> {
+        let base = &context.base_url;
+        match entry.target {
+            EntryTarget::Instance(resource_type, id) => {
+                let read = self.read(context, &resource_type, &id)?;
+                Ok(version_entry(
+                    base,
+                    &read.version,
+                    200,
+                    super::BundleReturn::Representation,
+                ))
+            }
+            EntryTarget::Version(resource_type, id, version) => {
+                let read = self.vread(context, &resource_type, &id, &version)?;
+                Ok(version_entry(
+                    base,
+                    &read.version,
+                    200,
+                    super::BundleReturn::Representation,
+                ))
+            }
+            EntryTarget::Type(resource_type) => {
+                self.search_entry(context, crate::SearchScope::Type(resource_type), "")
+            }
+            EntryTarget::Query(resource_type, query) => {
+                self.search_entry(context, crate::SearchScope::Type(resource_type), &query)
+            }
+            EntryTarget::History(resource_type, id) => {
+                let scope = match id {
+                    Some(id) => vigil_store::HistoryScope::Instance(resource_type, id),
+                    None => vigil_store::HistoryScope::Type(resource_type),
+                };
+                let bundle = self.history(context, scope, &crate::HistoryParams::default())?;
+                Ok(serde_json::json!({"resource": bundle, "response": {"status": "200 OK"}}))
+            }
+        }
+    }
+
+    fn search_entry(
+        &self,
+        context: &RequestContext,
+        scope: crate::SearchScope,
+        query: &str,
+    ) -> Result<Value, ServiceError> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let bundle = self.search(context, scope, pairs, false)?;
+        Ok(serde_json::json!({"resource": bundle, "response": {"status": "200 OK"}}))
+    }
+}
+
+/// Two entries may not write the same resource (http.html#trules).
+fn check_duplicates(entries: &[Entry]) -> Result<(), ServiceError> {
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for entry in entries {
+        if let (
+            EntryMethod::Put | EntryMethod::Delete | EntryMethod::Patch,
+            EntryTarget::Instance(resource_type, id),
+        ) = (&entry.method, &entry.target)
+        {
+            if let Some(first) = seen.insert((resource_type.clone(), id.clone()), entry.index) {
+                return Err(ServiceError::invalid(
+                    format!("{resource_type}/{id} is written by entries {first} and {}; a transaction may touch a resource once", entry.index),
+                    "request.url",
+                )
+                .in_entry(entry.index));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn message(error: &ServiceError) -> String {
+    error
+        .issues()
+        .iter()
+        .map(|i| i.diagnostics.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
