@@ -219,7 +219,7 @@ fn arithmetic<'a>(
                 B::Sub => Item::Integer(x.checked_sub(y).ok_or_else(|| overflow(pos))?),
                 B::Mul => Item::Integer(x.checked_mul(y).ok_or_else(|| overflow(pos))?),
                 B::Div => match d(x).checked_div(d(y)) {
-                    Some(q) => Item::Decimal(q),
+                    Some(q) => Item::Decimal(q.normalize()),
                     None => return Ok(Vec::new()),
                 },
                 B::IntDiv => match x.checked_div_euclid(y) {
@@ -244,7 +244,7 @@ fn arithmetic<'a>(
                     if y.is_zero() {
                         return Ok(Vec::new());
                     }
-                    x.checked_div(y)
+                    x.checked_div(y).map(|q| q.normalize())
                 }
                 B::IntDiv => {
                     if y.is_zero() {
