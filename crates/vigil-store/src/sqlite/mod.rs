@@ -21,6 +21,7 @@
 //! | `outbox` | `seq, rid, version, method, created` | `seq` INTEGER PRIMARY KEY, equal to the version's `resource_version.seq` |
 //! | `outbox_consumer` | `name, position` | `name` PRIMARY KEY |
 //! | `schema_version` | `version, name, applied_micros` | `version` PRIMARY KEY |
+//! | `job` | `id, kind, state, created, updated, body` (JSON) | `id` PRIMARY KEY; `(kind, state, created)` |
 //!
 //! - Content is stored once, in `resource_version`; the current row's `seq` points at it
 //!   ([`RESOURCE_COLUMNS`] fetches it with a rowid lookup, so queries need no join for it).
@@ -51,6 +52,7 @@
 //! batch); reads take a connection from the pool and see the last committed state.
 
 mod index;
+mod jobs;
 mod migrations;
 mod reader;
 mod rows;
@@ -65,7 +67,10 @@ use rusqlite::{Connection, OpenFlags, params};
 pub use migrations::{MIGRATIONS, Migration, MigrationReport, latest_version, migrate};
 pub use writer::WriteStats;
 
-use crate::{HistoryQuery, OutboxEvent, SqlValue, Store, StoreError, StoredVersion, UnitOfWork};
+use crate::{
+    HistoryQuery, JobRecord, OutboxEvent, SnapshotScan, SqlValue, Store, StoreError, StoredVersion,
+    UnitOfWork,
+};
 use reader::ReadPool;
 use transaction::SqliteTransaction;
 use writer::{BatchLimits, Writer};
@@ -257,6 +262,49 @@ impl Store for SqliteStore {
 
     fn query_count(&self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
         reader::query_count(&self.readers.get(), sql, params)
+    }
+
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        jobs::last_seq(&self.readers.get())
+    }
+
+    fn scan_as_of(&self, scan: &SnapshotScan) -> Result<Vec<StoredVersion>, StoreError> {
+        jobs::scan_as_of(&self.readers.get(), scan)
+    }
+
+    fn insert_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.writer.write(|conn| jobs::insert_job(conn, job))
+    }
+
+    fn update_job(&self, job: &JobRecord, expected_state: &str) -> Result<bool, StoreError> {
+        let mut updated = false;
+        self.writer.write(|conn| {
+            updated = jobs::update_job(conn, job, expected_state)?;
+            Ok(())
+        })?;
+        Ok(updated)
+    }
+
+    fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        jobs::job(&self.readers.get(), id)
+    }
+
+    fn jobs(
+        &self,
+        kind: &str,
+        state: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        jobs::jobs(&self.readers.get(), kind, state, limit)
+    }
+
+    fn delete_job(&self, id: &str) -> Result<bool, StoreError> {
+        let mut deleted = false;
+        self.writer.write(|conn| {
+            deleted = jobs::delete_job(conn, id)?;
+            Ok(())
+        })?;
+        Ok(deleted)
     }
 }
 
