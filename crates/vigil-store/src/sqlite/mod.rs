@@ -48,8 +48,8 @@
 //!
 //! Every connection runs in WAL mode; the writer uses `synchronous=FULL`, so each COMMIT
 //! fsyncs the WAL before returning, and both settings are read back at open. Writes go through
-//! [`writer`]'s group commit (units run on their caller's thread, in savepoints, one COMMIT per
-//! batch); reads take a connection from the pool and see the last committed state.
+//! the group commit of `writer.rs` (units run on their caller's thread, in savepoints, one
+//! COMMIT per batch); reads take a connection from the pool and see the last committed state.
 
 mod index;
 mod jobs;
