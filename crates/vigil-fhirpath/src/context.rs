@@ -69,7 +69,7 @@ impl<'a> Context<'a> {
             terminology: None,
             tracer: None,
             now: None,
-            arena: Arena::new(),
+            arena: Arena::with_capacity(0),
         }
     }
 

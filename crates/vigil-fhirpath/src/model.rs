@@ -11,6 +11,8 @@ pub enum ElementType {
     Single(&'static str),
     /// A choice element (`value[x]`): the JSON key carries the type as a suffix.
     Choice,
+    /// The model knows the parent type and it has no element of that name.
+    Absent,
     /// The name is a typed JSON key of a choice element (`valueQuantity`): in FHIRPath the
     /// element is only reachable by its base name (`value`), so this path yields nothing.
     ChoiceVariant,

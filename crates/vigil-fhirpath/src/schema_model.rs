@@ -33,7 +33,11 @@ impl TypeModel for SchemaModel {
             .elements
             .iter()
             .any(|e| e.is_choice && e.name.strip_suffix("[x]") == Some(name));
-        is_choice.then_some(ElementType::Choice)
+        Some(if is_choice {
+            ElementType::Choice
+        } else {
+            ElementType::Absent
+        })
     }
 
     fn choice_types(&self, parent: &str, name: &str) -> Vec<&'static str> {

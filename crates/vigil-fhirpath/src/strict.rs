@@ -71,7 +71,7 @@ impl Checker<'_> {
             match self.model.element(t, name) {
                 Some(ElementType::Single(c)) => out.push(c),
                 Some(ElementType::Choice) => out.extend(self.model.choice_types(t, name)),
-                Some(ElementType::ChoiceVariant) | None => {}
+                Some(ElementType::ChoiceVariant | ElementType::Absent) | None => {}
             }
         }
         if out.is_empty() && !types.is_empty() {

@@ -17,6 +17,19 @@ fn child_type<'a>(declared: Option<&'a str>, v: Option<&'a Value>) -> Option<&'a
     }
 }
 
+/// The `_key` sibling of `key` (primitive id/extensions), without allocating for usual keys.
+fn sibling<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    let mut buf = [0u8; 64];
+    if key.len() < buf.len() {
+        buf[0] = b'_';
+        buf[1..=key.len()].copy_from_slice(key.as_bytes());
+        let k = std::str::from_utf8(&buf[..=key.len()]).ok()?;
+        obj.get(k)
+    } else {
+        obj.get(&format!("_{key}"))
+    }
+}
+
 /// Pushes the values under `key` (and its `_key` sibling) as nodes of type `ty`.
 fn push_children<'a>(
     obj: &'a Map<String, Value>,
@@ -28,10 +41,7 @@ fn push_children<'a>(
     let ext = if key.starts_with('_') {
         None
     } else {
-        let mut k = String::with_capacity(key.len() + 1);
-        k.push('_');
-        k.push_str(key);
-        obj.get(&k)
+        sibling(obj, key)
     };
     match (value, ext) {
         (Some(Value::Array(vs)), ext) => {
@@ -97,7 +107,10 @@ pub(crate) fn member<'a>(
     }
     let parent_ty = if is_primitive { Some("Element") } else { n.ty };
     let declared = parent_ty.and_then(|p| model.element(p, name));
-    if declared == Some(ElementType::ChoiceVariant) {
+    if matches!(
+        declared,
+        Some(ElementType::ChoiceVariant | ElementType::Absent)
+    ) {
         return;
     }
     if let Some(v) = obj.get(name) {
@@ -110,15 +123,13 @@ pub(crate) fn member<'a>(
     }
     match declared {
         Some(ElementType::Single(t)) => {
-            let mut k = String::with_capacity(name.len() + 1);
-            k.push('_');
-            k.push_str(name);
-            if obj.contains_key(&k) {
+            if sibling(obj, name).is_some() {
                 push_children(obj, name, None, Some(t), out);
             }
         }
-        Some(ElementType::ChoiceVariant) => {}
+        Some(ElementType::ChoiceVariant | ElementType::Absent) => {}
         Some(ElementType::Choice) | None => {
+            let before = out.len();
             for (key, v) in obj {
                 if key.len() > name.len()
                     && key.starts_with(name)
@@ -127,13 +138,8 @@ pub(crate) fn member<'a>(
                     push_children(obj, key, Some(v), Some(t), out);
                 }
             }
-            if out.is_empty() && declared.is_none() {
-                let mut k = String::with_capacity(name.len() + 1);
-                k.push('_');
-                k.push_str(name);
-                if obj.contains_key(&k) {
-                    push_children(obj, name, None, None, out);
-                }
+            if out.len() == before && declared.is_none() && sibling(obj, name).is_some() {
+                push_children(obj, name, None, None, out);
             }
         }
     }
@@ -145,7 +151,7 @@ fn key_type(model: &dyn TypeModel, parent: Option<&str>, key: &str) -> Option<&'
         match model.element(p, key) {
             Some(ElementType::Single(t)) => return Some(t),
             Some(ElementType::Choice) => return None,
-            Some(ElementType::ChoiceVariant) | None => {}
+            Some(ElementType::ChoiceVariant | ElementType::Absent) | None => {}
         }
     }
     // `valueQuantity`: find the split where the prefix is a choice element.

@@ -127,6 +127,12 @@ fn collection_equals<'a>(
     if a.is_empty() || b.is_empty() {
         return None;
     }
+    if let ([x], [y]) = (a.as_slice(), b.as_slice()) {
+        return match (x.system(), y.system()) {
+            (Some(x), Some(y)) => equals(&x, &y),
+            _ => None,
+        };
+    }
     let (a, b) = (systems(a), systems(b));
     if a.len() != b.len() {
         return Some(false);
