@@ -6,7 +6,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use vigil_fhirpath::{Context, Expression};
 
-#[path = "cases.rs"]
+#[path = "support/cases.rs"]
 mod cases;
 
 fn bench(c: &mut Criterion) {

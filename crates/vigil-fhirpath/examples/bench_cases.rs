@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 use vigil_fhirpath::{Context, Expression, to_json};
 
-#[path = "../benches/cases.rs"]
+#[path = "../benches/support/cases.rs"]
 mod cases;
 
 fn main() {

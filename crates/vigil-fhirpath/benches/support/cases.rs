@@ -8,8 +8,11 @@ use std::path::PathBuf;
 
 /// One benchmark case.
 pub struct Case {
+    /// Short name used in reports.
     pub name: String,
+    /// Input file name (without `.json`) or `bundle`.
     pub input: String,
+    /// The FHIRPath expression.
     pub expression: String,
 }
 
