@@ -12,13 +12,19 @@ use vigil_store::sqlite::{SqliteOptions, SqliteStore};
 
 /// Structured logs on stderr, filtered by `filter` (an `EnvFilter` directive).
 pub fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// Opens (creating if needed) the store in `data_dir` and builds the service over it.
 pub fn open_service(data_dir: &Path) -> anyhow::Result<(FhirService, Arc<SqliteStore>)> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let store = SqliteStore::open(data_dir, SqliteOptions::default())
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
     let store = Arc::new(store);
@@ -44,22 +50,38 @@ pub fn check_listen_address(listen: SocketAddr, dev: bool) -> anyhow::Result<()>
 
 /// Serves `service` on `listen` until Ctrl-C or SIGTERM; in-flight requests finish first,
 /// then the store is closed (queued writes committed).
-pub fn serve(service: FhirService, store: Arc<SqliteStore>, listen: SocketAddr, api: ApiConfig, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+pub fn serve(
+    service: FhirService,
+    store: Arc<SqliteStore>,
+    listen: SocketAddr,
+    api: ApiConfig,
+    ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr().context("no local address")?;
         tracing::info!(address = %local, "serving FHIR R4");
         ready(local);
         let app = vigil_api::app(service, api);
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("server failed")?;
         tracing::info!("stopped accepting requests; in-flight requests finished");
         anyhow::Ok(())
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(10));
     match Arc::try_unwrap(store) {
         Ok(store) => store.close().context("closing the database")?,
-        Err(_) => tracing::warn!("store still shared at shutdown; relying on its drop to finish writes"),
+        Err(_) => {
+            tracing::warn!("store still shared at shutdown; relying on its drop to finish writes")
+        }
     }
     tracing::info!("shut down cleanly");
     Ok(())

@@ -50,7 +50,11 @@ fn acknowledged_writes_survive_kill_9() {
         writer.join().unwrap();
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() >= 300, "only {} writes before the kill", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 300,
+        "only {} writes before the kill",
+        acknowledged.len()
+    );
 
     let restarted = Vigil::start(dir.path());
     let mut missing = Vec::new();
@@ -60,19 +64,41 @@ fn acknowledged_writes_survive_kill_9() {
             missing.push(format!("{id}: {} {}", response.status, response.body));
         }
     }
-    assert!(missing.is_empty(), "{} of {} acknowledged writes lost:\n{}", missing.len(), acknowledged.len(), missing.join("\n"));
-    println!("{} acknowledged writes all present after kill -9 and restart", acknowledged.len());
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged writes lost:\n{}",
+        missing.len(),
+        acknowledged.len(),
+        missing.join("\n")
+    );
+    println!(
+        "{} acknowledged writes all present after kill -9 and restart",
+        acknowledged.len()
+    );
 }
 
 #[test]
 fn sigterm_finishes_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let vigil = Vigil::start(dir.path());
-    let created = vigil.request("POST", "/Patient", Some(r#"{"resourceType":"Patient","active":true}"#));
+    let created = vigil.request(
+        "POST",
+        "/Patient",
+        Some(r#"{"resourceType":"Patient","active":true}"#),
+    );
     assert_eq!(created.status, 201);
     let location = created.header("location").unwrap().to_owned();
     assert!(vigil.terminate(), "vigil did not exit cleanly on SIGTERM");
     let restarted = Vigil::start(dir.path());
-    let path = location.split_once("://").unwrap().1.split_once('/').unwrap().1;
-    assert_eq!(restarted.request("GET", &format!("/{path}"), None).status, 200);
+    let path = location
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('/')
+        .unwrap()
+        .1;
+    assert_eq!(
+        restarted.request("GET", &format!("/{path}"), None).status,
+        200
+    );
 }

@@ -103,3 +103,35 @@ impl TestServer {
         }
     }
 }
+
+/// A server over the store in `data` (kept by the caller, so a test can restart the server on
+/// it) with `$export` enabled (files under `<data>/export`), and its service, for starting an
+/// export worker with [`export_worker`].
+#[allow(dead_code)]
+pub fn export_server(data: &std::path::Path) -> (TestServer, FhirService) {
+    let store = Arc::new(SqliteStore::open(data, SqliteOptions::default()).unwrap());
+    let search = Arc::new(vigil_search::SearchEngine::r4());
+    let config = ServiceConfig {
+        export_dir: Some(data.join("export")),
+        ..ServiceConfig::default()
+    };
+    let service = FhirService::new(store, search, config);
+    let app = vigil_api::app(service.clone(), ApiConfig::default());
+    let server = TestServer {
+        app,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    (server, service)
+}
+
+/// An export worker with small pages and files (so paging and file roll-over are exercised)
+/// that polls often.
+#[allow(dead_code)]
+pub fn export_worker(service: &FhirService) -> vigil_service::ExportWorker {
+    let options = vigil_service::ExportOptions {
+        page_size: 7,
+        max_resources_per_file: 25,
+        poll_interval: std::time::Duration::from_millis(20),
+    };
+    vigil_service::ExportWorker::start(service.clone(), options).unwrap()
+}

@@ -45,12 +45,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.requests == 0 || args.concurrency.iter().any(|c| *c == 0) {
         bail!("--requests and every --concurrency level must be at least 1");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let (base, server) = match &args.url {
             Some(url) => (url.trim_end_matches('/').to_owned(), None),
             None => {
-                let data = args.data.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id())));
+                let data = args.data.clone().unwrap_or_else(|| {
+                    std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()))
+                });
                 let (service, _store) = runtime::open_service(&data)?;
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
                 let address = listener.local_addr()?;
@@ -59,14 +63,31 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 (format!("http://{address}"), Some((handle, data)))
             }
         };
-        let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build_http();
-        println!("vigil bench: {} requests per row, server {base}", args.requests);
-        println!("{:<8} {:>11} {:>9} {:>10} {:>9} {:>9}", "op", "concurrency", "requests", "req/s", "p50 ms", "p99 ms");
+        let client: HttpClient = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(64)
+            .build_http();
+        println!(
+            "vigil bench: {} requests per row, server {base}",
+            args.requests
+        );
+        println!(
+            "{:<8} {:>11} {:>9} {:>10} {:>9} {:>9}",
+            "op", "concurrency", "requests", "req/s", "p50 ms", "p99 ms"
+        );
         for &concurrency in &args.concurrency {
             let created = Arc::new(std::sync::Mutex::new(Vec::with_capacity(args.requests)));
-            let stats = drive(&client, &base, concurrency, args.requests, Op::Create(created.clone())).await?;
+            let stats = drive(
+                &client,
+                &base,
+                concurrency,
+                args.requests,
+                Op::Create(created.clone()),
+            )
+            .await?;
             stats.print("create", concurrency);
-            let ids = Arc::new(std::mem::take(&mut *created.lock().unwrap_or_else(|p| p.into_inner())));
+            let ids = Arc::new(std::mem::take(
+                &mut *created.lock().unwrap_or_else(|p| p.into_inner()),
+            ));
             let stats = drive(&client, &base, concurrency, args.requests, Op::Read(ids)).await?;
             stats.print("read", concurrency);
         }
@@ -96,7 +117,12 @@ impl Stats {
     fn print(&self, op: &str, concurrency: usize) {
         let mut sorted = self.latencies.clone();
         sorted.sort_unstable();
-        let pick = |q: f64| sorted.get(((sorted.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+        let pick = |q: f64| {
+            sorted
+                .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or_default()
+        };
         let rate = sorted.len() as f64 / self.elapsed.as_secs_f64();
         println!(
             "{op:<8} {concurrency:>11} {:>9} {rate:>10.0} {:>9.2} {:>9.2}",
@@ -107,7 +133,13 @@ impl Stats {
     }
 }
 
-async fn drive(client: &HttpClient, base: &str, concurrency: usize, requests: usize, op: Op) -> anyhow::Result<Stats> {
+async fn drive(
+    client: &HttpClient,
+    base: &str,
+    concurrency: usize,
+    requests: usize,
+    op: Op,
+) -> anyhow::Result<Stats> {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::with_capacity(concurrency);
@@ -131,7 +163,10 @@ async fn drive(client: &HttpClient, base: &str, concurrency: usize, requests: us
     for worker in workers {
         latencies.extend(worker.await.context("benchmark worker failed")??);
     }
-    Ok(Stats { elapsed: started.elapsed(), latencies })
+    Ok(Stats {
+        elapsed: started.elapsed(),
+        latencies,
+    })
 }
 
 async fn one_request(client: &HttpClient, base: &str, n: usize, op: &Op) -> anyhow::Result<()> {
@@ -143,14 +178,27 @@ async fn one_request(client: &HttpClient, base: &str, n: usize, op: &Op) -> anyh
             .header("prefer", "return=minimal")
             .body(Full::new(Bytes::from(sample_patient(n))))?,
         Op::Read(ids) => {
-            let id = ids.get(n % ids.len().max(1)).context("no created ids to read")?;
-            Request::builder().uri(format!("{base}/Patient/{id}")).body(Full::new(Bytes::new()))?
+            let id = ids
+                .get(n % ids.len().max(1))
+                .context("no created ids to read")?;
+            Request::builder()
+                .uri(format!("{base}/Patient/{id}"))
+                .body(Full::new(Bytes::new()))?
         }
     };
     let response = client.request(request).await.context("request failed")?;
     let status = response.status();
-    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let body = response.into_body().collect().await.context("reading the response")?.to_bytes();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .context("reading the response")?
+        .to_bytes();
     match (op, status) {
         (Op::Create(created), StatusCode::CREATED) => {
             let id = location
@@ -158,10 +206,16 @@ async fn one_request(client: &HttpClient, base: &str, n: usize, op: &Op) -> anyh
                 .and_then(|l| l.split("/Patient/").nth(1))
                 .and_then(|rest| rest.split('/').next())
                 .context("create answered without a Location")?;
-            created.lock().unwrap_or_else(|p| p.into_inner()).push(id.to_owned());
+            created
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(id.to_owned());
         }
         (Op::Read(_), StatusCode::OK) => {}
-        (_, status) => bail!("unexpected status {status}: {}", String::from_utf8_lossy(&body)),
+        (_, status) => bail!(
+            "unexpected status {status}: {}",
+            String::from_utf8_lossy(&body)
+        ),
     }
     Ok(())
 }

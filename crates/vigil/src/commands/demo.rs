@@ -28,11 +28,16 @@ pub struct DemoArgs {
 /// Loads the sample ward and serves it.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     runtime::check_listen_address(args.listen, true)?;
-    let data = args.data.unwrap_or_else(|| std::env::temp_dir().join(format!("vigil-demo-{}", std::process::id())));
+    let data = args
+        .data
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("vigil-demo-{}", std::process::id())));
     let (service, store) = runtime::open_service(&data)?;
     let loaded = load_sample_ward(&service, &format!("http://{}", args.listen))?;
     tracing::info!(resources = loaded, data = %data.display(), "sample ward loaded");
-    eprintln!("vigil demo: {loaded} sample resources in {}; try GET /Patient/ward-14", data.display());
+    eprintln!(
+        "vigil demo: {loaded} sample resources in {}; try GET /Patient/ward-14",
+        data.display()
+    );
     runtime::serve(service, store, args.listen, ApiConfig::default(), announce)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -40,13 +45,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 /// Writes every sample resource by update (PUT semantics with fixed ids), so loading twice
 /// changes nothing. Returns how many resources the sample holds.
 pub fn load_sample_ward(service: &FhirService, base_url: &str) -> anyhow::Result<usize> {
-    let resources: Vec<Value> = serde_json::from_str(WARD).context("the built-in sample ward is not valid JSON")?;
+    let resources: Vec<Value> =
+        serde_json::from_str(WARD).context("the built-in sample ward is not valid JSON")?;
     let context = RequestContext::system("demo", base_url);
     for resource in &resources {
         let resource_type = resource["resourceType"].as_str().unwrap_or_default();
         let id = resource["id"].as_str().unwrap_or_default();
         service
-            .update(&context, resource_type, id, resource.clone(), &Preconditions::default())
+            .update(
+                &context,
+                resource_type,
+                id,
+                resource.clone(),
+                &Preconditions::default(),
+            )
             .map_err(|error| anyhow::anyhow!("loading {resource_type}/{id}: {error}"))?;
     }
     Ok(resources.len())

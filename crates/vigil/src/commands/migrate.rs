@@ -18,6 +18,9 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.data)?;
     let store = SqliteStore::open(&args.data, SqliteOptions::default())?;
     store.close()?;
-    println!("vigil: the database in {} is up to date", args.data.display());
+    println!(
+        "vigil: the database in {} is up to date",
+        args.data.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -33,7 +33,10 @@ pub struct ServeArgs {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime::check_listen_address(args.listen, args.dev)?;
     let (service, store) = runtime::open_service(&args.data)?;
-    let api = ApiConfig { max_body_bytes: args.max_body_bytes, base_url: args.base_url };
+    let api = ApiConfig {
+        max_body_bytes: args.max_body_bytes,
+        base_url: args.base_url,
+    };
     runtime::serve(service, store, args.listen, api, announce)?;
     Ok(ExitCode::SUCCESS)
 }

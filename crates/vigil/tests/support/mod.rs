@@ -18,7 +18,15 @@ impl Vigil {
     /// Starts `vigil serve --data DIR --listen 127.0.0.1:0 --dev` and waits for its address.
     pub fn start(data: &Path) -> Vigil {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--log", "warn", "--data"])
+            .args([
+                "serve",
+                "--dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--log",
+                "warn",
+                "--data",
+            ])
             .arg(data)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -26,7 +34,9 @@ impl Vigil {
             .expect("start vigil");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the address line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the address line");
         let address = line
             .trim()
             .rsplit("http://")
@@ -44,7 +54,10 @@ impl Vigil {
 
     /// SIGTERM and wait; returns whether it exited successfully.
     pub fn terminate(mut self) -> bool {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill -TERM");
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
         assert!(status.success());
         self.child.wait().expect("wait").success()
     }
@@ -70,7 +83,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
@@ -83,7 +99,12 @@ pub fn http(address: SocketAddr, method: &str, path: &str, body: Option<&str>) -
 }
 
 /// Like [`http`], but I/O failures (a killed server) are returned.
-pub fn try_http(address: SocketAddr, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Response> {
+pub fn try_http(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.unwrap_or("");
@@ -95,13 +116,22 @@ pub fn try_http(address: SocketAddr, method: &str, path: &str, body: Option<&str
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other("truncated response"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("truncated response"))?;
     let mut lines = head.lines();
     let status = lines
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other("no status line"))?;
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
-    Ok(Response { status, headers, body: body.to_owned() })
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Ok(Response {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
 }
