@@ -62,18 +62,22 @@ use regex::Regex;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Compiled regular expressions, shared by every evaluation of one expression.
+/// Compiled regular expressions, shared by every evaluation of one expression: one map for
+/// `matches`/`replaceMatches` and one for `matchesFull`, looked up by `&str` (no allocation).
 #[derive(Debug, Default)]
-pub(crate) struct RegexCache(Mutex<HashMap<(String, bool), Regex>>);
+pub(crate) struct RegexCache(Mutex<[HashMap<String, Regex>; 2]>);
 
-/// Longest pattern accepted by `matches()` & co, and the compiled size limit.
+/// Compiled size limit of a regular expression from an expression or its input.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Most patterns kept per expression (patterns computed from data could be many).
+const REGEX_CACHE_LIMIT: usize = 256;
 
 impl RegexCache {
     pub(crate) fn get(&self, pattern: &str, full: bool) -> Result<Regex, regex::Error> {
-        let key = (pattern.to_owned(), full);
-        if let Ok(map) = self.0.lock()
-            && let Some(r) = map.get(&key)
+        let slot = usize::from(full);
+        if let Ok(maps) = self.0.lock()
+            && let Some(r) = maps[slot].get(pattern)
         {
             return Ok(r.clone());
         }
@@ -86,10 +90,10 @@ impl RegexCache {
             .dot_matches_new_line(true)
             .size_limit(REGEX_SIZE_LIMIT)
             .build()?;
-        if let Ok(mut map) = self.0.lock()
-            && map.len() < 256
+        if let Ok(mut maps) = self.0.lock()
+            && maps[slot].len() < REGEX_CACHE_LIMIT
         {
-            map.insert(key, re.clone());
+            maps[slot].insert(pattern.to_owned(), re.clone());
         }
         Ok(re)
     }

@@ -548,3 +548,120 @@ fn expressions_are_shared_across_threads() {
         assert_eq!(h.join().expect("thread"), json!([2]));
     }
 }
+
+mod properties {
+    //! Property tests: arbitrary text never panics the compiler; expressions built from the
+    //! grammar never panic the evaluator, and compiling what an error message points at is
+    //! consistent (positions lie inside the text).
+    use super::*;
+    use proptest::prelude::*;
+
+    fn leaf() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("name".to_owned()),
+            Just("given".to_owned()),
+            Just("telecom".to_owned()),
+            Just("birthDate".to_owned()),
+            Just("value".to_owned()),
+            Just("$this".to_owned()),
+            Just("%resource".to_owned()),
+            Just("{}".to_owned()),
+            Just("@2024-01-31T10:00".to_owned()),
+            Just("5 'mg'".to_owned()),
+            Just("3 days".to_owned()),
+            (-1000i64..1000).prop_map(|i| i.to_string()),
+            (-1000i64..1000, 0u32..6).prop_map(|(i, s)| format!(
+                "{}.{:0width$}",
+                i,
+                7,
+                width = s as usize + 1
+            )),
+            "[a-z ]{0,6}".prop_map(|s| format!("'{s}'")),
+        ]
+    }
+
+    fn expr() -> impl Strategy<Value = String> {
+        leaf().prop_recursive(5, 48, 4, |inner| {
+            let f0 = prop_oneof![
+                Just("first()"),
+                Just("count()"),
+                Just("exists()"),
+                Just("empty()"),
+                Just("distinct()"),
+                Just("children()"),
+                Just("descendants()"),
+                Just("toString()"),
+                Just("toInteger()"),
+                Just("lowBoundary()"),
+                Just("not()"),
+                Just("type()"),
+                Just("hasValue()"),
+                Just("upper()")
+            ];
+            let op = prop_oneof![
+                Just("+"),
+                Just("-"),
+                Just("*"),
+                Just("/"),
+                Just("div"),
+                Just("mod"),
+                Just("&"),
+                Just("|"),
+                Just("="),
+                Just("!="),
+                Just("~"),
+                Just("<"),
+                Just(">="),
+                Just("and"),
+                Just("or"),
+                Just("xor"),
+                Just("implies"),
+                Just("in"),
+                Just("contains")
+            ];
+            prop_oneof![
+                (inner.clone(), f0).prop_map(|(e, f)| format!("({e}).{f}")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}).where({b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}).select({b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("iif({a}, {b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}).substring({b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a})[{b}]")),
+                (inner.clone(), op, inner.clone()).prop_map(|(a, o, b)| format!("{a} {o} {b}")),
+                inner.clone().prop_map(|a| format!("-({a})")),
+                inner.clone().prop_map(|a| format!("({a}) is Quantity")),
+                inner.prop_map(|a| format!("({a}).aggregate($total + $this, 0)")),
+            ]
+        })
+    }
+
+    fn patient() -> Value {
+        json!({"resourceType": "Patient", "name": [{"given": ["Peter", "James"], "family": "Chalmers"}],
+               "birthDate": "1974-12-25", "telecom": [{"value": "555", "rank": 1}]})
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_text_compiles_or_reports_a_position_inside_it(src in "\\PC{0,40}") {
+            if let Err(e) = Expression::compile(&src) {
+                let lines = src.split('\n').count() as u32;
+                prop_assert!(e.line() >= 1 && e.line() <= lines.max(1));
+                prop_assert!(e.column() >= 1);
+            }
+        }
+
+        #[test]
+        fn grammar_expressions_evaluate_without_panicking(src in expr()) {
+            let e = Expression::compile(&src);
+            prop_assert!(e.is_ok(), "{src}: {:?}", e.err());
+            if let Ok(e) = e {
+                let p = patient();
+                let ctx = Context::new(&p);
+                if let Ok(r) = e.evaluate(&ctx) {
+                    let _ = to_json(&r);
+                }
+            }
+        }
+    }
+}

@@ -157,7 +157,7 @@ pub(crate) fn now(cx: &Call<'_, '_, '_>) -> Temporal {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let epoch = Temporal::parse_datetime("1970-01-01T00:00:00.000Z").unwrap_or(Temporal {
+    let epoch = Temporal {
         kind: TemporalKind::DateTime,
         year: 1970,
         month: 1,
@@ -168,7 +168,7 @@ pub(crate) fn now(cx: &Call<'_, '_, '_>) -> Temporal {
         millis: 0,
         precision: Precision::Millisecond,
         tz: Some(0),
-    });
+    };
     epoch.add_millis(ms)
 }
 
