@@ -18,6 +18,8 @@ mod capability;
 mod clock;
 mod context;
 mod error;
+mod everything;
+mod export;
 mod history;
 mod interactions;
 mod meta;
@@ -27,6 +29,9 @@ pub use bundle::BundleReturn;
 pub use clock::{format_instant, now_micros, parse_instant_micros};
 pub use context::{Principal, RequestContext};
 pub use error::{ServiceError, ServiceErrorKind};
+pub use export::{
+    ExportKickoff, ExportLevel, ExportOptions, ExportStatus, ExportWorker, OUTPUT_FORMATS,
+};
 pub use history::{HistoryPage, HistoryParams};
 pub use interactions::{ConditionalDeleteOutcome, Preconditions, ReadResult, WriteOutcome};
 pub use vigil_search::SearchScope;
@@ -44,6 +49,9 @@ pub struct ServiceConfig {
     pub max_page_size: usize,
     /// Page size when the client gives no `_count`.
     pub default_page_size: usize,
+    /// Where bulk `$export` writes its files (`<dir>/<job id>/<Type>-<n>.ndjson`); `None`
+    /// disables `$export`. `vigil serve` sets `<data dir>/export`.
+    pub export_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServiceConfig {
@@ -52,6 +60,7 @@ impl Default for ServiceConfig {
             allow_update_create: true,
             max_page_size: 1000,
             default_page_size: 50,
+            export_dir: None,
         }
     }
 }

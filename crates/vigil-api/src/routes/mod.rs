@@ -3,6 +3,8 @@
 mod bundle;
 mod instance;
 mod metadata;
+mod patch;
+mod operations;
 mod search;
 mod system;
 mod type_level;
@@ -28,11 +30,18 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(search::system_search).post(bundle::process))
         .route("/_search", axum::routing::post(search::system_search_post))
         .route("/_history", get(system::history))
+        .route("/$export", get(operations::export_system))
+        .route("/Patient/$export", get(operations::export_patients))
+        .route("/Group/{id}/$export", get(operations::export_group))
+        .route("/Patient/{id}/$everything", get(operations::everything))
+        .route("/_export/{job}", get(operations::export_status).delete(operations::export_cancel))
+        .route("/_export/{job}/{file}", get(operations::export_file))
         .route(
             "/{resource_type}",
             get(search::type_search)
                 .post(type_level::create)
                 .put(type_level::conditional_update)
+                .patch(patch::conditional_patch)
                 .delete(type_level::conditional_delete),
         )
         .route(
@@ -44,6 +53,7 @@ pub fn router(state: AppState) -> Router {
             "/{resource_type}/{id}",
             get(instance::read)
                 .put(instance::update)
+                .patch(patch::patch)
                 .delete(instance::delete),
         )
         .route("/{resource_type}/{id}/_history", get(instance::history))

@@ -1,0 +1,280 @@
+//! The export job as it is kept in the store: a [`vigil_store::JobRecord`] of kind `export`
+//! whose JSON body holds the request, the snapshot, progress, the output manifest and errors.
+//!
+//! States: `accepted` (waiting for the worker) -> `in-progress` -> `completed` or `failed`;
+//! `cancelled` is set by a client's DELETE and cleaned up by the worker (a cancelled job is
+//! unknown to clients). The body is read leniently: a missing field means its default, so a
+//! body written by an older build still loads.
+
+use serde_json::{Map, Value, json};
+use vigil_store::JobRecord;
+
+/// The store `kind` of export jobs.
+pub(crate) const KIND: &str = "export";
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobState {
+    Accepted,
+    InProgress,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            JobState::Accepted => "accepted",
+            JobState::InProgress => "in-progress",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<JobState> {
+        Some(match text {
+            "accepted" => JobState::Accepted,
+            "in-progress" => JobState::InProgress,
+            "completed" => JobState::Completed,
+            "failed" => JobState::Failed,
+            "cancelled" => JobState::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// Which resources an export covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportLevel {
+    /// `GET /$export`: every resource.
+    System,
+    /// `GET /Patient/$export`: the Patient compartments of all patients.
+    Patient,
+    /// `GET /Group/[id]/$export`: the members of a Group and their compartments.
+    Group(String),
+}
+
+/// One output file of a finished type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OutputFile {
+    pub(crate) resource_type: String,
+    /// File name inside the job's directory, e.g. `Observation-1.ndjson`.
+    pub(crate) file: String,
+    pub(crate) count: u64,
+}
+
+/// The job, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ExportJob {
+    pub(crate) id: String,
+    pub(crate) state: JobState,
+    pub(crate) created_micros: i64,
+    /// The kick-off URL as the client sent it (the manifest's `request`).
+    pub(crate) request_url: String,
+    pub(crate) level: ExportLevel,
+    /// Types to export, in processing order (explicit `_type` or the level's default).
+    pub(crate) types: Vec<String>,
+    pub(crate) since_micros: Option<i64>,
+    /// `_typeFilter` queries by type: a resource of such a type is exported when it matches
+    /// any of them.
+    pub(crate) type_filters: Vec<(String, String)>,
+    /// The snapshot: `transactionTime` and the history position it stands for.
+    pub(crate) transaction_time_micros: i64,
+    pub(crate) as_of_seq: u64,
+    /// Types whose files are complete (a resumed job skips them).
+    pub(crate) finished_types: Vec<String>,
+    pub(crate) output: Vec<OutputFile>,
+    /// Free text for `X-Progress`.
+    pub(crate) progress: String,
+    /// Why the job failed.
+    pub(crate) error: Option<String>,
+    pub(crate) finished_micros: Option<i64>,
+}
+
+impl ExportJob {
+    pub(crate) fn to_record(&self, now_micros: i64) -> JobRecord {
+        let level = match &self.level {
+            ExportLevel::System => json!({"level": "system"}),
+            ExportLevel::Patient => json!({"level": "patient"}),
+            ExportLevel::Group(id) => json!({"level": "group", "group": id}),
+        };
+        let mut body = Map::new();
+        body.insert("request".into(), json!(self.request_url));
+        if let Value::Object(level) = level {
+            body.extend(level);
+        }
+        body.insert("types".into(), json!(self.types));
+        if let Some(since) = self.since_micros {
+            body.insert("since".into(), json!(since));
+        }
+        let filters: Vec<Value> = self
+            .type_filters
+            .iter()
+            .map(|(resource_type, query)| json!({"type": resource_type, "query": query}))
+            .collect();
+        body.insert("typeFilters".into(), Value::Array(filters));
+        body.insert(
+            "transactionTime".into(),
+            json!(self.transaction_time_micros),
+        );
+        body.insert("asOfSeq".into(), json!(self.as_of_seq));
+        body.insert("finishedTypes".into(), json!(self.finished_types));
+        let output: Vec<Value> = self
+            .output
+            .iter()
+            .map(|file| json!({"type": file.resource_type, "file": file.file, "count": file.count}))
+            .collect();
+        body.insert("output".into(), Value::Array(output));
+        body.insert("progress".into(), json!(self.progress));
+        if let Some(error) = &self.error {
+            body.insert("error".into(), json!(error));
+        }
+        if let Some(finished) = self.finished_micros {
+            body.insert("finished".into(), json!(finished));
+        }
+        JobRecord {
+            id: self.id.clone(),
+            kind: KIND.to_owned(),
+            state: self.state.as_str().to_owned(),
+            created_micros: self.created_micros,
+            updated_micros: now_micros,
+            body: Value::Object(body).to_string(),
+        }
+    }
+
+    /// Decodes a stored job; `None` when the record is not a readable export job.
+    pub(crate) fn from_record(record: &JobRecord) -> Option<ExportJob> {
+        if record.kind != KIND {
+            return None;
+        }
+        let state = JobState::parse(&record.state)?;
+        let body: Value = serde_json::from_str(&record.body).ok()?;
+        let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+        let strings = |key: &str| -> Vec<String> {
+            body.get(key)
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let level = match text("level").as_deref() {
+            Some("patient") => ExportLevel::Patient,
+            Some("group") => ExportLevel::Group(text("group")?),
+            _ => ExportLevel::System,
+        };
+        let type_filters = body
+            .get("typeFilters")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| {
+                        Some((
+                            item.get("type")?.as_str()?.to_owned(),
+                            item.get("query")?.as_str()?.to_owned(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let output = body
+            .get("output")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| {
+                        Some(OutputFile {
+                            resource_type: item.get("type")?.as_str()?.to_owned(),
+                            file: item.get("file")?.as_str()?.to_owned(),
+                            count: item.get("count")?.as_u64()?,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(ExportJob {
+            id: record.id.clone(),
+            state,
+            created_micros: record.created_micros,
+            request_url: text("request").unwrap_or_default(),
+            level,
+            types: strings("types"),
+            since_micros: body.get("since").and_then(Value::as_i64),
+            type_filters,
+            transaction_time_micros: body.get("transactionTime").and_then(Value::as_i64)?,
+            as_of_seq: body.get("asOfSeq").and_then(Value::as_u64)?,
+            finished_types: strings("finishedTypes"),
+            output,
+            progress: text("progress").unwrap_or_default(),
+            error: text("error"),
+            finished_micros: body.get("finished").and_then(Value::as_i64),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_round_trips_through_its_record() {
+        let job = ExportJob {
+            id: "j1".into(),
+            state: JobState::InProgress,
+            created_micros: 5,
+            request_url: "http://x/Group/g1/$export?_type=Patient".into(),
+            level: ExportLevel::Group("g1".into()),
+            types: vec!["Patient".into(), "Observation".into()],
+            since_micros: Some(7),
+            type_filters: vec![("Observation".into(), "code=1234-5".into())],
+            transaction_time_micros: 9,
+            as_of_seq: 42,
+            finished_types: vec!["Patient".into()],
+            output: vec![OutputFile {
+                resource_type: "Patient".into(),
+                file: "Patient-1.ndjson".into(),
+                count: 3,
+            }],
+            progress: "1 of 2 types".into(),
+            error: None,
+            finished_micros: None,
+        };
+        let record = job.to_record(11);
+        assert_eq!(record.state, "in-progress");
+        assert_eq!(record.updated_micros, 11);
+        assert_eq!(ExportJob::from_record(&record), Some(job));
+    }
+
+    #[test]
+    fn unreadable_records_are_not_jobs() {
+        let record = JobRecord {
+            id: "j".into(),
+            kind: KIND.into(),
+            state: "accepted".into(),
+            created_micros: 0,
+            updated_micros: 0,
+            body: "not json".into(),
+        };
+        assert_eq!(ExportJob::from_record(&record), None);
+        let other = JobRecord {
+            kind: "import".into(),
+            body: "{}".into(),
+            ..record.clone()
+        };
+        assert_eq!(ExportJob::from_record(&other), None);
+        let state = JobRecord {
+            state: "paused".into(),
+            body: r#"{"transactionTime":1,"asOfSeq":1}"#.into(),
+            ..record
+        };
+        assert_eq!(ExportJob::from_record(&state), None);
+    }
+}
