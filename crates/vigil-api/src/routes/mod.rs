@@ -3,7 +3,6 @@
 mod bundle;
 mod instance;
 mod metadata;
-mod patch;
 mod operations;
 mod search;
 mod system;
@@ -41,7 +40,6 @@ pub fn router(state: AppState) -> Router {
             get(search::type_search)
                 .post(type_level::create)
                 .put(type_level::conditional_update)
-                .patch(patch::conditional_patch)
                 .delete(type_level::conditional_delete),
         )
         .route(
@@ -53,7 +51,6 @@ pub fn router(state: AppState) -> Router {
             "/{resource_type}/{id}",
             get(instance::read)
                 .put(instance::update)
-                .patch(patch::patch)
                 .delete(instance::delete),
         )
         .route("/{resource_type}/{id}/_history", get(instance::history))
