@@ -28,6 +28,8 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Create or upgrade the database schema of a data directory, then exit.
     Migrate(commands::migrate::MigrateArgs),
+    /// Recompute the search index of every resource (after search parameters changed), then exit.
+    Reindex(commands::reindex::ReindexArgs),
     /// Evaluate a FHIRPath expression and print the result as one JSON array.
     Fhirpath(commands::fhirpath::FhirpathArgs),
     /// Measure create and read throughput over HTTP on loopback.
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Migrate(args) => commands::migrate::run(args),
+        Command::Reindex(args) => commands::reindex::run(args),
         Command::Fhirpath(args) => commands::fhirpath::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

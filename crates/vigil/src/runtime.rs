@@ -28,7 +28,7 @@ pub fn open_service(data_dir: &Path) -> anyhow::Result<(FhirService, Arc<SqliteS
     let store = SqliteStore::open(data_dir, SqliteOptions::default())
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
     let store = Arc::new(store);
-    let search = Arc::new(crate::commands::search_engine());
+    let search = Arc::new(crate::commands::search_engine(store.as_ref())?);
     let service = FhirService::new(store.clone(), search, ServiceConfig::default());
     Ok((service, store))
 }

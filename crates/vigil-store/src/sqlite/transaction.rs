@@ -45,6 +45,29 @@ impl Transaction for SqliteTransaction<'_> {
         put(self.conn, version)
     }
 
+    fn replace_index(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        index: Vec<crate::IndexRow>,
+    ) -> Result<bool, StoreError> {
+        let found: Option<(i64, bool)> = self
+            .conn
+            .prepare_cached("SELECT rid, deleted FROM resource WHERE type = ?1 AND id = ?2")?
+            .query_row(params![resource_type, id], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        match found {
+            Some((rid, false)) => {
+                index::delete_rows(self.conn, rid)?;
+                index::insert_rows(self.conn, rid, resource_type, &index)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn query_resources(
         &mut self,
         sql: &str,
