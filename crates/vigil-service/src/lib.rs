@@ -23,9 +23,11 @@ mod export;
 mod history;
 mod interactions;
 mod meta;
+mod reindex;
 mod search;
 
 pub use bundle::BundleReturn;
+pub use reindex::ReindexReport;
 pub use clock::{format_instant, now_micros, parse_instant_micros};
 pub use context::{Principal, RequestContext};
 pub use error::{ServiceError, ServiceErrorKind};
