@@ -23,6 +23,7 @@ mod export;
 mod history;
 mod interactions;
 mod meta;
+mod patch;
 mod reindex;
 mod search;
 
@@ -36,6 +37,7 @@ pub use export::{
 };
 pub use history::{HistoryPage, HistoryParams};
 pub use interactions::{ConditionalDeleteOutcome, Preconditions, ReadResult, WriteOutcome};
+pub use patch::{PatchDocument, PatchError, PatchErrorKind, PatchFormat};
 pub use vigil_search::SearchScope;
 
 use std::sync::Arc;

@@ -4,6 +4,7 @@ mod bundle;
 mod instance;
 mod metadata;
 mod operations;
+mod patch;
 mod search;
 mod system;
 mod type_level;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
             get(search::type_search)
                 .post(type_level::create)
                 .put(type_level::conditional_update)
+                .patch(patch::conditional_patch)
                 .delete(type_level::conditional_delete),
         )
         .route(
@@ -51,6 +53,7 @@ pub fn router(state: AppState) -> Router {
             "/{resource_type}/{id}",
             get(instance::read)
                 .put(instance::update)
+                .patch(patch::patch)
                 .delete(instance::delete),
         )
         .route("/{resource_type}/{id}/_history", get(instance::history))

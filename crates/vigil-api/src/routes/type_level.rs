@@ -143,7 +143,7 @@ pub(crate) async fn conditional_delete(
 
 /// The search criteria of a conditional interaction: the query minus result parameters such as
 /// `_format`.
-fn criteria_of(query: Option<&str>, what: &str) -> Result<String, ApiError> {
+pub(super) fn criteria_of(query: Option<&str>, what: &str) -> Result<String, ApiError> {
     let criteria: Vec<&str> = query
         .unwrap_or("")
         .split('&')

@@ -6,7 +6,7 @@ use super::{
     BundleReturn, Entry, EntryMethod, parse_entry, response_bundle, status_text, version_entry,
 };
 use crate::interactions::Preconditions;
-use crate::{FhirService, RequestContext, ServiceError};
+use crate::{FhirService, PatchDocument, RequestContext, ServiceError};
 use serde_json::{Value, json};
 
 impl FhirService {
@@ -102,6 +102,22 @@ impl FhirService {
                     Some(outcome) => Ok(version_entry(&base, &outcome.version, 204, returns)),
                     None => Ok(json!({"response": {"status": status_text(204)}})),
                 }
+            }
+            (EntryMethod::Patch, EntryTarget::Instance(resource_type, id)) => {
+                let patch = PatchDocument::from_entry_resource(&resource)?;
+                let outcome = self.patch(context, resource_type, id, &patch, &preconditions)?;
+                Ok(version_entry(&base, &outcome.version, 200, returns))
+            }
+            (EntryMethod::Patch, EntryTarget::Query(resource_type, criteria)) => {
+                let patch = PatchDocument::from_entry_resource(&resource)?;
+                let outcome = self.conditional_patch(
+                    context,
+                    resource_type,
+                    criteria,
+                    &patch,
+                    &preconditions,
+                )?;
+                Ok(version_entry(&base, &outcome.version, 200, returns))
             }
             (method, _) => Err(ServiceError::invalid(
                 format!("{method:?} is not allowed on this request.url"),

@@ -14,12 +14,19 @@
 //! find their targets; only resources whose references pointed at such entries are rewritten
 //! and re-indexed there; then the writes. Reads and searches (GET) run after the commit and see
 //! it. Any failing entry fails the whole transaction with an OperationOutcome naming it.
+//!
+//! A PATCH entry carries its patch as the entry's resource: a `Parameters` (FHIRPath Patch) or
+//! a `Binary` with `contentType` `application/json-patch+json` and the JSON Patch in base64
+//! `data`. The patch is parsed before the unit; the references its values hold are rewritten
+//! like those of any resource (references held by a bare string value, such as a JSON Patch
+//! `replace` of `/subject/reference`, are not); inside the unit it is applied to the current
+//! version of its target, found like a conditional update's when the URL has criteria.
 
 use super::references::{as_conditional, for_each_reference};
 use super::request_url::EntryTarget;
 use super::{BundleReturn, Entry, EntryMethod, response_bundle, version_entry};
 use crate::interactions::{Preconditions, Prepared, WriteOutcome};
-use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind};
+use crate::{FhirService, PatchDocument, RequestContext, ServiceError, ServiceErrorKind};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use vigil_model::IssueType;
@@ -35,6 +42,8 @@ struct Write {
     prepared: Option<Prepared>,
     /// fullUrls of conditional entries this resource refers to (rewritten inside the unit).
     pending_refs: bool,
+    /// For a PATCH entry: the patch (`object` is then empty).
+    patch: Option<PatchDocument>,
 }
 
 impl FhirService {
@@ -84,7 +93,13 @@ impl FhirService {
         let mut resolved_conditionals: HashMap<String, String> = HashMap::new();
         for write in &mut writes {
             let index = write.entry.index;
-            let mut resource = Value::Object(std::mem::take(&mut write.object));
+            // A patch's references are in the values it writes; they are rewritten as one array.
+            let mut resource = match &mut write.patch {
+                Some(patch) => {
+                    Value::Array(patch.values_mut().into_iter().map(std::mem::take).collect())
+                }
+                None => Value::Object(std::mem::take(&mut write.object)),
+            };
             let mut pending = false;
             let mut failure: Option<ServiceError> = None;
             let rewritten = for_each_reference(&mut resource, &mut |reference| {
@@ -119,13 +134,17 @@ impl FhirService {
                 let error = failure.unwrap_or_else(|| ServiceError::invalid(problem, "reference"));
                 return Err(error.in_entry(index));
             }
+            write.pending_refs = pending;
+            if let Some(patch) = &mut write.patch {
+                restore_values(patch, resource);
+                continue;
+            }
             let Value::Object(object) = resource else {
                 return Err(ServiceError::internal(format!(
                     "entry {index} is no longer an object"
                 )));
             };
             write.object = object;
-            write.pending_refs = pending;
             if let (Some(id), false, None) = (&write.id, pending, &write.entry.if_none_exist) {
                 let prepared = self
                     .prepare(write.entry.target.resource_type(), id, write.object.clone())
@@ -163,12 +182,7 @@ impl FhirService {
         let resource_type = entry.target.resource_type().to_owned();
         let resource = entry.resource.clone().unwrap_or(Value::Null);
         if entry.method == EntryMethod::Patch {
-            return Err(ServiceError::new(
-                ServiceErrorKind::NotSupported,
-                IssueType::NotSupported,
-                "PATCH inside a transaction is not supported yet; send it as its own request",
-            )
-            .in_entry(index));
+            return plan_patch(entry, &resource);
         }
         let (object, _warnings) = self
             .validate_body(&resource_type, resource)
@@ -204,6 +218,7 @@ impl FhirService {
             id,
             prepared: None,
             pending_refs: false,
+            patch: None,
         })
     }
 
@@ -270,8 +285,11 @@ impl FhirService {
                                 .map_err(|e| e.in_entry(index))?,
                         ),
                         _ => {
-                            return Err(crate::interactions::multiple_matches(resource_type, query)
-                                .in_entry(index));
+                            return Err(crate::interactions::multiple_matches(
+                                resource_type,
+                                query,
+                            )
+                            .in_entry(index));
                         }
                     }
                 }
@@ -292,6 +310,18 @@ impl FhirService {
         for write in &mut writes {
             let index = write.entry.index;
             let resource_type = write.entry.target.resource_type().to_owned();
+            if write.patch.is_some() {
+                if let EntryTarget::Query(_, criteria) = &write.entry.target {
+                    let id = self
+                        .patch_target_in(tx, &resource_type, criteria)
+                        .map_err(|e| e.in_entry(index))?;
+                    write.id = Some(id);
+                }
+                if let (Some(full_url), Some(id)) = (&write.entry.full_url, &write.id) {
+                    late.insert(full_url.clone(), format!("{resource_type}/{id}"));
+                }
+                continue;
+            }
             if let Some(criteria) = &write.entry.if_none_exist {
                 match self
                     .conditional_matches_in(tx, &resource_type, criteria)
@@ -315,10 +345,11 @@ impl FhirService {
                         );
                     }
                     _ => {
-                        return Err(
-                            crate::interactions::multiple_matches(&resource_type, criteria)
-                                .in_entry(index),
-                        );
+                        return Err(crate::interactions::multiple_matches(
+                            &resource_type,
+                            criteria,
+                        )
+                        .in_entry(index));
                     }
                 }
             }
@@ -336,10 +367,11 @@ impl FhirService {
                         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
                     [id] => id.clone(),
                     _ => {
-                        return Err(
-                            crate::interactions::multiple_matches(&resource_type, criteria)
-                                .in_entry(index),
-                        );
+                        return Err(crate::interactions::multiple_matches(
+                            &resource_type,
+                            criteria,
+                        )
+                        .in_entry(index));
                     }
                 };
                 write.id = Some(id);
@@ -360,6 +392,19 @@ impl FhirService {
                 .id
                 .clone()
                 .ok_or_else(|| ServiceError::internal("write without an id"))?;
+            if let Some(mut patch) = write.patch {
+                if write.pending_refs {
+                    rewrite_late(&mut patch, &late).map_err(|e| e.in_entry(index))?;
+                }
+                let preconditions = Preconditions {
+                    if_match: write.entry.if_match,
+                };
+                let outcome = self
+                    .patch_in(tx, &resource_type, &id, &patch, &preconditions)
+                    .map_err(|e| e.in_entry(index))?;
+                results.push((index, Some(outcome), 200));
+                continue;
+            }
             let prepared = match write.prepared {
                 Some(prepared) if !write.pending_refs => prepared,
                 _ => {
@@ -462,14 +507,13 @@ fn check_duplicates(entries: &[Entry]) -> Result<(), ServiceError> {
             EntryMethod::Put | EntryMethod::Delete | EntryMethod::Patch,
             EntryTarget::Instance(resource_type, id),
         ) = (&entry.method, &entry.target)
+            && let Some(first) = seen.insert((resource_type.clone(), id.clone()), entry.index)
         {
-            if let Some(first) = seen.insert((resource_type.clone(), id.clone()), entry.index) {
-                return Err(ServiceError::invalid(
-                    format!("{resource_type}/{id} is written by entries {first} and {}; a transaction may touch a resource once", entry.index),
-                    "request.url",
-                )
-                .in_entry(entry.index));
-            }
+            return Err(ServiceError::invalid(
+                format!("{resource_type}/{id} is written by entries {first} and {}; a transaction may touch a resource once", entry.index),
+                "request.url",
+            )
+            .in_entry(entry.index));
         }
     }
     Ok(())
@@ -482,4 +526,59 @@ fn message(error: &ServiceError) -> String {
         .map(|i| i.diagnostics.as_str())
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A PATCH entry: its patch parsed, its id known unless the URL has criteria.
+fn plan_patch(entry: Entry, resource: &Value) -> Result<Write, ServiceError> {
+    let index = entry.index;
+    let patch = PatchDocument::from_entry_resource(resource)
+        .map_err(|e| ServiceError::from(e).in_entry(index))?;
+    let id = match &entry.target {
+        EntryTarget::Instance(_, id) => {
+            crate::interactions::check_id_syntax(id).map_err(|e| e.in_entry(index))?;
+            Some(id.clone())
+        }
+        EntryTarget::Query(_, _) => None,
+        _ => {
+            return Err(ServiceError::invalid(
+                "PATCH needs [type]/[id] or [type]?criteria",
+                "request.url",
+            )
+            .in_entry(index));
+        }
+    };
+    Ok(Write {
+        entry,
+        object: Map::new(),
+        id,
+        prepared: None,
+        pending_refs: false,
+        patch: Some(patch),
+    })
+}
+
+/// Puts the values taken out of a patch (as one array, for reference rewriting) back.
+fn restore_values(patch: &mut PatchDocument, values: Value) {
+    if let Value::Array(values) = values {
+        for (slot, value) in patch.values_mut().into_iter().zip(values) {
+            *slot = value;
+        }
+    }
+}
+
+/// Rewrites references to entries whose ids were found inside the unit.
+fn rewrite_late(
+    patch: &mut PatchDocument,
+    late: &HashMap<String, String>,
+) -> Result<(), ServiceError> {
+    for value in patch.values_mut() {
+        for_each_reference(value, &mut |reference| {
+            if let Some(target) = late.get(reference.as_str()) {
+                *reference = target.clone();
+            }
+            Ok(())
+        })
+        .map_err(|p| ServiceError::invalid(p, "reference"))?;
+    }
+    Ok(())
 }

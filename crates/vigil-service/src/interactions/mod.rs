@@ -1,8 +1,9 @@
-//! The RESTful interactions on single resources: create, read, vread, update, delete and their
-//! conditional forms. One file per interaction; shared checks live here.
+//! The RESTful interactions on single resources: create, read, vread, update, patch, delete and
+//! their conditional forms. One file per interaction; shared checks live here.
 
 mod create;
 mod delete;
+mod patch;
 mod read;
 mod update;
 
