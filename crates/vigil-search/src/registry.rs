@@ -93,7 +93,7 @@ impl SearchParameterRegistry {
             let expression = def
                 .expression
                 .as_deref()
-                .map(|source| narrow_expression(source, &resource_type));
+                .map(|source| type_filters(&narrow_expression(source, &resource_type)));
             let bound = BoundParameter {
                 def: def.clone(),
                 resource_type: resource_type.clone(),
@@ -177,6 +177,24 @@ pub fn narrow_expression(source: &str, resource_type: &str) -> String {
     }
 }
 
+/// R4 search expressions use `as` on paths that can select several items
+/// (`Observation.component.value as CodeableConcept`), which FHIRPath N1 makes an error; the
+/// intent is a type filter, so `X as T` and `X.as(T)` on a plain path become `X.ofType(T)`.
+pub fn type_filters(expression: &str) -> String {
+    static PATTERNS: std::sync::OnceLock<Option<[regex::Regex; 2]>> = std::sync::OnceLock::new();
+    let Some([infix, call]) = PATTERNS.get_or_init(|| {
+        let infix =
+            regex::Regex::new(r"(^|\(|\|\s)\s*([A-Za-z][A-Za-z0-9_.]*) as ([A-Za-z][A-Za-z0-9_]*)")
+                .ok()?;
+        let call = regex::Regex::new(r"\.as\(([A-Za-z][A-Za-z0-9_]*)\)").ok()?;
+        Some([infix, call])
+    }) else {
+        return expression.to_owned();
+    };
+    let rewritten = infix.replace_all(expression, "$1$2.ofType($3)");
+    call.replace_all(&rewritten, ".ofType($1)").into_owned()
+}
+
 fn rewrite_generic_root(branch: &str, resource_type: &str) -> String {
     let open = branch.len() - branch.trim_start_matches('(').len();
     let rest = &branch[open..];
@@ -254,6 +272,31 @@ mod tests {
         // DomainResource parameters do not apply to Bundle.
         assert!(registry.get("Bundle", "_text").is_none());
         assert!(registry.get("Patient", "_text").is_some());
+    }
+
+    #[test]
+    fn as_on_paths_becomes_a_type_filter() {
+        let cases = [
+            (
+                "(Observation.value as CodeableConcept) | (Observation.component.value as CodeableConcept)",
+                "(Observation.value.ofType(CodeableConcept)) | (Observation.component.value.ofType(CodeableConcept))",
+            ),
+            (
+                "Observation.value as Quantity",
+                "Observation.value.ofType(Quantity)",
+            ),
+            (
+                "ActivityDefinition.useContext.value.as(Quantity)",
+                "ActivityDefinition.useContext.value.ofType(Quantity)",
+            ),
+            (
+                "Patient.name.where(use = 'as')",
+                "Patient.name.where(use = 'as')",
+            ),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(type_filters(source), expected);
+        }
     }
 
     #[test]

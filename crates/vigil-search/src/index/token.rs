@@ -98,10 +98,15 @@ fn codeable_concept(object: &Value) -> Vec<(&'static str, IndexValue)> {
         Some(Value::Array(codings)) => codings.iter().map(|c| ("", coding(c, text))).collect(),
         _ => Vec::new(),
     };
-    match (codings.is_empty(), text) {
-        (true, Some(text)) => vec![("", token(None, None, Some(text)))],
-        _ => codings,
+    // The concept's text is searchable with `:text` even when every coding has a display.
+    let mut values = codings;
+    let text_indexed = values.iter().any(|(_, value)| {
+        matches!(value, IndexValue::Token { text: Some(t), .. } if Some(t.as_str()) == text.map(normalize).as_deref())
+    });
+    if let (Some(text), false) = (text, text_indexed) {
+        values.push(("", token(None, None, Some(text))));
     }
+    values
 }
 
 fn identifier(object: &Value) -> Vec<(&'static str, IndexValue)> {

@@ -8,6 +8,9 @@ use vigil_search::SearchEngine;
 use vigil_store::sqlite::{SqliteOptions, SqliteStore};
 use vigil_store::{NewVersion, Store, WriteMethod};
 
+/// `meta.lastUpdated` the loader gives resources that have none (2020-09-13T12:26:40Z).
+pub const LAST_UPDATED: &str = "2020-09-13T12:26:40Z";
+
 /// A fresh store.
 pub fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -22,6 +25,18 @@ pub fn load(engine: &SearchEngine, store: &SqliteStore, resources: &[Value]) {
         let versions: Vec<NewVersion> = chunk
             .iter()
             .map(|resource| {
+                let mut resource = resource.clone();
+                // As the service does: meta.lastUpdated is the version's time.
+                if let Some(object) = resource.as_object_mut() {
+                    let meta = object
+                        .entry("meta")
+                        .or_insert_with(|| serde_json::json!({}));
+                    if let Some(meta) = meta.as_object_mut() {
+                        meta.entry("lastUpdated")
+                            .or_insert_with(|| Value::String(LAST_UPDATED.to_owned()));
+                    }
+                }
+                let resource = &resource;
                 let resource_type = resource["resourceType"]
                     .as_str()
                     .expect("resourceType")
@@ -53,5 +68,111 @@ pub fn load(engine: &SearchEngine, store: &SqliteStore, resources: &[Value]) {
                 Ok(())
             }))
             .expect("write");
+    }
+}
+
+/// The shared corpora directory: `VIGIL_SHARED`, or `../shared` next to the workspace.
+pub fn shared_dir() -> std::path::PathBuf {
+    match std::env::var_os("VIGIL_SHARED") {
+        Some(dir) => dir.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    }
+}
+
+/// Unpacks the Synthea archive into a temporary directory and returns every resource with
+/// `urn:uuid:` and conditional (`Type?identifier=system|value`) references rewritten to
+/// `Type/id`, as a server would have stored them. `None` (after printing why) when the corpus
+/// is missing outside CI; a panic in CI.
+pub fn synthea_resources() -> Option<(tempfile::TempDir, Vec<Value>)> {
+    let archive = shared_dir().join("data/synthea/synthea-r4.tar.xz");
+    if !archive.exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("Synthea corpus missing at {} (CI=true)", archive.display());
+        }
+        println!(
+            "skipping: Synthea corpus not found at {} (set VIGIL_SHARED)",
+            archive.display()
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let status = std::process::Command::new("tar")
+        .arg("-xJf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .expect("run tar");
+    assert!(status.success(), "tar failed");
+    let mut files: Vec<_> = std::fs::read_dir(dir.path().join("fhir"))
+        .expect("fhir dir")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    files.sort();
+    let mut entries = Vec::new();
+    for file in files {
+        let bundle: Value =
+            serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("bundle json");
+        if let Some(Value::Array(items)) = bundle.get("entry") {
+            entries.extend(items.iter().cloned());
+        }
+    }
+    let mut by_url = std::collections::HashMap::new();
+    let mut by_identifier = std::collections::HashMap::new();
+    for entry in &entries {
+        let resource = &entry["resource"];
+        let key = format!(
+            "{}/{}",
+            resource["resourceType"].as_str().unwrap_or(""),
+            resource["id"].as_str().unwrap_or("")
+        );
+        if let Some(url) = entry["fullUrl"].as_str() {
+            by_url.insert(url.to_owned(), key.clone());
+        }
+        for identifier in resource["identifier"].as_array().into_iter().flatten() {
+            if let (Some(system), Some(value)) =
+                (identifier["system"].as_str(), identifier["value"].as_str())
+            {
+                let conditional = format!(
+                    "{}?identifier={system}|{value}",
+                    resource["resourceType"].as_str().unwrap_or("")
+                );
+                by_identifier.insert(conditional, key.clone());
+            }
+        }
+    }
+    let resources = entries
+        .into_iter()
+        .map(|mut entry| {
+            let mut resource = entry["resource"].take();
+            rewrite_references(&mut resource, &|reference| {
+                by_url
+                    .get(reference)
+                    .or_else(|| by_identifier.get(reference))
+                    .cloned()
+            });
+            resource
+        })
+        .collect();
+    Some((dir, resources))
+}
+
+fn rewrite_references(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                if key == "reference" {
+                    if let Some(target) = child.as_str().and_then(lookup) {
+                        *child = Value::String(target);
+                    }
+                } else {
+                    rewrite_references(child, lookup);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| rewrite_references(item, lookup)),
+        _ => {}
     }
 }

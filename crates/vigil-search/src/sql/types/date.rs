@@ -37,22 +37,19 @@ pub fn condition(
             .bind(high),
         Prefix::Gt => sql.push("i.high > ").bind(high),
         Prefix::Lt => sql.push("i.low < ").bind(low),
+        // "after the search range, or within it", simplified (low <= high holds for every row).
         Prefix::Ge => sql
             .push("(i.high > ")
             .bind(high)
-            .push(" OR (i.low >= ")
+            .push(" OR i.low >= ")
             .bind(low)
-            .push(" AND i.high <= ")
-            .bind(high)
-            .push("))"),
+            .push(")"),
         Prefix::Le => sql
             .push("(i.low < ")
             .bind(low)
-            .push(" OR (i.low >= ")
-            .bind(low)
-            .push(" AND i.high <= ")
+            .push(" OR i.high <= ")
             .bind(high)
-            .push("))"),
+            .push(")"),
         Prefix::Sa => sql.push("i.low > ").bind(high),
         Prefix::Eb => sql.push("i.high < ").bind(low),
         Prefix::Ap => {
