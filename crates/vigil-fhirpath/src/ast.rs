@@ -85,6 +85,24 @@ pub struct Expr {
     pub kind: ExprKind,
     /// Where it starts.
     pub pos: Position,
+    /// Height of the tree below and including this node (bounded by the parser).
+    pub depth: usize,
+}
+
+impl ExprKind {
+    /// Height of a node with this kind: one more than its deepest child.
+    pub fn depth(&self) -> usize {
+        let child = match self {
+            ExprKind::Member(t, _) | ExprKind::Unary(_, t) | ExprKind::TypeOp(_, t, _) => t.depth,
+            ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => a.depth.max(b.depth),
+            ExprKind::Call { target, args, .. } => {
+                let t = target.as_ref().map_or(0, |t| t.depth);
+                args.iter().map(|a| a.depth).fold(t, usize::max)
+            }
+            _ => 0,
+        };
+        child + 1
+    }
 }
 
 /// Expression node kinds.

@@ -8,8 +8,13 @@ use crate::ast::{BinaryOp, Expr, ExprKind, Literal};
 use crate::error::{ParseError, ParseErrorKind};
 use crate::lexer::{Tok, Token, tokenize};
 
-/// Deepest nesting accepted, so hostile input cannot overflow the stack.
-const MAX_DEPTH: usize = 200;
+/// Deepest syntax tree accepted (nesting, path steps and operator chains all count), so hostile
+/// input cannot overflow the stack of the compiler or the evaluator.
+const MAX_DEPTH: usize = 128;
+
+/// Bound on the parser's own recursion (several steps per tree level), checked before the tree
+/// height so that the parser cannot overflow its stack either.
+const MAX_PARSE_STACK: usize = 100;
 
 const CALENDAR_UNITS: [&str; 16] = [
     "year",
@@ -127,9 +132,23 @@ impl Parser {
         }
     }
 
+    /// Builds a node, refusing trees deeper than [`MAX_DEPTH`].
+    fn node(&self, kind: ExprKind, pos: crate::error::Position) -> Result<Expr, ParseError> {
+        let depth = kind.depth();
+        if depth > MAX_DEPTH {
+            return Err(ParseError::new(
+                ParseErrorKind::Syntax,
+                pos,
+                format!("an expression at most {MAX_DEPTH} levels deep"),
+                "a deeper expression",
+            ));
+        }
+        Ok(Expr { kind, pos, depth })
+    }
+
     fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth > MAX_PARSE_STACK {
             let pos = self.peek().pos;
             return Err(ParseError::new(
                 ParseErrorKind::Syntax,
@@ -142,6 +161,7 @@ impl Parser {
     }
 
     fn expression(&mut self, min_bp: u8) -> Result<Expr, ParseError> {
+        let entry_depth = self.depth;
         self.enter()?;
         let mut lhs = self.unary()?;
         loop {
@@ -156,10 +176,7 @@ impl Parser {
                 let is = name == "is";
                 let pos = self.advance().pos;
                 let ty = self.type_specifier()?;
-                lhs = Expr {
-                    kind: ExprKind::TypeOp(is, Box::new(lhs), ty),
-                    pos,
-                };
+                lhs = self.node(ExprKind::TypeOp(is, Box::new(lhs), ty), pos)?;
                 continue;
             }
             let Some((op, bp)) = binary_op(tok) else {
@@ -170,12 +187,9 @@ impl Parser {
             }
             let pos = self.advance().pos;
             let rhs = self.expression(bp)?;
-            lhs = Expr {
-                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-                pos,
-            };
+            lhs = self.node(ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), pos)?;
         }
-        self.depth -= 1;
+        self.depth = entry_depth;
         Ok(lhs)
     }
 
@@ -206,11 +220,9 @@ impl Parser {
             self.enter()?;
             let operand = self.unary()?;
             self.depth -= 1;
-            return Ok(Expr {
-                kind: ExprKind::Unary(p == "-", Box::new(operand)),
-                pos,
-            });
+            return self.node(ExprKind::Unary(p == "-", Box::new(operand)), pos);
         }
+        let entry_depth = self.depth;
         let mut e = self.term()?;
         loop {
             match self.peek().tok {
@@ -220,31 +232,28 @@ impl Parser {
                     let name = self.identifier("a member or function name after '.'")?;
                     if self.peek().tok == Tok::Punct("(") {
                         let args = self.arguments()?;
-                        e = Expr {
-                            kind: ExprKind::Call {
+                        e = self.node(
+                            ExprKind::Call {
                                 target: Some(Box::new(e)),
                                 name,
                                 args,
                             },
                             pos,
-                        };
+                        )?;
                     } else {
-                        e = Expr {
-                            kind: ExprKind::Member(Box::new(e), name),
-                            pos,
-                        };
+                        e = self.node(ExprKind::Member(Box::new(e), name), pos)?;
                     }
                 }
                 Tok::Punct("[") => {
                     let pos = self.advance().pos;
                     let index = self.expression(0)?;
                     self.expect_punct("]")?;
-                    e = Expr {
-                        kind: ExprKind::Index(Box::new(e), Box::new(index)),
-                        pos,
-                    };
+                    e = self.node(ExprKind::Index(Box::new(e), Box::new(index)), pos)?;
                 }
-                _ => return Ok(e),
+                _ => {
+                    self.depth = entry_depth;
+                    return Ok(e);
+                }
             }
         }
     }
@@ -311,7 +320,7 @@ impl Parser {
             }
             _ => return Err(self.error_at(self.i - 1, "an expression")),
         };
-        Ok(Expr { kind, pos })
+        self.node(kind, pos)
     }
 
     fn number_or_quantity(&mut self, text: String, long: bool) -> ExprKind {

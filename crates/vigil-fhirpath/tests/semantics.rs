@@ -665,3 +665,29 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn deep_expressions_are_refused_not_overflowing_the_stack() {
+    let p = json!({"resourceType": "Patient", "a": {"a": {"a": 1}}});
+    let long_path = format!("a{}", ".a".repeat(5000));
+    let nested_where = format!("{}true{}", "a.where(".repeat(150), ")".repeat(150));
+    let nested_parens = format!("{}1{}", "(".repeat(190), ")".repeat(190));
+    let nested_iif = format!("{}1{}", "iif(true, ".repeat(150), ", 0)".repeat(150));
+    for src in [long_path, nested_where, nested_parens, nested_iif] {
+        let err = Expression::compile(&src).expect_err("too deep");
+        assert!(err.expected.contains("levels"), "{err}");
+    }
+    // Just under the limit: compiles and evaluates (in debug builds, on a test thread's stack).
+    let accepted = [
+        format!("{}true{}", "a.where(".repeat(60), ")".repeat(60)),
+        format!("{}1{}", "iif(true, ".repeat(90), ", 0)".repeat(90)),
+        format!("{}1{}", "(1 + ".repeat(45), ")".repeat(45)),
+        format!("a{}", ".a".repeat(120)),
+        format!("1{}", " + 1".repeat(120)),
+    ];
+    for src in accepted {
+        let e = Expression::compile(&src).unwrap_or_else(|err| panic!("{err}"));
+        let ctx = Context::new(&p);
+        let _ = e.evaluate(&ctx);
+    }
+}

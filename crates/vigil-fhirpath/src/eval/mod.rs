@@ -16,7 +16,7 @@ use crate::value::{Collection, Item, Node as JsonNode, Quantity, Text};
 use std::cell::Cell;
 
 /// Deepest evaluation nesting (function arguments inside lambdas inside paths...).
-const MAX_DEPTH: u32 = 400;
+const MAX_DEPTH: u32 = 256;
 
 /// Lambda variables: `$index`, `$total`.
 #[derive(Default)]
