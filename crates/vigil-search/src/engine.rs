@@ -143,6 +143,18 @@ impl SearchEngine {
             .collect())
     }
 
+    /// The SQL (and bound values) of the page query a request runs, e.g. for `EXPLAIN QUERY PLAN`.
+    pub fn page_sql(
+        &self,
+        request: &SearchRequest,
+    ) -> Result<(String, Vec<vigil_store::SqlValue>), SearchError> {
+        let count = request
+            .count
+            .unwrap_or(self.options.default_count)
+            .min(self.options.max_count);
+        search::page_sql(self, request, count)
+    }
+
     /// Runs a search over committed data.
     pub fn search(
         &self,

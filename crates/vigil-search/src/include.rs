@@ -93,15 +93,20 @@ fn forward(
 ) -> Result<Vec<StoredVersion>, SearchError> {
     let mut out = Vec::new();
     for (source_type, ids) in ids_by_type(sources, &spec.source_type) {
+        // Driven from the sources' (type, id) keys, then their reference rows by (rid, param),
+        // then the targets by (type, id): every step an index lookup.
         let mut sql = Fragment::text("SELECT ");
         sql.push(COLUMNS).push(
-            " FROM resource r WHERE r.deleted = 0 AND r.rid IN (SELECT t.rid FROM resource s ",
+            " FROM resource r WHERE r.deleted = 0 AND r.rid IN (SELECT t.rid FROM idx_reference i ",
         );
-        sql.push("JOIN idx_reference i ON i.rid = s.rid JOIN resource t ON t.type = i.target_type AND t.id = i.target_id ");
-        sql.push("WHERE s.type = ")
+        sql.push(
+            "JOIN resource t ON t.type = i.target_type AND t.id = i.target_id WHERE i.rid IN ",
+        );
+        sql.push("(SELECT s.rid FROM resource s WHERE s.type = ")
             .bind(source_type)
             .push(" AND s.id IN ")
             .bind_list(ids);
+        sql.push(")");
         if spec.param != "*" {
             sql.push(" AND i.param = ").bind(spec.param.as_str());
         }

@@ -117,13 +117,15 @@ fn sort_columns(
     Ok(columns)
 }
 
-/// Runs a search; `count` is the page size already bounded by the options.
-pub(crate) fn run(
-    engine: &SearchEngine,
-    runner: &mut dyn QueryRunner,
-    request: &SearchRequest,
-    count: usize,
-) -> Result<SearchResult, SearchError> {
+/// A search compiled to its WHERE clause, sort keys and cursor.
+struct Prepared {
+    warnings: Vec<SearchWarning>,
+    columns: Vec<SortColumn>,
+    filter: Fragment,
+    cursor: Option<Cursor>,
+}
+
+fn prepare(engine: &SearchEngine, request: &SearchRequest) -> Result<Prepared, SearchError> {
     let (types, mut clauses) = scope(engine, request)?;
     let mut compiler = Compiler::new(engine.registry(), now_micros(), request.strict);
     clauses.extend(compiler.compile_filters(&types, &request.filters)?);
@@ -135,7 +137,56 @@ pub(crate) fn run(
         .as_deref()
         .map(|token| Cursor::decode(token, columns.len()))
         .transpose()?;
+    Ok(Prepared {
+        warnings,
+        columns,
+        filter,
+        cursor,
+    })
+}
 
+/// The statement reading one page (one row more than `count`, to tell whether more follow).
+fn page_statement(prepared: &Prepared, count: usize) -> Fragment {
+    let backward = prepared.cursor.as_ref().is_some_and(|c| c.backward);
+    let mut sql = Fragment::text("SELECT ");
+    sql.push(COLUMNS)
+        .push(" FROM resource r WHERE ")
+        .append(&prepared.filter);
+    if let Some(cursor) = &prepared.cursor {
+        let last = (cursor.resource_type.as_str(), cursor.id.as_str());
+        sql.push(" AND ").append(&keyset(
+            "r",
+            &prepared.columns,
+            &cursor.keys,
+            last,
+            backward,
+        ));
+    }
+    sql.append(&order_by("r", &prepared.columns, backward));
+    sql.push(" LIMIT ")
+        .bind(i64::try_from(count.saturating_add(1)).unwrap_or(i64::MAX));
+    sql
+}
+
+/// The SQL and values of a request's page query (for EXPLAIN and diagnostics).
+pub(crate) fn page_sql(
+    engine: &SearchEngine,
+    request: &SearchRequest,
+    count: usize,
+) -> Result<(String, Vec<SqlValue>), SearchError> {
+    Ok(page_statement(&prepare(engine, request)?, count).finish())
+}
+
+/// Runs a search; `count` is the page size already bounded by the options.
+pub(crate) fn run(
+    engine: &SearchEngine,
+    runner: &mut dyn QueryRunner,
+    request: &SearchRequest,
+    count: usize,
+) -> Result<SearchResult, SearchError> {
+    let prepared = prepare(engine, request)?;
+    let cursor = prepared.cursor.clone();
+    let (columns, filter) = (&prepared.columns, &prepared.filter);
     let total_mode = request.total.unwrap_or(if cursor.is_none() {
         engine.options().default_total
     } else {
@@ -144,7 +195,7 @@ pub(crate) fn run(
     let only_count = request.summary == Some(SummaryMode::Count) || count == 0;
     let total = if total_mode != TotalMode::None || only_count {
         let mut sql = Fragment::text("SELECT count(*) FROM resource r WHERE ");
-        sql.append(&filter);
+        sql.append(filter);
         let (text, values) = sql.finish();
         Some(runner.count(&text, &values)?)
     } else {
@@ -154,7 +205,7 @@ pub(crate) fn run(
         matches: Vec::new(),
         included: Vec::new(),
         total,
-        warnings,
+        warnings: prepared.warnings.clone(),
         next_cursor: None,
         previous_cursor: None,
         page_size: count,
@@ -164,23 +215,7 @@ pub(crate) fn run(
     }
 
     let backward = cursor.as_ref().is_some_and(|c| c.backward);
-    let mut sql = Fragment::text("SELECT ");
-    sql.push(COLUMNS)
-        .push(" FROM resource r WHERE ")
-        .append(&filter);
-    if let Some(cursor) = &cursor {
-        sql.push(" AND ").append(&keyset(
-            "r",
-            &columns,
-            &cursor.keys,
-            (&cursor.resource_type, &cursor.id),
-            backward,
-        ));
-    }
-    sql.append(&order_by("r", &columns, backward))
-        .push(" LIMIT ")
-        .bind(i64::try_from(count + 1).unwrap_or(i64::MAX));
-    let (text, values) = sql.finish();
+    let (text, values) = page_statement(&prepared, count).finish();
     let mut rows = runner.resources(&text, &values)?;
     let more = rows.len() > count;
     rows.truncate(count);
@@ -193,10 +228,10 @@ pub(crate) fn run(
         (more, cursor.is_some())
     };
     if let (true, Some(last)) = (has_next, rows.last()) {
-        result.next_cursor = Some(boundary(engine, &columns, last, false)?.encode());
+        result.next_cursor = Some(boundary(engine, columns, last, false)?.encode());
     }
     if let (true, Some(first)) = (has_previous, rows.first()) {
-        result.previous_cursor = Some(boundary(engine, &columns, first, true)?.encode());
+        result.previous_cursor = Some(boundary(engine, columns, first, true)?.encode());
     }
     result.included = include::resolve(engine, runner, request, &rows)?;
     result.matches = rows;

@@ -115,6 +115,13 @@ impl Clause {
         }
     }
 
+    /// The selectivity rank (also of negated clauses).
+    pub fn rank(&self) -> u8 {
+        match self {
+            Clause::Index { rank, .. } | Clause::Direct { rank, .. } => *rank,
+        }
+    }
+
     fn drive_rank(&self) -> Option<u8> {
         match self {
             Clause::Index {

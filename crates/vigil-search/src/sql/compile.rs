@@ -261,11 +261,14 @@ impl<'r> Compiler<'r> {
         }
         let inner_alias = alias(depth + 1);
         let mut alternatives = Vec::new();
+        // A chain is as selective as what it ends in (`patient.identifier=..` finds one patient).
+        let mut chain_rank = rank::NESTED;
         for target in &targets {
             let target_types = [target.clone()];
             let Some(inner) = self.compile(&target_types, chain, value, depth + 1)? else {
                 return Ok(None);
             };
+            chain_rank = chain_rank.min(inner.rank().max(rank::REFERENCE));
             let mut condition = Fragment::text("i.target_type = ");
             condition
                 .bind(target.as_str())
@@ -285,7 +288,7 @@ impl<'r> Compiler<'r> {
             bound.code(),
             alternatives,
             false,
-            rank::NESTED,
+            chain_rank,
         )))
     }
 
@@ -322,6 +325,7 @@ impl<'r> Compiler<'r> {
         let Some(inner) = self.compile(&source_types, inner_name, value, depth + 1)? else {
             return Ok(None);
         };
+        let inner_rank = inner.rank();
         let outer = alias(depth);
         let inner_alias = alias(depth + 1);
         let mut condition = Fragment::new();
@@ -358,7 +362,7 @@ impl<'r> Compiler<'r> {
             .push("))");
         Ok(Some(Clause::Direct {
             condition,
-            rank: rank::NESTED,
+            rank: rank::NESTED.min(inner_rank.max(rank::REFERENCE)),
         }))
     }
 }
