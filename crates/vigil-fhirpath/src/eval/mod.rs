@@ -167,7 +167,7 @@ impl<'a> Evaluator<'a> {
                 match func {
                     Func::OfType => base
                         .into_iter()
-                        .filter(|i| functions::as_type(model, i, ty, true))
+                        .filter(|i| functions::as_type(model, i, ty))
                         .collect(),
                     Func::Is => self.is_op(base, ty, node.pos)?,
                     _ => self.as_op(base, ty, node.pos)?,
@@ -268,7 +268,7 @@ impl<'a> Evaluator<'a> {
             ));
         }
         Ok(v.into_iter()
-            .filter(|i| functions::as_type(self.ctx.model, i, ty, false))
+            .filter(|i| functions::as_type(self.ctx.model, i, ty))
             .collect())
     }
 

@@ -73,12 +73,7 @@ pub(crate) fn is_type(model: &dyn TypeModel, item: &Item<'_>, spec: &TypeSpec) -
 }
 
 /// Whether `item` passes `as(spec)` / `ofType(spec)`.
-pub(crate) fn as_type(
-    model: &dyn TypeModel,
-    item: &Item<'_>,
-    spec: &TypeSpec,
-    _of_type: bool,
-) -> bool {
+pub(crate) fn as_type(model: &dyn TypeModel, item: &Item<'_>, spec: &TypeSpec) -> bool {
     matches_type(model, item, spec, true)
 }
 
