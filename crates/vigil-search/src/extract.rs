@@ -10,18 +10,23 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use vigil_fhirpath::{Context, Expression, Item, ResolveHook, item_to_json};
-use vigil_store::IndexRow;
+use vigil_fhirpath::{Context, Expression, Item, Node, ResolveHook, item_to_json};
+use vigil_store::{IndexRow, IndexValue};
 
 use crate::error::{SearchError, SearchErrorKind};
-use crate::index::{ParsedReference, Selected, parse_reference, rows_for};
-use crate::registry::{BoundParameter, ParamType, SearchParameterRegistry};
+use crate::index::composite::composite_values;
+use crate::index::{
+    ParsedReference, Selected, parse_reference, quantity_values, rows_for, token_values,
+};
+use crate::registry::{BoundParameter, ParamType, SearchParameterRegistry, type_filters};
 
 /// One parameter's compiled expression.
 struct Program {
     code: String,
     kind: ParamType,
     expression: Expression,
+    /// For composites: each component's type and expression (relative to a selected element).
+    components: Vec<(ParamType, Expression)>,
 }
 
 /// A definition whose expression could not be compiled (reported, not fatal).
@@ -76,7 +81,7 @@ impl Extractor {
         for resource_type in registry.resource_types() {
             let list = programs.entry(resource_type.to_owned()).or_default();
             for bound in registry.parameters(resource_type) {
-                match compile(bound) {
+                match compile(bound, registry) {
                     Ok(Some(program)) => list.push(program),
                     Ok(None) => {}
                     Err(reason) => skipped.push(SkippedDefinition {
@@ -141,6 +146,19 @@ impl Extractor {
                     ),
                 )
             })?;
+            if program.kind == ParamType::Composite {
+                for item in &items {
+                    if let Item::Node(Node {
+                        value: Some(element),
+                        ty,
+                        ..
+                    }) = item
+                    {
+                        composite_rows(program, resource, element, *ty, &mut rows)?;
+                    }
+                }
+                continue;
+            }
             for item in &items {
                 if let Some(selected) = selected(item) {
                     rows_for(&program.code, program.kind, &selected, &mut rows);
@@ -151,21 +169,102 @@ impl Extractor {
     }
 }
 
-fn compile(bound: &BoundParameter) -> Result<Option<Program>, String> {
+fn compile(
+    bound: &BoundParameter,
+    registry: &SearchParameterRegistry,
+) -> Result<Option<Program>, String> {
     let Some(source) = bound.expression.as_deref() else {
         return Ok(None);
     };
-    if NOT_EXTRACTED.contains(&bound.code())
-        || matches!(bound.kind(), ParamType::Composite | ParamType::Special)
-    {
+    if NOT_EXTRACTED.contains(&bound.code()) || bound.kind() == ParamType::Special {
         return Ok(None);
     }
     let expression = Expression::compile(source).map_err(|error| format!("{source}: {error}"))?;
+    let mut components = Vec::new();
+    if bound.kind() == ParamType::Composite {
+        for component in &bound.def.component {
+            let kind = registry
+                .by_url(&component.definition)
+                .map(|def| def.param_type)
+                .ok_or_else(|| {
+                    format!(
+                        "component {} is not a known SearchParameter",
+                        component.definition
+                    )
+                })?;
+            let source = type_filters(&component.expression);
+            let compiled =
+                Expression::compile(&source).map_err(|error| format!("{source}: {error}"))?;
+            components.push((kind, compiled));
+        }
+        let kinds: Vec<ParamType> = components.iter().map(|(kind, _)| *kind).collect();
+        if !matches!(
+            kinds.as_slice(),
+            [ParamType::Token, ParamType::Token | ParamType::Quantity]
+        ) {
+            return Err(format!(
+                "composite of {kinds:?} is not supported (only token$token and token$quantity)"
+            ));
+        }
+    }
     Ok(Some(Program {
         code: bound.code().to_owned(),
         kind: bound.kind(),
         expression,
+        components,
     }))
+}
+
+/// The composite rows of one selected element: each component evaluated with the element as
+/// focus.
+fn composite_rows(
+    program: &Program,
+    resource: &Value,
+    element: &Value,
+    fhir_type: Option<&str>,
+    rows: &mut Vec<IndexRow>,
+) -> Result<(), SearchError> {
+    let resolver = StubResolver;
+    let context = Context::new(resource)
+        .resolver(&resolver)
+        .focus(element, fhir_type);
+    let mut parts: Vec<Vec<IndexValue>> = Vec::with_capacity(program.components.len());
+    for (kind, expression) in &program.components {
+        let items = expression.evaluate(&context).map_err(|error| {
+            SearchError::internal(
+                SearchErrorKind::Extraction,
+                format!("{}: {} ({error})", program.code, expression.source()),
+            )
+        })?;
+        let mut values = Vec::new();
+        for item in &items {
+            if let Some(selected) = selected(item) {
+                match kind {
+                    ParamType::Token => values.extend(
+                        token_values(&selected)
+                            .into_iter()
+                            .filter(|(suffix, _)| suffix.is_empty())
+                            .map(|(_, v)| v),
+                    ),
+                    ParamType::Quantity => values.extend(quantity_values(&selected)),
+                    _ => {}
+                }
+            }
+        }
+        parts.push(values);
+    }
+    if let [first, second] = parts.as_slice() {
+        for value in composite_values(first, second) {
+            let row = IndexRow {
+                param: program.code.clone(),
+                value,
+            };
+            if !rows.contains(&row) {
+                rows.push(row);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What the engine selected, as index conversion reads it.

@@ -32,6 +32,18 @@ fn fixtures() -> Vec<Value> {
         json!({"resourceType": "Observation", "id": "o-text", "status": "final",
                "code": {"text": "free text only"}, "subject": {"reference": "http://other.org/fhir/Patient/x",
                "identifier": {"system": "urn:mrn", "value": "EXT-9"}}, "valueString": "abc"}),
+        json!({"resourceType": "Observation", "id": "o-bp", "status": "preliminary", "subject": {"reference": "Patient/p3"},
+               "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+               "component": [
+                   {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                    "valueQuantity": {"value": 150, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+                   {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                    "valueQuantity": {"value": 95, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}]}),
+        json!({"resourceType": "Observation", "id": "o-smoke", "status": "preliminary", "subject": {"reference": "Patient/p3"},
+               "code": {"coding": [{"system": "http://loinc.org", "code": "72166-2"}]},
+               "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "266919005", "display": "Never smoker"}]}}),
+        json!({"resourceType": "RiskAssessment", "id": "ra1", "status": "final", "subject": {"reference": "Patient/p1"},
+               "prediction": [{"probabilityDecimal": 0.35}]}),
     ]
 }
 
@@ -140,7 +152,11 @@ fn every_parameter_type_and_modifier() {
             &["o-text"],
         ),
         // chains and _has
-        ("Observation", "subject:Patient.name=smith", &[]),
+        (
+            "Observation",
+            "subject:Patient.name=smith",
+            &["o-bp", "o-smoke"],
+        ),
         (
             "Observation",
             "subject:Patient.name=muller",
@@ -164,6 +180,56 @@ fn every_parameter_type_and_modifier() {
             "_has:Patient:organization:_has:Observation:patient:code=8867-4",
             &["o1"],
         ),
+        // composite: token$quantity (per element, never pairing one component's code with
+        // another's value) and token$token
+        (
+            "Observation",
+            "code-value-quantity=http://loinc.org|8867-4$gt100",
+            &["o-hr2"],
+        ),
+        ("Observation", "code-value-quantity=8867-4$72", &["o-hr1"]),
+        (
+            "Observation",
+            "code-value-quantity=8867-4$72|http://unitsofmeasure.org|/min",
+            &["o-hr1"],
+        ),
+        (
+            "Observation",
+            "component-code-value-quantity=http://loinc.org|8480-6$gt140",
+            &["o-bp"],
+        ),
+        (
+            "Observation",
+            "component-code-value-quantity=8480-6$lt100",
+            &[],
+        ),
+        (
+            "Observation",
+            "component-code-value-quantity=8462-4$lt100,8867-4$72",
+            &["o-bp"],
+        ),
+        (
+            "Observation",
+            "combo-code-value-quantity=8480-6$150",
+            &["o-bp"],
+        ),
+        (
+            "Observation",
+            "code-value-concept=http://loinc.org|72166-2$http://snomed.info/sct|266919005",
+            &["o-smoke"],
+        ),
+        (
+            "Observation",
+            "code-value-concept=72166-2$266919005",
+            &["o-smoke"],
+        ),
+        ("Observation", "code-value-concept=|72166-2$266919005", &[]),
+        // number (the written precision is the search range)
+        ("RiskAssessment", "probability=0.35", &["ra1"]),
+        ("RiskAssessment", "probability=0.3", &[]),
+        ("RiskAssessment", "probability=gt0.3", &["ra1"]),
+        ("RiskAssessment", "probability=lt0.3", &[]),
+        ("RiskAssessment", "probability=ap0.34", &["ra1"]),
         // :missing, _id, _content
         ("Patient", "birthdate:missing=true", &[]),
         ("Patient", "organization:missing=false", &["p2"]),
@@ -202,6 +268,10 @@ fn client_mistakes_are_typed_errors() {
             SearchErrorKind::MalformedValue,
         ),
         ("_has:Observation:patient", SearchErrorKind::MalformedValue),
+        (
+            "_has:Observation:patient:code-value-quantity=8480-6",
+            SearchErrorKind::MalformedValue,
+        ),
     ];
     for (query, kind) in cases {
         let error = engine

@@ -12,6 +12,7 @@
 //! `:identifier` modifier) and `<code>:of-type` token rows for `Identifier.type` + value (the
 //! `:of-type` modifier).
 
+pub mod composite;
 mod date;
 mod number;
 mod quantity;
@@ -28,7 +29,9 @@ pub use date::date_values;
 pub use number::number_range;
 pub use quantity::{UCUM, canonical_quantity, quantity_values};
 pub use reference::{IDENTIFIER, ParsedReference, parse_reference};
+pub use string::string_values;
 pub use token::OF_TYPE;
+pub use token::token_values;
 
 /// One item an expression selected.
 #[derive(Debug, Clone, PartialEq)]

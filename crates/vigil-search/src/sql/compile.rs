@@ -188,10 +188,17 @@ impl<'r> Compiler<'r> {
                 self.registry.is_resource_type(t)
             })?,
             ParamType::Composite => {
-                return self.ignore(SearchError::unsupported(
-                    name,
-                    "composite parameters are not implemented yet",
-                ));
+                let kinds: Vec<ParamType> = bound
+                    .def
+                    .component
+                    .iter()
+                    .filter_map(|component| {
+                        self.registry
+                            .by_url(&component.definition)
+                            .map(|def| def.param_type)
+                    })
+                    .collect();
+                types::composite::clause(code, name, modifier, &values, &kinds)?
             }
             ParamType::Special => {
                 return self.ignore(SearchError::unsupported(

@@ -1,6 +1,7 @@
 //! One file per parameter type: how a value (and modifier) becomes conditions over an index
 //! table's row alias `i`. Values arrive split at unescaped commas, still escaped.
 
+pub mod composite;
 pub mod date;
 pub mod number;
 pub mod quantity;

@@ -32,8 +32,13 @@ fn compare(column: &str, prefix: Prefix, low: f64, high: f64, exact: f64) -> Fra
     sql
 }
 
-/// The condition of one quantity value.
-fn condition(written: &str, raw: &str) -> Result<(Prefix, Fragment), SearchError> {
+/// The condition of one quantity value; `check_system` is false for composite rows, whose
+/// `system` column holds the token component.
+pub fn condition(
+    written: &str,
+    raw: &str,
+    check_system: bool,
+) -> Result<(Prefix, Fragment), SearchError> {
     let parts = split_unescaped(raw, '|');
     let (number, system, code) = match parts.as_slice() {
         [number] => (unescape(number), None, None),
@@ -72,7 +77,7 @@ fn condition(written: &str, raw: &str) -> Result<(Prefix, Fragment), SearchError
         return Ok((prefix, sql));
     }
     let mut sql = compare("i.value", prefix, low, high, exact);
-    if let Some(system) = system {
+    if let Some(system) = system.filter(|_| check_system) {
         sql.push(" AND i.system = ").bind(system);
     }
     if let Some(code) = code {
@@ -94,7 +99,7 @@ pub fn clause(
     let mut alternatives = Vec::new();
     let mut negated = Vec::new();
     for raw in values {
-        let (prefix, sql) = condition(written, raw)?;
+        let (prefix, sql) = condition(written, raw, true)?;
         if prefix == Prefix::Ne {
             negated.push(sql)
         } else {
