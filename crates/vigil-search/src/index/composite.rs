@@ -101,6 +101,9 @@ mod tests {
             code: Some("a".into()),
             text: None,
         };
-        assert_eq!(composite_values(&[bare.clone()], &[bare]).len(), 4);
+        assert_eq!(
+            composite_values(std::slice::from_ref(&bare), &[bare]).len(),
+            4
+        );
     }
 }
