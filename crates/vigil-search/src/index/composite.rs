@@ -102,7 +102,7 @@ mod tests {
             text: None,
         };
         assert_eq!(
-            composite_values(std::slice::from_ref(&bare), &[bare]).len(),
+            composite_values(std::slice::from_ref(&bare), std::slice::from_ref(&bare)).len(),
             4
         );
     }
