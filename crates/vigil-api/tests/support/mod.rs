@@ -1,5 +1,7 @@
 //! A test server: the real router over a real SQLite store in a temp dir.
 
+#![allow(dead_code)]
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
