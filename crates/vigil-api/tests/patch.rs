@@ -569,3 +569,26 @@ async fn patch_inside_a_batch() {
     assert_eq!(read.json()["active"], true);
     assert_eq!(read.json()["meta"]["versionId"], "2");
 }
+
+#[tokio::test]
+async fn capability_statement_declares_patch() {
+    let server = TestServer::new();
+    let statement = server.request("GET", "/metadata", None, &[]).await.json();
+    assert_eq!(
+        statement["patchFormat"],
+        json!(["application/json-patch+json", "application/fhir+json"])
+    );
+    let patient = statement["rest"][0]["resource"]
+        .as_array()
+        .and_then(|types| types.iter().find(|r| r["type"] == "Patient"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let interactions = patient["interaction"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        interactions.contains(&json!({"code": "patch"})),
+        "{interactions:?}"
+    );
+}

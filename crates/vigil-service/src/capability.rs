@@ -10,6 +10,7 @@ const TYPE_INTERACTIONS: &[&str] = &[
     "read",
     "vread",
     "update",
+    "patch",
     "delete",
     "history-instance",
     "history-type",
@@ -69,6 +70,7 @@ impl FhirService {
             "implementation": {"description": "Vigil FHIR R4 server", "url": base_url},
             "fhirVersion": "4.0.1",
             "format": ["application/fhir+json", "json"],
+            "patchFormat": ["application/json-patch+json", "application/fhir+json"],
             "rest": [{
                 "mode": "server",
                 "resource": resources,
