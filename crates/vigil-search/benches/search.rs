@@ -46,7 +46,7 @@ fn version(engine: &SearchEngine, line: &str) -> Option<NewVersion> {
     })
 }
 
-/// Loads the NDJSON: two threads extract, the caller writes batches of 2,000.
+/// Loads the NDJSON: two threads extract, the caller writes batches of 5,000.
 fn load(engine: &SearchEngine, store: &SqliteStore, data: &std::path::Path) -> usize {
     let file = std::fs::File::open(data).unwrap_or_else(|e| panic!("{}: {e}", data.display()));
     let lines: Vec<String> = std::io::BufReader::new(file)
@@ -55,7 +55,7 @@ fn load(engine: &SearchEngine, store: &SqliteStore, data: &std::path::Path) -> u
         .collect();
     let started = Instant::now();
     let mut loaded = 0;
-    for chunk in lines.chunks(2_000) {
+    for chunk in lines.chunks(5_000) {
         let halves = chunk.split_at(chunk.len() / 2);
         let versions: Vec<NewVersion> = std::thread::scope(|scope| {
             let first = scope.spawn(|| {
@@ -80,7 +80,7 @@ fn load(engine: &SearchEngine, store: &SqliteStore, data: &std::path::Path) -> u
                 Ok(())
             }))
             .expect("write");
-        if loaded % 100_000 < 2_000 {
+        if loaded % 100_000 < 5_000 {
             eprintln!(
                 "loaded {loaded} in {:.0?} ({:.0}/s)",
                 started.elapsed(),
@@ -293,22 +293,28 @@ fn main() {
         .unwrap_or(5.0);
     let engine = Arc::new(SearchEngine::r4());
     std::fs::create_dir_all(&db).expect("db dir");
+    {
+        // Bulk load with a page cache that holds the indexes (the default 32 MiB makes every
+        // batch rewrite pages scattered over the whole index), then reopen with defaults.
+        let options = SqliteOptions {
+            read_connections: 1,
+            cache_size_kib: 6 * 1024 * 1024,
+            ..SqliteOptions::default()
+        };
+        let loader = SqliteStore::open(&db, options).expect("open store");
+        let existing = loader
+            .query_count("SELECT count(*) FROM resource r", &[])
+            .expect("count");
+        if existing == 0 {
+            load(&engine, &loader, &data);
+        }
+        loader.close().expect("close");
+    }
     let options = SqliteOptions {
         read_connections: 16,
         ..SqliteOptions::default()
     };
     let store = SqliteStore::open(&db, options).expect("open store");
-    let existing = store.history_count(&vigil_store::HistoryQuery {
-        scope: vigil_store::HistoryScope::System,
-        since_micros: None,
-        before_micros: None,
-        before_seq: None,
-        limit: 1,
-    });
-    if existing.unwrap_or(0) == 0 {
-        load(&engine, &store, &data);
-        store.checkpoint().expect("checkpoint");
-    }
     let total = store
         .query_count("SELECT count(*) FROM resource r WHERE r.deleted = 0", &[])
         .expect("count");
@@ -344,4 +350,33 @@ fn main() {
         "\nslowest at c=1 by p99: {} (`{}?{}`)",
         query.name, query.resource_type, query.template
     );
+    explain(&engine, &db, query, &people[0]);
+}
+
+/// Prints the page query of `query` and SQLite's plan for it (same SQLite as the store).
+fn explain(engine: &SearchEngine, db: &std::path::Path, query: &Query, person: &PatientFacts) {
+    let text = query_string(query.template, person);
+    let request =
+        SearchRequest::from_query(SearchScope::Type(query.resource_type.into()), &text, false)
+            .expect("request");
+    let (sql, values) = engine.page_sql(&request).expect("sql");
+    println!("\n```sql\n{sql}\n```\n");
+    let conn = rusqlite::Connection::open_with_flags(
+        db.join("vigil.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open");
+    let mut statement = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("prepare");
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(values.iter()))
+        .expect("explain");
+    println!("```");
+    while let Ok(Some(row)) = rows.next() {
+        let parent: i64 = row.get(1).unwrap_or_default();
+        let detail: String = row.get(3).unwrap_or_default();
+        println!("{parent:>4} {detail}");
+    }
+    println!("```");
 }
