@@ -21,6 +21,7 @@ mod error;
 mod everything;
 mod export;
 mod history;
+mod import;
 mod interactions;
 mod meta;
 mod patch;
@@ -28,7 +29,6 @@ mod reindex;
 mod search;
 
 pub use bundle::BundleReturn;
-pub use reindex::ReindexReport;
 pub use clock::{format_instant, now_micros, parse_instant_micros};
 pub use context::{Principal, RequestContext};
 pub use error::{ServiceError, ServiceErrorKind};
@@ -36,8 +36,13 @@ pub use export::{
     ExportKickoff, ExportLevel, ExportOptions, ExportStatus, ExportWorker, OUTPUT_FORMATS,
 };
 pub use history::{HistoryPage, HistoryParams};
+pub use import::{
+    ImportCounts, ImportFile, ImportFormat, ImportIssue, ImportObserver, ImportOptions, ImportPlan,
+    ImportPosition, ImportReport, ImportTimings,
+};
 pub use interactions::{ConditionalDeleteOutcome, Preconditions, ReadResult, WriteOutcome};
 pub use patch::{PatchDocument, PatchError, PatchErrorKind, PatchFormat};
+pub use reindex::ReindexReport;
 pub use vigil_search::SearchScope;
 
 use std::sync::Arc;

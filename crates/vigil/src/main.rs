@@ -34,6 +34,8 @@ enum Command {
     Fhirpath(commands::fhirpath::FhirpathArgs),
     /// Measure create and read throughput over HTTP on loopback.
     Bench(commands::bench::BenchArgs),
+    /// Bulk-load Bundles and NDJSON files into a data directory (offline).
+    Import(commands::import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Reindex(args) => commands::reindex::run(args),
         Command::Fhirpath(args) => commands::fhirpath::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Import(args) => commands::import::run(args),
     };
     match result {
         Ok(code) => code,

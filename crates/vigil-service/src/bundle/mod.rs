@@ -6,8 +6,8 @@
 //! - [`batch`]: each entry on its own.
 
 mod batch;
-mod references;
-mod request_url;
+pub(crate) mod references;
+pub(crate) mod request_url;
 mod transaction;
 
 use crate::{FhirService, RequestContext, ServiceError, format_instant};

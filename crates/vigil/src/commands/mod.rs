@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod demo;
 pub mod fhirpath;
+pub mod import;
 pub mod migrate;
 pub mod reindex;
 pub mod serve;

@@ -1,0 +1,133 @@
+//! `vigil import`: offline bulk load of Bundles and NDJSON files into a data directory.
+//!
+//! The work is `FhirService::import` (vigil-service, `import` module, which documents the id
+//! rules and the load order); this file is the command line around it: a progress bar on
+//! stderr (hidden when stderr is not a terminal), one line per failed entry or line on stderr,
+//! the summary line on stdout, and a non-zero exit status when anything failed.
+
+use crate::runtime;
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use vigil_service::{
+    ImportCounts, ImportIssue, ImportObserver, ImportOptions, ImportPlan, ImportReport,
+    RequestContext,
+};
+
+/// Options of `vigil import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Directory holding the database (created if missing).
+    #[arg(long, env = "VIGIL_DATA", default_value = "vigil-data")]
+    pub data: PathBuf,
+    /// Files (`*.json` Bundles or resources, `*.ndjson`/`*.jsonl`) or directories searched
+    /// for them.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Resources per durable commit.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// Print where the time went (per stage) to stderr at the end.
+    #[arg(long)]
+    pub timings: bool,
+    /// Base URL the resources are addressed under (for absolute request URLs in Bundles).
+    #[arg(long, default_value = "http://localhost:8080")]
+    pub base_url: String,
+}
+
+/// Imports the inputs and prints the summary; exit status 1 when any item failed.
+pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let (service, store) = runtime::open_service(&args.data)?;
+    let mut options = ImportOptions {
+        batch_size: args.batch_size.max(1),
+        ..ImportOptions::default()
+    };
+    if let Some(workers) = args.workers {
+        options.workers = workers.max(1);
+        options.max_in_flight_chunks = 4 * options.workers + 4;
+    }
+    let context = RequestContext::system("import", &args.base_url);
+    let mut progress = Progress::new();
+    let report = service.import(&context, &args.inputs, &options, &mut progress);
+    progress.bar.finish_and_clear();
+    drop(service);
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close().context("closing the database")?,
+        Err(_) => tracing::warn!("store still shared after the import; relying on its drop"),
+    }
+    if args.timings {
+        eprintln!("{}", timings_text(&report));
+    }
+    println!("{report}");
+    Ok(if report.counts.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The progress bar and the error lines.
+struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    fn new() -> Self {
+        // ProgressBar draws on stderr and hides itself when stderr is not a terminal.
+        let bar = ProgressBar::new(0);
+        let style = ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} resources, {per_sec}, ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        Progress { bar }
+    }
+}
+
+impl ImportObserver for Progress {
+    fn planned(&mut self, plan: &ImportPlan) {
+        self.bar.set_length(plan.items());
+        self.bar.reset_elapsed();
+    }
+
+    fn issue(&mut self, issue: &ImportIssue) {
+        self.bar.suspend(|| eprintln!("{issue}"));
+    }
+
+    fn progress(&mut self, counts: &ImportCounts) {
+        self.bar.set_position(counts.items());
+    }
+}
+
+fn timings_text(report: &ImportReport) -> String {
+    let t = &report.timings;
+    let rows = [
+        ("scan (1 thread, before loading)", t.scan),
+        ("read + split (reader thread)", t.read),
+        ("parse JSON (workers)", t.parse),
+        ("validate (workers)", t.validate),
+        ("references (workers)", t.references),
+        ("index extraction (workers)", t.index),
+        ("current version lookup (workers)", t.existing),
+        ("serialize (workers)", t.serialize),
+        ("units of work, inside (writer)", t.unit),
+        ("BEGIN/COMMIT/fsync (writer)", t.commit),
+        ("writer waiting for workers", t.writer_idle),
+    ];
+    let mut text = format!(
+        "timings (thread-seconds; wall {:.2} s, {} commits):",
+        report.elapsed.as_secs_f64(),
+        t.units
+    );
+    for (name, duration) in rows {
+        text.push_str(&format!("\n  {name:<36} {:>9.2} s", duration.as_secs_f64()));
+    }
+    text
+}
