@@ -29,7 +29,11 @@ pub fn open_service(data_dir: &Path) -> anyhow::Result<(FhirService, Arc<SqliteS
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
     let store = Arc::new(store);
     let search = Arc::new(crate::commands::search_engine(store.as_ref())?);
-    let service = FhirService::new(store.clone(), search, ServiceConfig::default());
+    let config = ServiceConfig {
+        export_dir: Some(data_dir.join("export")),
+        ..ServiceConfig::default()
+    };
+    let service = FhirService::new(store.clone(), search, config);
     Ok((service, store))
 }
 
@@ -61,6 +65,9 @@ pub fn serve(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // Bulk Data export jobs run on their own thread, resuming unfinished jobs at start.
+    let export_worker = vigil_service::ExportWorker::start(service.clone(), Default::default())
+        .map_err(|e| anyhow::anyhow!("cannot start the export worker: {e}"))?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(listen)
             .await
@@ -77,6 +84,7 @@ pub fn serve(
         anyhow::Ok(())
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    export_worker.stop();
     match Arc::try_unwrap(store) {
         Ok(store) => store.close().context("closing the database")?,
         Err(_) => {

@@ -102,3 +102,53 @@ fn sigterm_finishes_and_exits_cleanly() {
         200
     );
 }
+
+#[test]
+fn bulk_export_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let vigil = Vigil::start(dir.path());
+    for n in 0..3 {
+        let body = format!(r#"{{"resourceType":"Patient","name":[{{"family":"Export{n}"}}]}}"#);
+        assert_eq!(vigil.request("POST", "/Patient", Some(&body)).status, 201);
+    }
+    let kickoff = support::http_with(
+        vigil.address,
+        "GET",
+        "/$export?_type=Patient",
+        None,
+        &[("Prefer", "respond-async")],
+    );
+    assert_eq!(kickoff.status, 202, "{}", kickoff.body);
+    let status_url = kickoff.header("content-location").unwrap().to_owned();
+    let status_path = status_url
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('/')
+        .unwrap()
+        .1
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let manifest = loop {
+        let status = vigil.request("GET", &format!("/{status_path}"), None);
+        if status.status == 200 {
+            break status.json();
+        }
+        assert_eq!(status.status, 202, "{}", status.body);
+        assert!(Instant::now() < deadline, "export did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = manifest["output"].as_array().unwrap();
+    assert_eq!(output.len(), 1, "{manifest}");
+    let file_url = output[0]["url"].as_str().unwrap();
+    let file_path = file_url
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('/')
+        .unwrap()
+        .1;
+    let file = vigil.request("GET", &format!("/{file_path}"), None);
+    assert_eq!(file.status, 200);
+    assert_eq!(file.body.lines().count(), 3, "{}", file.body);
+}

@@ -98,6 +98,17 @@ pub fn http(address: SocketAddr, method: &str, path: &str, body: Option<&str>) -
     try_http(address, method, path, body).expect("http request")
 }
 
+/// Like [`http`], with extra request headers.
+pub fn http_with(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Response {
+    try_http_with(address, method, path, body, headers).expect("http request")
+}
+
 /// Like [`http`], but I/O failures (a killed server) are returned.
 pub fn try_http(
     address: SocketAddr,
@@ -105,12 +116,26 @@ pub fn try_http(
     path: &str,
     body: Option<&str>,
 ) -> std::io::Result<Response> {
+    try_http_with(address, method, path, body, &[])
+}
+
+fn try_http_with(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
+    let extra: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.unwrap_or("");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/fhir+json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = Vec::new();
