@@ -128,6 +128,9 @@ impl SearchEngine {
         query: &str,
         limit: usize,
     ) -> Result<Vec<String>, SearchError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let parsed =
             SearchRequest::from_query(SearchScope::Type(resource_type.to_owned()), query, true)?;
         let mut request = SearchRequest::new(parsed.scope);
