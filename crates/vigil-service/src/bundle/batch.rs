@@ -59,21 +59,11 @@ impl FhirService {
                     resource,
                     entry.if_none_exist.as_deref(),
                 )?;
-                Ok(version_entry(
-                    &base,
-                    &outcome.version,
-                    if outcome.created { 201 } else { 200 },
-                    returns,
-                ))
+                Ok(written(&base, &outcome, returns))
             }
             (EntryMethod::Put, EntryTarget::Instance(resource_type, id)) => {
                 let outcome = self.update(context, resource_type, id, resource, &preconditions)?;
-                Ok(version_entry(
-                    &base,
-                    &outcome.version,
-                    if outcome.created { 201 } else { 200 },
-                    returns,
-                ))
+                Ok(written(&base, &outcome, returns))
             }
             (EntryMethod::Put, EntryTarget::Query(resource_type, criteria)) => {
                 let outcome = self.conditional_update(
@@ -83,12 +73,7 @@ impl FhirService {
                     resource,
                     &preconditions,
                 )?;
-                Ok(version_entry(
-                    &base,
-                    &outcome.version,
-                    if outcome.created { 201 } else { 200 },
-                    returns,
-                ))
+                Ok(written(&base, &outcome, returns))
             }
             (EntryMethod::Delete, EntryTarget::Instance(resource_type, id)) => {
                 let outcome = self.delete(context, resource_type, id, &preconditions)?;
@@ -125,4 +110,14 @@ impl FhirService {
             )),
         }
     }
+}
+
+/// The response entry of a create or update: 201 when it created, else 200.
+fn written(base: &str, outcome: &crate::WriteOutcome, returns: BundleReturn) -> Value {
+    version_entry(
+        base,
+        &outcome.version,
+        if outcome.created { 201 } else { 200 },
+        returns,
+    )
 }

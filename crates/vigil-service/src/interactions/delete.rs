@@ -4,8 +4,7 @@
 //! resource can be created again by update. Deleting something already deleted writes nothing.
 
 use super::{Preconditions, WriteOutcome, multiple_matches};
-use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind, now_micros};
-use vigil_model::IssueType;
+use crate::{FhirService, RequestContext, ServiceError, now_micros};
 use vigil_store::{NewVersion, Transaction, WriteMethod};
 
 /// What a conditional delete did.
@@ -42,18 +41,7 @@ impl FhirService {
                 "{resource_type}/{id} is not known"
             )));
         };
-        if let Some(expected) = preconditions.if_match {
-            if current.meta.version_id != expected || current.meta.deleted {
-                return Err(ServiceError::new(
-                    ServiceErrorKind::PreconditionFailed,
-                    IssueType::Conflict,
-                    format!(
-                        "If-Match expected version {expected} of {resource_type}/{id}, but the current version is {}",
-                        current.meta.version_id
-                    ),
-                ));
-            }
-        }
+        preconditions.check(Some(&current), resource_type, id)?;
         if current.meta.deleted {
             return Ok(WriteOutcome {
                 version: current,

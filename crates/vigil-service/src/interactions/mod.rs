@@ -23,6 +23,32 @@ pub struct Preconditions {
     pub if_match: Option<u64>,
 }
 
+impl Preconditions {
+    /// Checks `If-Match` against the current version (`None` when the resource never existed):
+    /// it holds only when that version is current and not a deletion.
+    pub(crate) fn check(
+        &self,
+        current: Option<&StoredVersion>,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<(), ServiceError> {
+        let Some(expected) = self.if_match else {
+            return Ok(());
+        };
+        match current {
+            Some(version) if version.meta.version_id == expected && !version.meta.deleted => Ok(()),
+            _ => Err(ServiceError::new(
+                ServiceErrorKind::PreconditionFailed,
+                IssueType::Conflict,
+                format!(
+                    "If-Match expected version {expected} of {resource_type}/{id}, but the current version is {}",
+                    current.map_or("none".to_owned(), |v| v.meta.version_id.to_string())
+                ),
+            )),
+        }
+    }
+}
+
 /// What a create, update or delete did.
 #[derive(Debug, Clone)]
 pub struct WriteOutcome {

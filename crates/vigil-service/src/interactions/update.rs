@@ -104,19 +104,7 @@ impl FhirService {
         let (resource_type, id) = (prepared.resource_type.as_str(), prepared.id.as_str());
         let current = tx.current(resource_type, id)?;
         let live = current.as_ref().filter(|v| !v.meta.deleted);
-        if let Some(expected) = preconditions.if_match {
-            let actual = current.as_ref().map(|v| v.meta.version_id);
-            if actual != Some(expected) || live.is_none() {
-                return Err(ServiceError::new(
-                    ServiceErrorKind::PreconditionFailed,
-                    IssueType::Conflict,
-                    format!(
-                        "If-Match expected version {expected} of {resource_type}/{id}, but the current version is {}",
-                        actual.map_or("none".to_owned(), |v| v.to_string())
-                    ),
-                ));
-            }
-        }
+        preconditions.check(current.as_ref(), resource_type, id)?;
         if current.is_none() && !self.config.allow_update_create {
             return Err(ServiceError::new(
                 ServiceErrorKind::NotSupported,
