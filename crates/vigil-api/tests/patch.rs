@@ -592,3 +592,42 @@ async fn capability_statement_declares_patch() {
         "{interactions:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_patches_lose_no_update() {
+    // Each patch is prepared against the committed version outside the writer lock; when
+    // another patch wins in between, the draft is stale and must be redone inside the unit.
+    let server = std::sync::Arc::new(TestServer::new());
+    let id = create_patient(&server).await;
+    let writers = 12;
+    let tasks: Vec<_> = (0..writers)
+        .map(|n| {
+            let server = server.clone();
+            let url = format!("/Patient/{id}");
+            tokio::spawn(async move {
+                let body =
+                    json!([{"op": "add", "path": "/name/0/given/-", "value": format!("G{n}")}]);
+                patch(&server, &url, JSON_PATCH, body, &[]).await.status
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    let read = server
+        .request("GET", &format!("/Patient/{id}"), None, &[])
+        .await
+        .json();
+    let given = read["name"][0]["given"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for n in 0..writers {
+        assert!(
+            given.contains(&json!(format!("G{n}"))),
+            "G{n} lost: {given:?}"
+        );
+    }
+    assert_eq!(given.len(), 2 + writers);
+    assert_eq!(read["meta"]["versionId"], (1 + writers).to_string());
+}

@@ -1,21 +1,24 @@
 //! patch (`PATCH [type]/[id]`) and conditional patch (`PATCH [type]?criteria`), http.html#patch.
 //!
-//! Reading the current version, applying the patch, validating the result and writing it all
-//! happen in one unit of work, so `If-Match` is checked against the version the patch was
-//! applied to and no concurrent writer can slip in between. The patch document is parsed (and
-//! its FHIRPath compiled) before the unit; the index rows of the result are extracted inside
-//! it, because they depend on the current version.
+//! The patch is applied to the version current inside the unit of work that writes the
+//! result, so `If-Match` is checked against the version the patch was applied to and no
+//! concurrent writer can slip in between. The patch document is parsed (and its FHIRPath
+//! compiled) before the unit. For `PATCH [type]/[id]` the patch is also applied, validated and
+//! indexed optimistically before the unit, against the committed version, so that the CPU work
+//! does not hold the writer lock; inside the unit that draft is written only if its version is
+//! still current, and is redone there otherwise. Conditional patches and PATCH entries of a
+//! transaction do all the work inside the unit (their target is only known there).
 //!
 //! Errors: a resource never seen is `NotFound` (404), a deleted one `Gone` (410), a stale
 //! `If-Match` `PreconditionFailed` (412). A patch that cannot be applied, or whose result is not
 //! a valid resource of the same type and id, is `Invalid` (400, as HAPI answers), with the
 //! operation at fault named; nothing is stored.
 
-use super::{Preconditions, WriteOutcome, multiple_matches, to_text};
+use super::{Preconditions, Prepared, WriteOutcome, multiple_matches, to_text};
 use crate::{FhirService, PatchDocument, RequestContext, ServiceError, ServiceErrorKind, meta};
 use serde_json::{Map, Value};
 use vigil_model::IssueType;
-use vigil_store::{NewVersion, Transaction, WriteMethod};
+use vigil_store::{NewVersion, StoredVersion, Transaction, WriteMethod};
 
 impl FhirService {
     /// Applies `patch` to the current version of `resource_type/id` and stores the result as
@@ -29,7 +32,22 @@ impl FhirService {
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
         self.check_type(resource_type)?;
-        self.run_unit(|tx| self.patch_in(tx, resource_type, id, patch, preconditions))
+        let mut drafted = self.draft_outside(resource_type, id, patch)?;
+        self.run_unit(|tx| {
+            let current = current_patchable(tx, resource_type, id, preconditions)?;
+            match drafted.take() {
+                // Nobody wrote since the draft was made: it is the patch of the current version.
+                Some((committed, draft))
+                    if committed.meta.version_id == current.meta.version_id =>
+                {
+                    write_draft(tx, resource_type, id, current, draft)
+                }
+                _ => {
+                    let draft = self.draft(resource_type, id, &current, patch)?;
+                    write_draft(tx, resource_type, id, current, draft)
+                }
+            }
+        })
     }
 
     /// Conditional patch: `criteria` must match exactly one resource, which is patched. No
@@ -79,33 +97,41 @@ impl FhirService {
         patch: &PatchDocument,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
-        let Some(current) = tx.current(resource_type, id)? else {
-            return Err(ServiceError::not_found(format!(
-                "{resource_type}/{id} is not known"
-            )));
+        let current = current_patchable(tx, resource_type, id, preconditions)?;
+        let draft = self.draft(resource_type, id, &current, patch)?;
+        write_draft(tx, resource_type, id, current, draft)
+    }
+
+    /// The patch of `patch`'s target prepared against the committed version, outside the unit
+    /// of work (index extraction is the expensive part of a write and should not hold the
+    /// writer lock). `None` when the committed version cannot be patched: the unit then finds
+    /// the authoritative answer.
+    fn draft_outside(
+        &self,
+        resource_type: &str,
+        id: &str,
+        patch: &PatchDocument,
+    ) -> Result<Option<(StoredVersion, Draft)>, ServiceError> {
+        let Some(committed) = self.store.read(resource_type, id)? else {
+            return Ok(None);
         };
-        if let Some(expected) = preconditions.if_match
-            && (current.meta.version_id != expected || current.meta.deleted)
-        {
-            return Err(ServiceError::new(
-                ServiceErrorKind::PreconditionFailed,
-                IssueType::Conflict,
-                format!(
-                    "If-Match expected version {expected} of {resource_type}/{id}, but the current version is {}",
-                    current.meta.version_id
-                ),
-            ));
+        if committed.meta.deleted {
+            return Ok(None);
         }
-        if current.meta.deleted {
-            return Err(ServiceError::new(
-                ServiceErrorKind::Gone,
-                IssueType::Deleted,
-                format!(
-                    "{resource_type}/{id} was deleted (version {}); a deleted resource cannot be patched",
-                    current.meta.version_id
-                ),
-            ));
-        }
+        Ok(self
+            .draft(resource_type, id, &committed, patch)
+            .ok()
+            .map(|draft| (committed, draft)))
+    }
+
+    /// Applies the patch to `current` and checks and indexes the result.
+    fn draft(
+        &self,
+        resource_type: &str,
+        id: &str,
+        current: &StoredVersion,
+        patch: &PatchDocument,
+    ) -> Result<Draft, ServiceError> {
         let stored: Value = serde_json::from_str(&current.content)
             .map_err(|e| ServiceError::internal(format!("stored content unreadable: {e}")))?;
         let patched = patch.apply(&stored)?;
@@ -123,32 +149,95 @@ impl FhirService {
             current.meta.last_updated_micros,
         );
         if meta::same_content(&candidate, current_object) {
-            return Ok(WriteOutcome {
-                version: current,
-                created: false,
-                unchanged: true,
+            return Ok(Draft {
+                prepared: None,
                 warnings,
             });
         }
-        let prepared = self.prepare(resource_type, id, object)?;
-        let version_id = current.meta.version_id + 1;
-        let stamped = Value::Object(meta::stamp(prepared.object, id, version_id, prepared.now));
-        let version = tx.put(NewVersion {
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
-            version_id,
-            last_updated_micros: prepared.now,
-            method: WriteMethod::Patch,
-            content: to_text(&stamped)?,
-            index: prepared.index,
-        })?;
-        Ok(WriteOutcome {
-            version,
-            created: false,
-            unchanged: false,
+        Ok(Draft {
+            prepared: Some(self.prepare(resource_type, id, object)?),
             warnings,
         })
     }
+}
+
+/// A patched resource ready to be written over the version it was made from.
+struct Draft {
+    /// `None` when the patch changed nothing.
+    prepared: Option<Prepared>,
+    warnings: Vec<vigil_model::Issue>,
+}
+
+/// The current version of the target, if it can be patched under `preconditions`.
+fn current_patchable(
+    tx: &mut dyn Transaction,
+    resource_type: &str,
+    id: &str,
+    preconditions: &Preconditions,
+) -> Result<StoredVersion, ServiceError> {
+    let Some(current) = tx.current(resource_type, id)? else {
+        return Err(ServiceError::not_found(format!(
+            "{resource_type}/{id} is not known"
+        )));
+    };
+    if let Some(expected) = preconditions.if_match
+        && (current.meta.version_id != expected || current.meta.deleted)
+    {
+        return Err(ServiceError::new(
+            ServiceErrorKind::PreconditionFailed,
+            IssueType::Conflict,
+            format!(
+                "If-Match expected version {expected} of {resource_type}/{id}, but the current version is {}",
+                current.meta.version_id
+            ),
+        ));
+    }
+    if current.meta.deleted {
+        return Err(ServiceError::new(
+            ServiceErrorKind::Gone,
+            IssueType::Deleted,
+            format!(
+                "{resource_type}/{id} was deleted (version {}); a deleted resource cannot be patched",
+                current.meta.version_id
+            ),
+        ));
+    }
+    Ok(current)
+}
+
+/// Writes a draft as the version after `current`.
+fn write_draft(
+    tx: &mut dyn Transaction,
+    resource_type: &str,
+    id: &str,
+    current: StoredVersion,
+    draft: Draft,
+) -> Result<WriteOutcome, ServiceError> {
+    let Some(prepared) = draft.prepared else {
+        return Ok(WriteOutcome {
+            version: current,
+            created: false,
+            unchanged: true,
+            warnings: draft.warnings,
+        });
+    };
+    let version_id = current.meta.version_id + 1;
+    let stamped = Value::Object(meta::stamp(prepared.object, id, version_id, prepared.now));
+    let version = tx.put(NewVersion {
+        resource_type: resource_type.to_owned(),
+        id: id.to_owned(),
+        version_id,
+        last_updated_micros: prepared.now,
+        method: WriteMethod::Patch,
+        content: to_text(&stamped)?,
+        index: prepared.index,
+    })?;
+    Ok(WriteOutcome {
+        version,
+        created: false,
+        unchanged: false,
+        warnings: draft.warnings,
+    })
 }
 
 /// The patched resource must keep its `id` (the server's `meta.versionId`/`lastUpdated` are
