@@ -46,7 +46,12 @@ fn version(engine: &SearchEngine, line: &str) -> Option<NewVersion> {
     })
 }
 
-/// Loads the NDJSON: two threads extract, the caller writes batches of 5,000.
+/// Resources per unit of work while loading. Small units are faster: the store runs each unit
+/// in a savepoint, and closing every statement inside it costs time proportional to what the
+/// savepoint has already written (measured: 5,000 per unit loads ~130/s, 250 per unit far faster).
+const BATCH: usize = 250;
+
+/// Loads the NDJSON: two threads extract, the caller writes units of [`BATCH`] resources.
 fn load(engine: &SearchEngine, store: &SqliteStore, data: &std::path::Path) -> usize {
     let file = std::fs::File::open(data).unwrap_or_else(|e| panic!("{}: {e}", data.display()));
     let lines: Vec<String> = std::io::BufReader::new(file)
@@ -55,7 +60,7 @@ fn load(engine: &SearchEngine, store: &SqliteStore, data: &std::path::Path) -> u
         .collect();
     let started = Instant::now();
     let mut loaded = 0;
-    for chunk in lines.chunks(5_000) {
+    for chunk in lines.chunks(BATCH) {
         let halves = chunk.split_at(chunk.len() / 2);
         let versions: Vec<NewVersion> = std::thread::scope(|scope| {
             let first = scope.spawn(|| {
@@ -80,7 +85,7 @@ fn load(engine: &SearchEngine, store: &SqliteStore, data: &std::path::Path) -> u
                 Ok(())
             }))
             .expect("write");
-        if loaded % 100_000 < 5_000 {
+        if loaded % 100_000 < BATCH {
             eprintln!(
                 "loaded {loaded} in {:.0?} ({:.0}/s)",
                 started.elapsed(),
