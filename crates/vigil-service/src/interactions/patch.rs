@@ -180,18 +180,7 @@ fn current_patchable(
             "{resource_type}/{id} is not known"
         )));
     };
-    if let Some(expected) = preconditions.if_match
-        && (current.meta.version_id != expected || current.meta.deleted)
-    {
-        return Err(ServiceError::new(
-            ServiceErrorKind::PreconditionFailed,
-            IssueType::Conflict,
-            format!(
-                "If-Match expected version {expected} of {resource_type}/{id}, but the current version is {}",
-                current.meta.version_id
-            ),
-        ));
-    }
+    preconditions.check(Some(&current), resource_type, id)?;
     if current.meta.deleted {
         return Err(ServiceError::new(
             ServiceErrorKind::Gone,
