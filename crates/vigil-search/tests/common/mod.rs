@@ -21,7 +21,7 @@ pub fn store() -> (tempfile::TempDir, SqliteStore) {
 /// Writes resources (version 1, or the next version when `id` exists) with their index rows,
 /// in batches of one transaction each.
 pub fn load(engine: &SearchEngine, store: &SqliteStore, resources: &[Value]) {
-    for chunk in resources.chunks(500) {
+    for chunk in resources.chunks(200) {
         let versions: Vec<NewVersion> = chunk
             .iter()
             .map(|resource| {
