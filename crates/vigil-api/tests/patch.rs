@@ -456,8 +456,13 @@ async fn patch_inside_a_transaction() {
             {"fullUrl": "urn:uuid:8f8a4f5e-1111-4c3e-9d0a-000000000001",
              "resource": {"resourceType": "Practitioner", "name": [{"family": "Who"}]},
              "request": {"method": "POST", "url": "Practitioner"}},
+            {"fullUrl": "urn:uuid:8f8a4f5e-1111-4c3e-9d0a-000000000002",
+             "resource": {"resourceType": "Organization", "name": "Ward 12"},
+             "request": {"method": "POST", "url": "Organization"}},
             {"resource": json_patch_binary(json!([
-                {"op": "add", "path": "/generalPractitioner", "value": [{"reference": "urn:uuid:8f8a4f5e-1111-4c3e-9d0a-000000000001"}]}])),
+                {"op": "add", "path": "/generalPractitioner", "value": [{"reference": "urn:uuid:8f8a4f5e-1111-4c3e-9d0a-000000000001"}]},
+                {"op": "add", "path": "/managingOrganization", "value": {"display": "Ward 12"}},
+                {"op": "add", "path": "/managingOrganization/reference", "value": "urn:uuid:8f8a4f5e-1111-4c3e-9d0a-000000000002"}])),
              "request": {"method": "PATCH", "url": format!("Patient/{id}"), "ifMatch": "W/\"1\""}},
             {"resource": parameters(vec![operation("replace", "Patient.gender", vec![json!({"name": "value", "valueCode": "other"})])]),
              "request": {"method": "PATCH", "url": "Patient?identifier=urn:mrn|12345"}},
@@ -467,12 +472,15 @@ async fn patch_inside_a_transaction() {
     let response = server.request("POST", "/", Some(bundle), &[]).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
     let entries = response.json()["entry"].clone();
-    assert_eq!(entries[1]["response"]["status"], "200 OK");
     assert_eq!(entries[2]["response"]["status"], "200 OK");
-    let practitioner = entries[0]["response"]["location"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    assert_eq!(entries[3]["response"]["status"], "200 OK");
+    let location = |i: usize| {
+        entries[i]["response"]["location"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (practitioner, organization) = (location(0), location(1));
     let read = server
         .request("GET", &format!("/Patient/{id}"), None, &[])
         .await;
@@ -484,6 +492,14 @@ async fn patch_inside_a_transaction() {
     assert!(
         practitioner.starts_with(reference),
         "{reference} vs {practitioner}"
+    );
+    // A bare reference string written by the JSON Patch is rewritten too.
+    let reference = resource["managingOrganization"]["reference"]
+        .as_str()
+        .unwrap();
+    assert!(
+        organization.starts_with(reference),
+        "{reference} vs {organization}"
     );
     assert_eq!(resource["meta"]["versionId"], "3");
 

@@ -18,9 +18,9 @@
 //! A PATCH entry carries its patch as the entry's resource: a `Parameters` (FHIRPath Patch) or
 //! a `Binary` with `contentType` `application/json-patch+json` and the JSON Patch in base64
 //! `data`. The patch is parsed before the unit; the references its values hold are rewritten
-//! like those of any resource (references held by a bare string value, such as a JSON Patch
-//! `replace` of `/subject/reference`, are not); inside the unit it is applied to the current
-//! version of its target, found like a conditional update's when the URL has criteria.
+//! like those of any resource (a bare string written at a `reference` element, such as a JSON
+//! Patch `replace` of `/subject/reference`, included); inside the unit it is applied to the
+//! current version of its target, found like a conditional update's when the URL has criteria.
 
 use super::references::{as_conditional, for_each_reference};
 use super::request_url::EntryTarget;
@@ -95,9 +95,7 @@ impl FhirService {
             let index = write.entry.index;
             // A patch's references are in the values it writes; they are rewritten as one array.
             let mut resource = match &mut write.patch {
-                Some(patch) => {
-                    Value::Array(patch.values_mut().into_iter().map(std::mem::take).collect())
-                }
+                Some(patch) => patch.take_values(),
                 None => Value::Object(std::mem::take(&mut write.object)),
             };
             let mut pending = false;
@@ -136,7 +134,7 @@ impl FhirService {
             }
             write.pending_refs = pending;
             if let Some(patch) = &mut write.patch {
-                restore_values(patch, resource);
+                patch.put_back_values(resource);
                 continue;
             }
             let Value::Object(object) = resource else {
@@ -557,28 +555,18 @@ fn plan_patch(entry: Entry, resource: &Value) -> Result<Write, ServiceError> {
     })
 }
 
-/// Puts the values taken out of a patch (as one array, for reference rewriting) back.
-fn restore_values(patch: &mut PatchDocument, values: Value) {
-    if let Value::Array(values) = values {
-        for (slot, value) in patch.values_mut().into_iter().zip(values) {
-            *slot = value;
-        }
-    }
-}
-
 /// Rewrites references to entries whose ids were found inside the unit.
 fn rewrite_late(
     patch: &mut PatchDocument,
     late: &HashMap<String, String>,
 ) -> Result<(), ServiceError> {
-    for value in patch.values_mut() {
-        for_each_reference(value, &mut |reference| {
-            if let Some(target) = late.get(reference.as_str()) {
-                *reference = target.clone();
-            }
-            Ok(())
-        })
-        .map_err(|p| ServiceError::invalid(p, "reference"))?;
-    }
-    Ok(())
+    let mut values = patch.take_values();
+    let rewritten = for_each_reference(&mut values, &mut |reference| {
+        if let Some(target) = late.get(reference.as_str()) {
+            *reference = target.clone();
+        }
+        Ok(())
+    });
+    patch.put_back_values(values);
+    rewritten.map_err(|p| ServiceError::invalid(p, "reference"))
 }

@@ -24,12 +24,18 @@ pub(crate) enum JsonOperation {
 }
 
 impl JsonOperation {
-    /// The values the operation carries (for reference rewriting inside transactions).
-    pub(crate) fn value_mut(&mut self) -> Option<&mut Value> {
+    /// The value the operation writes or tests, and whether it lands on a `reference` member
+    /// (for reference rewriting inside transactions).
+    pub(crate) fn value_slot(&mut self) -> Option<(&mut Value, bool)> {
         match self {
-            JsonOperation::Add { value, .. }
-            | JsonOperation::Replace { value, .. }
-            | JsonOperation::Test { value, .. } => Some(value),
+            JsonOperation::Add { path, value }
+            | JsonOperation::Replace { path, value }
+            | JsonOperation::Test { path, value } => {
+                let bare = path
+                    .split_last()
+                    .is_some_and(|(_, last)| last == "reference");
+                Some((value, bare))
+            }
             _ => None,
         }
     }

@@ -220,18 +220,56 @@ impl PatchDocument {
         Ok(patched)
     }
 
-    /// Every JSON value the patch would write (so a transaction can rewrite the references
-    /// they hold).
-    pub(crate) fn values_mut(&mut self) -> Vec<&mut Value> {
+    /// The values the patch writes, taken out as one JSON array so a transaction can rewrite
+    /// the references they hold like those of any resource. A bare string written at a
+    /// `reference` element (JSON Patch `/subject/reference`, FHIRPath
+    /// `Observation.subject.reference`, a nested part named `reference`) is wrapped as
+    /// `{"reference": "..."}` so it is found too. [`PatchDocument::put_back_values`] undoes this.
+    pub(crate) fn take_values(&mut self) -> Value {
+        Value::Array(
+            self.value_slots()
+                .into_iter()
+                .map(|(slot, bare)| {
+                    let value = std::mem::take(slot);
+                    if bare {
+                        serde_json::json!({ "reference": value })
+                    } else {
+                        value
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Puts back the values [`PatchDocument::take_values`] took out (after rewriting).
+    pub(crate) fn put_back_values(&mut self, values: Value) {
+        let Value::Array(values) = values else {
+            return;
+        };
+        for ((slot, bare), mut value) in self.value_slots().into_iter().zip(values) {
+            *slot = if bare {
+                value
+                    .get_mut("reference")
+                    .map(std::mem::take)
+                    .unwrap_or_default()
+            } else {
+                value
+            };
+        }
+    }
+
+    /// Every value the patch writes, and whether it is a bare `reference` string.
+    fn value_slots(&mut self) -> Vec<(&mut Value, bool)> {
         let mut out = Vec::new();
         match &mut self.operations {
             Operations::Json(operations) => {
-                out.extend(operations.iter_mut().filter_map(|o| o.value_mut()));
+                out.extend(operations.iter_mut().filter_map(|o| o.value_slot()));
             }
             Operations::FhirPath(operations) => {
                 for operation in operations {
+                    let bare = operation.path.source().trim_end().ends_with(".reference");
                     if let Some(value) = &mut operation.value {
-                        value.values_mut(&mut out);
+                        value.values_mut(bare, &mut out);
                     }
                 }
             }

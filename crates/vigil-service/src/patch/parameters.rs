@@ -46,13 +46,15 @@ impl PatchValue {
         }
     }
 
-    /// Every JSON value inside (for reference rewriting inside transactions).
-    pub(crate) fn values_mut<'a>(&'a mut self, out: &mut Vec<&'a mut Value>) {
+    /// Every JSON value inside, and whether it is a bare `reference` string (`bare` says so of
+    /// a typed value here; nested parts named `reference` are), for reference rewriting inside
+    /// transactions.
+    pub(crate) fn values_mut<'a>(&'a mut self, bare: bool, out: &mut Vec<(&'a mut Value, bool)>) {
         match self {
-            PatchValue::Typed { value, .. } => out.push(value),
+            PatchValue::Typed { value, .. } => out.push((value, bare)),
             PatchValue::Parts(parts) => {
-                for (_, part) in parts {
-                    part.values_mut(out);
+                for (name, part) in parts {
+                    part.values_mut(name == "reference", out);
                 }
             }
         }

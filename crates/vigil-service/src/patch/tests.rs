@@ -765,3 +765,44 @@ fn entry_resources_carry_either_format() {
     let patch = PatchDocument::from_entry_resource(&parameters).unwrap();
     assert_eq!(patch.format(), super::PatchFormat::FhirPathPatch);
 }
+
+#[test]
+fn values_are_taken_out_for_reference_rewriting_and_put_back() {
+    let mut json_patch = PatchDocument::json_patch(json!([
+        {"op": "add", "path": "/subject", "value": {"reference": "urn:uuid:a"}},
+        {"op": "replace", "path": "/performer/0/reference", "value": "urn:uuid:b"},
+        {"op": "remove", "path": "/note"},
+    ]))
+    .unwrap();
+    let mut values = json_patch.take_values();
+    assert_eq!(
+        values,
+        json!([{"reference": "urn:uuid:a"}, {"reference": "urn:uuid:b"}])
+    );
+    values[1]["reference"] = json!("Practitioner/1");
+    json_patch.put_back_values(values);
+    let patched = json_patch
+        .apply(&json!({"performer": [{"reference": "x"}], "note": []}))
+        .unwrap();
+    assert_eq!(
+        patched,
+        json!({"performer": [{"reference": "Practitioner/1"}], "subject": {"reference": "urn:uuid:a"}})
+    );
+
+    let mut fhirpath_patch = PatchDocument::fhirpath_patch(&parameters(vec![
+        operation("replace", "Observation.subject.reference", vec![json!({"name": "value", "valueString": "urn:uuid:c"})]),
+        operation("add", "Observation", vec![name("performer"), json!({"name": "value", "part": [
+            {"name": "reference", "valueString": "urn:uuid:d"}, {"name": "display", "valueString": "Dr"}]})]),
+    ]))
+    .unwrap();
+    let values = fhirpath_patch.take_values();
+    assert_eq!(
+        values,
+        json!([{"reference": "urn:uuid:c"}, {"reference": "urn:uuid:d"}, "Dr"])
+    );
+    fhirpath_patch.put_back_values(values);
+    assert_eq!(
+        fhirpath_patch.take_values(),
+        json!([{"reference": "urn:uuid:c"}, {"reference": "urn:uuid:d"}, "Dr"])
+    );
+}
