@@ -23,6 +23,8 @@ mod pointer;
 mod types;
 
 #[cfg(test)]
+mod robustness;
+#[cfg(test)]
 mod tests;
 
 use crate::{ServiceError, ServiceErrorKind};
