@@ -25,6 +25,8 @@ mod types;
 #[cfg(test)]
 mod robustness;
 #[cfg(test)]
+mod spec_cases;
+#[cfg(test)]
 mod tests;
 
 use crate::{ServiceError, ServiceErrorKind};
