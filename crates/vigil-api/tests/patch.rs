@@ -125,6 +125,19 @@ async fn json_patch_updates_and_versions() {
     .await;
     assert_eq!(same.status, StatusCode::OK, "{}", same.text());
     assert_eq!(same.header("etag").as_deref(), Some("W/\"2\""));
+
+    // Prefer: return=minimal answers without a body.
+    let minimal = patch(
+        &server,
+        &format!("/Patient/{id}"),
+        JSON_PATCH,
+        json!([{"op": "add", "path": "/gender", "value": "female"}]),
+        &[("prefer", "return=minimal")],
+    )
+    .await;
+    assert_eq!(minimal.status, StatusCode::OK, "{}", minimal.text());
+    assert!(minimal.body.is_empty(), "{}", minimal.text());
+    assert_eq!(minimal.header("etag").as_deref(), Some("W/\"3\""));
 }
 
 #[tokio::test]
@@ -562,12 +575,14 @@ async fn patch_inside_a_batch() {
              "request": {"method": "PATCH", "url": "Patient/missing"}},
             {"resource": {"resourceType": "Basic", "code": {"text": "x"}},
              "request": {"method": "PATCH", "url": format!("Patient/{id}")}},
+            {"resource": json_patch_binary(json!([{"op": "replace", "path": "/gender", "value": "unknown"}])),
+             "request": {"method": "PATCH", "url": "Patient?identifier=urn:mrn|12345", "ifMatch": "W/\"2\""}},
         ],
     });
     let response = server.request("POST", "/", Some(bundle), &[]).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
     let entries = response.json()["entry"].clone();
-    let statuses: Vec<&str> = (0..4)
+    let statuses: Vec<&str> = (0..5)
         .map(|i| entries[i]["response"]["status"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(
@@ -576,14 +591,17 @@ async fn patch_inside_a_batch() {
             "200 OK",
             "400 Bad Request",
             "404 Not Found",
-            "400 Bad Request"
+            "400 Bad Request",
+            "200 OK"
         ]
     );
+    assert_eq!(entries[4]["response"]["etag"], "W/\"3\"");
     let read = server
         .request("GET", &format!("/Patient/{id}"), None, &[])
         .await;
     assert_eq!(read.json()["active"], true);
-    assert_eq!(read.json()["meta"]["versionId"], "2");
+    assert_eq!(read.json()["gender"], "unknown");
+    assert_eq!(read.json()["meta"]["versionId"], "3");
 }
 
 #[tokio::test]
