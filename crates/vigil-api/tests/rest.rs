@@ -14,7 +14,7 @@ fn patient(family: &str) -> serde_json::Value {
         r#"{{"resourceType": "Patient", "name": [{{"family": "{family}", "given": ["Ann"]}}], "birthDate": "1970-01-01",
            "extension": [{{"url": "http://example.org/weight", "valueDecimal": 70.50}}]}}"#
     );
-    serde_json::from_str(&text).unwrap()
+    serde_json::from_str(&text).expect("the test patient is JSON")
 }
 
 #[tokio::test]

@@ -184,10 +184,10 @@ fn history_entry(base: &str, version: &StoredVersion) -> Value {
         "fullUrl".into(),
         json!(format!("{base}/{resource_type}/{id}")),
     );
-    if !version.meta.deleted {
-        if let Ok(resource) = serde_json::from_str::<Value>(&version.content) {
-            entry.insert("resource".into(), resource);
-        }
+    if !version.meta.deleted
+        && let Ok(resource) = serde_json::from_str::<Value>(&version.content)
+    {
+        entry.insert("resource".into(), resource);
     }
     entry.insert(
         "request".into(),

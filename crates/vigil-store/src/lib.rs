@@ -261,9 +261,17 @@ pub trait Transaction {
     /// Replaces the index rows of the current version of a resource without writing a new
     /// version or an outbox event: for reindexing after search parameter definitions change.
     /// Returns false when the resource does not exist or its current version is a deletion.
-    fn replace_index(&mut self, resource_type: &str, id: &str, index: Vec<IndexRow>) -> Result<bool, StoreError> {
+    fn replace_index(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        index: Vec<IndexRow>,
+    ) -> Result<bool, StoreError> {
         let _ = (resource_type, id, index);
-        Err(StoreError::new(StoreErrorKind::Unsupported, "this backend cannot reindex"))
+        Err(StoreError::new(
+            StoreErrorKind::Unsupported,
+            "this backend cannot reindex",
+        ))
     }
     /// Runs a read-only query compiled by the search layer inside this unit of work, so it sees
     /// the unit's own (and its batch's) uncommitted writes: conditional references in a

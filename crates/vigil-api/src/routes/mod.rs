@@ -34,7 +34,10 @@ pub fn router(state: AppState) -> Router {
         .route("/Patient/$export", get(operations::export_patients))
         .route("/Group/{id}/$export", get(operations::export_group))
         .route("/Patient/{id}/$everything", get(operations::everything))
-        .route("/_export/{job}", get(operations::export_status).delete(operations::export_cancel))
+        .route(
+            "/_export/{job}",
+            get(operations::export_status).delete(operations::export_cancel),
+        )
         .route("/_export/{job}/{file}", get(operations::export_file))
         .route(
             "/{resource_type}",

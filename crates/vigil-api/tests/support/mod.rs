@@ -1,6 +1,8 @@
 //! A test server: the real router over a real SQLite store in a temp dir.
 
 #![allow(dead_code)]
+// Test helpers: a failed setup step should stop the test loudly.
+#![allow(clippy::unwrap_used)]
 
 use axum::Router;
 use axum::body::Body;

@@ -256,10 +256,10 @@ pub(crate) fn version_entry(
             "fullUrl".into(),
             json!(format!("{base}/{}/{}", version.resource_type, version.id)),
         );
-        if returns == BundleReturn::Representation {
-            if let Ok(resource) = serde_json::from_str::<Value>(&version.content) {
-                entry.insert("resource".into(), resource);
-            }
+        if returns == BundleReturn::Representation
+            && let Ok(resource) = serde_json::from_str::<Value>(&version.content)
+        {
+            entry.insert("resource".into(), resource);
         }
     }
     entry.insert("response".into(), Value::Object(response));

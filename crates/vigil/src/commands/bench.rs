@@ -42,7 +42,7 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// Runs the benchmark and prints one line per (operation, concurrency).
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    if args.requests == 0 || args.concurrency.iter().any(|c| *c == 0) {
+    if args.requests == 0 || args.concurrency.contains(&0) {
         bail!("--requests and every --concurrency level must be at least 1");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
