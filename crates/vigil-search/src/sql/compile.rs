@@ -266,34 +266,42 @@ impl<'r> Compiler<'r> {
                 "the chain's target types",
             ));
         }
+        // One sub-query over every target type; several types are matched as (type, id) pairs
+        // so the reference index is still used (an OR of per-type terms is not).
         let inner_alias = alias(depth + 1);
-        let mut alternatives = Vec::new();
+        let Some(inner) = self.compile(&targets, chain, value, depth + 1)? else {
+            return Ok(None);
+        };
         // A chain is as selective as what it ends in (`patient.identifier=..` finds one patient).
-        let mut chain_rank = rank::NESTED;
-        for target in &targets {
-            let target_types = [target.clone()];
-            let Some(inner) = self.compile(&target_types, chain, value, depth + 1)? else {
-                return Ok(None);
-            };
-            chain_rank = chain_rank.min(inner.rank().max(rank::REFERENCE));
-            let mut condition = Fragment::text("i.target_type = ");
-            condition
-                .bind(target.as_str())
-                .push(" AND i.target_id IN (SELECT ")
-                .push(&inner_alias);
-            condition
-                .push(".id FROM resource ")
-                .push(&inner_alias)
-                .push(" WHERE ");
-            condition
-                .append(&render_where(&inner_alias, &target_types, &[inner]))
-                .push(")");
-            alternatives.push(condition);
+        let chain_rank = rank::NESTED.min(inner.rank().max(rank::REFERENCE));
+        let mut condition = Fragment::new();
+        match targets.as_slice() {
+            [only] => {
+                condition
+                    .push("i.target_type = ")
+                    .bind(only.as_str())
+                    .push(" AND i.target_id IN (SELECT ");
+                condition.push(&inner_alias).push(".id");
+            }
+            _ => {
+                condition
+                    .push("(i.target_type, i.target_id) IN (SELECT ")
+                    .push(&inner_alias)
+                    .push(".type, ");
+                condition.push(&inner_alias).push(".id");
+            }
         }
+        condition
+            .push(" FROM resource ")
+            .push(&inner_alias)
+            .push(" WHERE ");
+        condition
+            .append(&render_where(&inner_alias, &targets, &[inner]))
+            .push(")");
         Ok(Some(Clause::index(
             Table::Reference,
             bound.code(),
-            alternatives,
+            vec![condition],
             false,
             chain_rank,
         )))
