@@ -114,6 +114,10 @@ pub struct SqliteOptions {
     pub group_commit_wait: Duration,
     /// Page cache per connection, in KiB.
     pub cache_size_kib: u32,
+    /// WAL pages after which a commit checkpoints the WAL into the database (SQLite's
+    /// `wal_autocheckpoint`; its default is 1000). Bulk loads raise it so index pages that many
+    /// batches touch are copied into the database once rather than after every few commits.
+    pub wal_autocheckpoint_pages: u32,
 }
 
 impl Default for SqliteOptions {
@@ -125,6 +129,7 @@ impl Default for SqliteOptions {
             max_batch_latency: Duration::from_millis(10),
             group_commit_wait: Duration::from_millis(2),
             cache_size_kib: 32 * 1024,
+            wal_autocheckpoint_pages: 1000,
         }
     }
 }
@@ -371,6 +376,7 @@ pub(crate) fn open_write_connection(
             "synchronous is {synchronous}, not FULL (2)"
         )));
     }
+    conn.pragma_update(None, "wal_autocheckpoint", options.wal_autocheckpoint_pages)?;
     Ok(conn)
 }
 

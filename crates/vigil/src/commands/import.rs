@@ -37,6 +37,11 @@ pub struct ImportArgs {
     /// cache that holds the indexes' hot pages saves reads and WAL writes.
     #[arg(long, default_value_t = 64)]
     pub cache_mib: u32,
+    /// WAL pages (4 KiB each) between checkpoints during the load: a large WAL lets index pages
+    /// that many batches touch be copied into the database once. The WAL is checkpointed and
+    /// truncated when the import ends.
+    #[arg(long, default_value_t = 100_000)]
+    pub checkpoint_pages: u32,
     /// Print where the time went (per stage) to stderr at the end.
     #[arg(long)]
     pub timings: bool,
@@ -82,6 +87,7 @@ fn open(args: &ImportArgs) -> anyhow::Result<(FhirService, Arc<SqliteStore>)> {
         .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
     let options = SqliteOptions {
         cache_size_kib: args.cache_mib.saturating_mul(1024),
+        wal_autocheckpoint_pages: args.checkpoint_pages,
         ..SqliteOptions::default()
     };
     let store = SqliteStore::open(&args.data, options)
