@@ -9,6 +9,8 @@
 //!   over the store's `idx_*` tables ([`sql`]); the store runs it through its query hook.
 //! - Execution ([`SearchEngine::search`]): keyset paging with opaque cursors, `_sort`,
 //!   `_total`, `_include`/`_revinclude` (`:iterate`), chains and `_has`.
+//! - Terminology ([`terminology`]): token `:in`/`:not-in`/`:above`/`:below` over the ValueSet
+//!   and CodeSystem resources stored in this server, resolved through the same query runner.
 //!
 //! Architecture invariants: this crate does not know HTTP (the service and API crates build
 //! Bundles and links from [`SearchResult`]) and never writes (index rows go to the store with
@@ -30,6 +32,7 @@ pub mod registry;
 mod runner;
 mod search;
 pub mod sql;
+pub mod terminology;
 
 pub use cursor::Cursor;
 pub use engine::{SearchEngine, SearchOptions};

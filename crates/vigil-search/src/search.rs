@@ -13,6 +13,7 @@ use crate::sql::clause::{Clause, render_where};
 use crate::sql::compile::{Compiler, SearchWarning, compartment_clause};
 use crate::sql::fragment::Fragment;
 use crate::sql::sort::{SortColumn, keyset, order_by};
+use crate::terminology::{self, Expansions};
 
 /// The columns every resource query selects (the store's current-row columns, over alias `r`).
 pub(crate) const COLUMNS: &str = vigil_store::sqlite::RESOURCE_COLUMNS;
@@ -125,9 +126,14 @@ struct Prepared {
     cursor: Option<Cursor>,
 }
 
-fn prepare(engine: &SearchEngine, request: &SearchRequest) -> Result<Prepared, SearchError> {
+fn prepare(
+    engine: &SearchEngine,
+    request: &SearchRequest,
+    expansions: Expansions,
+) -> Result<Prepared, SearchError> {
     let (types, mut clauses) = scope(engine, request)?;
-    let mut compiler = Compiler::new(engine.registry(), now_micros(), request.strict);
+    let mut compiler =
+        Compiler::new(engine.registry(), now_micros(), request.strict).with_expansions(expansions);
     clauses.extend(compiler.compile_filters(&types, &request.filters)?);
     let mut warnings = compiler.warnings;
     let columns = sort_columns(engine, request, &types, &mut warnings)?;
@@ -168,13 +174,14 @@ fn page_statement(prepared: &Prepared, count: usize) -> Fragment {
     sql
 }
 
-/// The SQL and values of a request's page query (for EXPLAIN and diagnostics).
+/// The SQL and values of a request's page query (for EXPLAIN and diagnostics); terminology
+/// modifiers are refused, as no store is at hand to resolve them.
 pub(crate) fn page_sql(
     engine: &SearchEngine,
     request: &SearchRequest,
     count: usize,
 ) -> Result<(String, Vec<SqlValue>), SearchError> {
-    Ok(page_statement(&prepare(engine, request)?, count).finish())
+    Ok(page_statement(&prepare(engine, request, Expansions::default())?, count).finish())
 }
 
 /// Runs a search; `count` is the page size already bounded by the options.
@@ -184,7 +191,8 @@ pub(crate) fn run(
     request: &SearchRequest,
     count: usize,
 ) -> Result<SearchResult, SearchError> {
-    let prepared = prepare(engine, request)?;
+    let expansions = terminology::resolve(runner, &request.filters)?;
+    let prepared = prepare(engine, request, expansions)?;
     let cursor = prepared.cursor.clone();
     let (columns, filter) = (&prepared.columns, &prepared.filter);
     let total_mode = request.total.unwrap_or(if cursor.is_none() {

@@ -261,7 +261,7 @@ fn client_mistakes_are_typed_errors() {
         ("birthdate=1970-13", SearchErrorKind::MalformedValue),
         ("birthdate=xx1970", SearchErrorKind::MalformedValue),
         ("birthdate:exact=1970", SearchErrorKind::Unsupported),
-        ("gender:in=http://x", SearchErrorKind::Unsupported),
+        ("gender:in=http://x", SearchErrorKind::MalformedValue),
         ("nonsense=1", SearchErrorKind::UnknownParameter),
         (
             "organization:missing=maybe",

@@ -10,6 +10,7 @@ use crate::error::SearchError;
 use crate::normalize::normalize;
 use crate::query::value::{split_unescaped, unescape};
 use crate::registry::{BoundParameter, ParamType, SearchParameterRegistry};
+use crate::terminology::Expansions;
 
 /// Deepest nesting of chains and `_has`.
 const MAX_DEPTH: usize = 4;
@@ -32,6 +33,7 @@ pub struct Compiler<'r> {
     registry: &'r SearchParameterRegistry,
     now_micros: i64,
     strict: bool,
+    expansions: Expansions,
     /// Parameters ignored so far.
     pub warnings: Vec<SearchWarning>,
 }
@@ -66,8 +68,16 @@ impl<'r> Compiler<'r> {
             registry,
             now_micros,
             strict,
+            expansions: Expansions::default(),
             warnings: Vec::new(),
         }
+    }
+
+    /// The terminology sets resolved for this search (token `:in`, `:not-in`, `:above`,
+    /// `:below`); without them those modifiers are refused.
+    pub fn with_expansions(mut self, expansions: Expansions) -> Self {
+        self.expansions = expansions;
+        self
     }
 
     /// The clauses of every filter (AND), for resources of `types` (all types when empty).
@@ -179,7 +189,9 @@ impl<'r> Compiler<'r> {
         let values = split_unescaped(value, ',');
         let clause = match bound.kind() {
             ParamType::String => types::string::clause(code, name, modifier, &values)?,
-            ParamType::Token => types::token::clause(code, name, modifier, &values)?,
+            ParamType::Token => {
+                types::token::clause(code, name, modifier, &values, &self.expansions)?
+            }
             ParamType::Date => types::date::clause(code, name, modifier, &values, self.now_micros)?,
             ParamType::Number => types::number::clause(code, name, modifier, &values)?,
             ParamType::Quantity => types::quantity::clause(code, name, modifier, &values)?,

@@ -1,7 +1,9 @@
 //! `token`: `code`, `system|code`, `|code` (no system), `system|` (any code of the system);
 //! `:not` (no matching token, including resources without one), `:text` (normalised display
 //! or text, substring), `:of-type` (`system|code|value` of an Identifier's type and value).
-//! `:in`, `:not-in`, `:above`, `:below` need a terminology service and are refused.
+//! `:in`, `:not-in` (a stored ValueSet), `:below`, `:above` (a stored CodeSystem's hierarchy):
+//! the set resolved beforehand ([`crate::terminology`]) becomes IN-lists per system over the
+//! token index; `:not-in` is negated like `:not`.
 
 use super::unsupported_modifier;
 use crate::error::SearchError;
@@ -10,6 +12,39 @@ use crate::normalize::normalize;
 use crate::query::value::{split_unescaped, unescape};
 use crate::sql::clause::{Clause, Table, rank};
 use crate::sql::fragment::Fragment;
+use crate::terminology::{Coding, Expansions};
+
+/// Codes per bound IN-list (well under every backend's parameter limit).
+const CHUNK: usize = 500;
+
+/// `(i.system = s AND i.code IN (...))` alternatives covering `codes` (`1 = 0` when empty).
+fn set_conditions<'a>(codes: impl IntoIterator<Item = &'a Coding>) -> Vec<Fragment> {
+    let mut by_system: std::collections::BTreeMap<Option<&str>, Vec<&str>> = Default::default();
+    for (system, code) in codes {
+        by_system
+            .entry(system.as_deref())
+            .or_default()
+            .push(code.as_str());
+    }
+    let mut conditions = Vec::new();
+    for (system, codes) in by_system {
+        for chunk in codes.chunks(CHUNK) {
+            let mut condition = Fragment::new();
+            match system {
+                Some(system) => condition.push("i.system = ").bind(system),
+                None => condition.push("i.system IS NULL"),
+            };
+            condition
+                .push(" AND i.code IN ")
+                .bind_list(chunk.iter().copied());
+            conditions.push(condition);
+        }
+    }
+    if conditions.is_empty() {
+        conditions.push(Fragment::text("1 = 0"));
+    }
+    conditions
+}
 
 /// The condition of one `system|code` value over `i.system` and `i.code`.
 pub fn code_condition(written: &str, raw: &str) -> Result<Fragment, SearchError> {
@@ -50,6 +85,7 @@ pub fn clause(
     written: &str,
     modifier: Option<&str>,
     values: &[&str],
+    expansions: &Expansions,
 ) -> Result<Clause, SearchError> {
     let mut alternatives = Vec::new();
     match modifier {
@@ -103,10 +139,25 @@ pub fn clause(
                 rank::TOKEN,
             ))
         }
-        Some(other @ ("in" | "not-in" | "above" | "below")) => Err(SearchError::unsupported(
-            written,
-            format!("':{other}' needs a terminology service, which this server does not have"),
-        )),
+        Some(other @ ("in" | "not-in" | "above" | "below")) => {
+            let mut codes = std::collections::BTreeSet::new();
+            for raw in values {
+                let set = expansions.get(written, other, raw).ok_or_else(|| {
+                    SearchError::unsupported(
+                        written,
+                        format!("':{other}' needs the store to read terminology resources"),
+                    )
+                })??;
+                codes.extend(set.iter());
+            }
+            Ok(Clause::index(
+                Table::Token,
+                code,
+                set_conditions(codes),
+                other == "not-in",
+                rank::TOKEN,
+            ))
+        }
         Some(other) => Err(unsupported_modifier(written, other)),
     }
 }
