@@ -317,7 +317,7 @@ fn terminology_mistakes_are_client_errors_naming_the_parameter() {
 }
 
 #[test]
-fn a_large_value_set_is_chunked_and_uses_the_token_index() {
+fn a_large_value_set_spans_several_in_lists() {
     let engine = SearchEngine::r4();
     let (_dir, store) = common::store();
     let concepts: Vec<Value> = (0..1_234)

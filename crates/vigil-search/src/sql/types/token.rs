@@ -161,3 +161,41 @@ pub fn clause(
         Some(other) => Err(unsupported_modifier(written, other)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_become_per_system_in_lists_in_chunks() {
+        let mut codes: Vec<Coding> = (0..1_234)
+            .map(|n| (Some("urn:a".to_owned()), format!("c{n}")))
+            .collect();
+        codes.push((Some("urn:b".to_owned()), "x".to_owned()));
+        codes.push((None, "y".to_owned()));
+        let conditions = set_conditions(&codes);
+        let rendered: Vec<(String, usize)> = conditions
+            .iter()
+            .map(|c| {
+                let (sql, values) = c.finish();
+                (
+                    sql.split(" IN ").next().unwrap_or_default().to_owned(),
+                    values.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rendered,
+            [
+                ("i.system IS NULL AND i.code".to_owned(), 1),
+                ("i.system = $1 AND i.code".to_owned(), 501),
+                ("i.system = $1 AND i.code".to_owned(), 501),
+                ("i.system = $1 AND i.code".to_owned(), 235),
+                ("i.system = $1 AND i.code".to_owned(), 2),
+            ]
+        );
+        let empty = set_conditions(&[]);
+        assert_eq!(empty.len(), 1);
+        assert_eq!(empty[0].finish().0, "1 = 0");
+    }
+}
