@@ -317,7 +317,7 @@ fn terminology_mistakes_are_client_errors_naming_the_parameter() {
 }
 
 #[test]
-fn a_large_value_set_spans_several_in_lists() {
+fn large_and_multi_system_value_sets() {
     let engine = SearchEngine::r4();
     let (_dir, store) = common::store();
     let concepts: Vec<Value> = (0..1_234)
@@ -353,6 +353,47 @@ fn a_large_value_set_spans_several_in_lists() {
         ),
         ["o5000", "o7"]
     );
+    // Two systems: the same code in another system is told apart.
+    common::load(
+        &engine,
+        &store,
+        &[
+            fixtures()[2].clone(),
+            json!({"resourceType": "Observation", "id": "o-hr", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}}),
+            json!({"resourceType": "Observation", "id": "o-other-c0", "status": "final",
+               "code": {"coding": [{"system": "http://other.org", "code": "c0"}]}}),
+        ],
+    );
+    let both = "code:in=http://example.org/vs/big,http://example.org/vs/explicit";
+    assert_eq!(
+        ids(&engine, &store, "Observation", both),
+        ["o-hr", "o0", "o1233", "o600"]
+    );
+    // Past 10,000 codes the criterion is refused (bound values are limited per statement).
+    let huge: Vec<Value> = (0..10_001)
+        .map(|n| json!({"code": format!("h{n}")}))
+        .collect();
+    common::load(
+        &engine,
+        &store,
+        &[
+            json!({"resourceType": "CodeSystem", "id": "huge", "url": "http://example.org/cs/huge", "status": "active",
+               "content": "complete", "concept": huge}),
+            json!({"resourceType": "ValueSet", "id": "huge", "url": "http://example.org/vs/huge", "status": "active",
+               "compose": {"include": [{"system": "http://example.org/cs/huge"}]}}),
+        ],
+    );
+    let error = engine
+        .matching_ids(
+            &store,
+            "Observation",
+            "code:in=http://example.org/vs/huge",
+            10,
+        )
+        .expect_err("too many codes");
+    assert_eq!(error.kind(), &SearchErrorKind::Unsupported);
+    assert_eq!(error.parameter(), Some("code:in"));
 }
 
 #[test]

@@ -14,11 +14,16 @@ use crate::sql::clause::{Clause, Table, rank};
 use crate::sql::fragment::Fragment;
 use crate::terminology::{Coding, Expansions};
 
-/// Codes per bound IN-list (well under every backend's parameter limit).
-const CHUNK: usize = 500;
+/// Most codes one `:in`/`:not-in`/`:above`/`:below` criterion may stand for: each code is bound
+/// up to twice, which keeps a statement under SQLite's 32,766 bound values.
+pub const MAX_CODES: usize = 10_000;
 
-/// `(i.system = s AND i.code IN (...))` alternatives covering `codes` (`1 = 0` when empty).
-fn set_conditions<'a>(codes: impl IntoIterator<Item = &'a Coding>) -> Vec<Fragment> {
+/// The condition matching any of `codes` over `i.system`/`i.code` (`1 = 0` when empty).
+///
+/// One system: `i.system = s AND i.code IN (...)`. Several: a flat `i.code IN (...)` first, so
+/// the `(param, type, code, system)` index is searched by code (an OR of per-system conditions
+/// alone makes SQLite scan every row of the parameter), then the exact per-system check.
+fn set_condition<'a>(codes: impl IntoIterator<Item = &'a Coding>) -> Fragment {
     let mut by_system: std::collections::BTreeMap<Option<&str>, Vec<&str>> = Default::default();
     for (system, code) in codes {
         by_system
@@ -26,24 +31,31 @@ fn set_conditions<'a>(codes: impl IntoIterator<Item = &'a Coding>) -> Vec<Fragme
             .or_default()
             .push(code.as_str());
     }
-    let mut conditions = Vec::new();
-    for (system, codes) in by_system {
-        for chunk in codes.chunks(CHUNK) {
+    let per_system: Vec<Fragment> = by_system
+        .iter()
+        .map(|(system, codes)| {
             let mut condition = Fragment::new();
             match system {
-                Some(system) => condition.push("i.system = ").bind(system),
+                Some(system) => condition.push("i.system = ").bind(*system),
                 None => condition.push("i.system IS NULL"),
             };
             condition
                 .push(" AND i.code IN ")
-                .bind_list(chunk.iter().copied());
-            conditions.push(condition);
+                .bind_list(codes.iter().copied());
+            condition
+        })
+        .collect();
+    match per_system.as_slice() {
+        [] => Fragment::text("1 = 0"),
+        [only] => only.clone(),
+        many => {
+            let all: std::collections::BTreeSet<&str> =
+                by_system.values().flatten().copied().collect();
+            let mut condition = Fragment::text("i.code IN ");
+            condition.bind_list(all).push(" AND ").join(many, " OR ");
+            condition
         }
     }
-    if conditions.is_empty() {
-        conditions.push(Fragment::text("1 = 0"));
-    }
-    conditions
 }
 
 /// The condition of one `system|code` value over `i.system` and `i.code`.
@@ -150,10 +162,20 @@ pub fn clause(
                 })??;
                 codes.extend(set.iter());
             }
+            if codes.len() > MAX_CODES {
+                return Err(SearchError::unsupported(
+                    written,
+                    format!(
+                        "':{other}' stands for {} codes, more than the {MAX_CODES} this server \
+                         searches by",
+                        codes.len()
+                    ),
+                ));
+            }
             Ok(Clause::index(
                 Table::Token,
                 code,
-                set_conditions(codes),
+                vec![set_condition(codes)],
                 other == "not-in",
                 rank::TOKEN,
             ))
@@ -167,35 +189,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sets_become_per_system_in_lists_in_chunks() {
-        let mut codes: Vec<Coding> = (0..1_234)
-            .map(|n| (Some("urn:a".to_owned()), format!("c{n}")))
-            .collect();
-        codes.push((Some("urn:b".to_owned()), "x".to_owned()));
-        codes.push((None, "y".to_owned()));
-        let conditions = set_conditions(&codes);
-        let rendered: Vec<(String, usize)> = conditions
-            .iter()
-            .map(|c| {
-                let (sql, values) = c.finish();
-                (
-                    sql.split(" IN ").next().unwrap_or_default().to_owned(),
-                    values.len(),
-                )
-            })
-            .collect();
+    fn one_system_is_one_in_list_and_several_lead_with_all_codes() {
+        let codes: Vec<Coding> = vec![
+            (Some("urn:a".to_owned()), "c1".to_owned()),
+            (Some("urn:a".to_owned()), "c2".to_owned()),
+        ];
+        let (sql, values) = set_condition(&codes).finish();
+        assert_eq!(sql, "i.system = $1 AND i.code IN ($2, $3)");
+        assert_eq!(values.len(), 3);
+        let mut mixed = codes.clone();
+        mixed.push((Some("urn:b".to_owned()), "c1".to_owned()));
+        mixed.push((None, "y".to_owned()));
+        let (sql, values) = set_condition(&mixed).finish();
         assert_eq!(
-            rendered,
-            [
-                ("i.system IS NULL AND i.code".to_owned(), 1),
-                ("i.system = $1 AND i.code".to_owned(), 501),
-                ("i.system = $1 AND i.code".to_owned(), 501),
-                ("i.system = $1 AND i.code".to_owned(), 235),
-                ("i.system = $1 AND i.code".to_owned(), 2),
-            ]
+            sql,
+            "i.code IN ($1, $2, $3) AND (i.system IS NULL AND i.code IN ($4) OR \
+             i.system = $5 AND i.code IN ($6, $7) OR i.system = $8 AND i.code IN ($9))"
         );
-        let empty = set_conditions(&[]);
-        assert_eq!(empty.len(), 1);
-        assert_eq!(empty[0].finish().0, "1 = 0");
+        assert_eq!(values.len(), 9);
+        assert_eq!(set_condition(&[]).finish().0, "1 = 0");
     }
 }
