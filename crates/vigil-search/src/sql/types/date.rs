@@ -8,7 +8,7 @@ use super::unsupported_modifier;
 use crate::datetime;
 use crate::error::SearchError;
 use crate::query::value::{Prefix, split_prefix, unescape};
-use crate::sql::clause::{Clause, Table, rank};
+use crate::sql::clause::{Clause, Table};
 use crate::sql::fragment::Fragment;
 
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
@@ -76,28 +76,10 @@ pub fn clause(
     if let Some(other) = modifier {
         return Err(unsupported_modifier(written, other));
     }
-    let mut alternatives = Vec::new();
-    let mut negated = Vec::new();
+    let mut conditions = Vec::with_capacity(values.len());
     for raw in values {
         let (prefix, sql) = condition(written, raw, now_micros)?;
-        if prefix == Prefix::Ne {
-            negated.push(sql)
-        } else {
-            alternatives.push(sql)
-        }
+        conditions.push((prefix, sql));
     }
-    match (alternatives.is_empty(), negated.is_empty()) {
-        (_, true) => Ok(Clause::index(
-            Table::Date,
-            code,
-            alternatives,
-            false,
-            rank::RANGE,
-        )),
-        (true, false) => Ok(Clause::index(Table::Date, code, negated, true, rank::RANGE)),
-        (false, false) => Err(SearchError::unsupported(
-            written,
-            "'ne' cannot be OR'ed with other prefixes in one parameter",
-        )),
-    }
+    super::prefixed_clause(Table::Date, code, written, conditions)
 }

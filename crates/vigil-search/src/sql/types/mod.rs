@@ -12,6 +12,8 @@ pub mod uri;
 
 use crate::error::SearchError;
 use crate::query::value::Prefix;
+use crate::sql::clause::{Clause, Table, rank};
+use crate::sql::fragment::Fragment;
 
 /// The largest code point: `x < prefix || MAX_CHAR` holds for every string starting with
 /// `prefix`, which turns a prefix match into an index range.
@@ -33,5 +35,40 @@ pub fn operator(prefix: Prefix) -> &'static str {
         Prefix::Ge => " >= ",
         Prefix::Le => " <= ",
         Prefix::Eq | Prefix::Ne | Prefix::Ap => " = ",
+    }
+}
+
+/// The clause of a prefixed range type (number, date, quantity): the values' conditions are
+/// OR'ed; `ne` values become one negated clause. `ne` mixed with other prefixes in one
+/// parameter has no single meaning and is refused.
+pub fn prefixed_clause(
+    table: Table,
+    code: &str,
+    written: &str,
+    conditions: Vec<(Prefix, Fragment)>,
+) -> Result<Clause, SearchError> {
+    let (negated, alternatives): (Vec<_>, Vec<_>) = conditions
+        .into_iter()
+        .partition(|(prefix, _)| *prefix == Prefix::Ne);
+    let strip = |list: Vec<(Prefix, Fragment)>| list.into_iter().map(|(_, sql)| sql).collect();
+    match (alternatives.is_empty(), negated.is_empty()) {
+        (_, true) => Ok(Clause::index(
+            table,
+            code,
+            strip(alternatives),
+            false,
+            rank::RANGE,
+        )),
+        (true, false) => Ok(Clause::index(
+            table,
+            code,
+            strip(negated),
+            true,
+            rank::RANGE,
+        )),
+        (false, false) => Err(SearchError::unsupported(
+            written,
+            "'ne' cannot be OR'ed with other prefixes in one parameter",
+        )),
     }
 }

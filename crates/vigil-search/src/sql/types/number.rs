@@ -5,7 +5,7 @@ use super::unsupported_modifier;
 use crate::error::SearchError;
 use crate::index::number_range;
 use crate::query::value::{Prefix, split_prefix, unescape};
-use crate::sql::clause::{Clause, Table, rank};
+use crate::sql::clause::{Clause, Table};
 use crate::sql::fragment::Fragment;
 
 /// The stored value as SQL.
@@ -21,8 +21,7 @@ pub fn clause(
     if let Some(other) = modifier {
         return Err(unsupported_modifier(written, other));
     }
-    let mut alternatives = Vec::new();
-    let mut negated = Vec::new();
+    let mut conditions = Vec::with_capacity(values.len());
     for raw in values {
         let value = unescape(raw);
         let (prefix, text) = split_prefix(written, &value)?;
@@ -49,32 +48,7 @@ pub fn clause(
             }
             other => sql.push(super::operator(other)).bind(exact),
         };
-        if prefix == Prefix::Ne {
-            negated.push(sql)
-        } else {
-            alternatives.push(sql)
-        }
+        conditions.push((prefix, sql));
     }
-    if negated.is_empty() {
-        Ok(Clause::index(
-            Table::Number,
-            code,
-            alternatives,
-            false,
-            rank::RANGE,
-        ))
-    } else if alternatives.is_empty() {
-        Ok(Clause::index(
-            Table::Number,
-            code,
-            negated,
-            true,
-            rank::RANGE,
-        ))
-    } else {
-        Err(SearchError::unsupported(
-            written,
-            "'ne' cannot be OR'ed with other prefixes in one parameter",
-        ))
-    }
+    super::prefixed_clause(Table::Number, code, written, conditions)
 }

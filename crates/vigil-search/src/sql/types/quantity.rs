@@ -7,7 +7,7 @@ use super::unsupported_modifier;
 use crate::error::SearchError;
 use crate::index::{UCUM, canonical_quantity, number_range};
 use crate::query::value::{Prefix, split_prefix, split_unescaped, unescape};
-use crate::sql::clause::{Clause, Table, rank};
+use crate::sql::clause::{Clause, Table};
 use crate::sql::fragment::Fragment;
 
 fn compare(column: &str, prefix: Prefix, low: f64, high: f64, exact: f64) -> Fragment {
@@ -96,36 +96,10 @@ pub fn clause(
     if let Some(other) = modifier {
         return Err(unsupported_modifier(written, other));
     }
-    let mut alternatives = Vec::new();
-    let mut negated = Vec::new();
+    let mut conditions = Vec::with_capacity(values.len());
     for raw in values {
         let (prefix, sql) = condition(written, raw, true)?;
-        if prefix == Prefix::Ne {
-            negated.push(sql)
-        } else {
-            alternatives.push(sql)
-        }
+        conditions.push((prefix, sql));
     }
-    if negated.is_empty() {
-        Ok(Clause::index(
-            Table::Quantity,
-            code,
-            alternatives,
-            false,
-            rank::RANGE,
-        ))
-    } else if alternatives.is_empty() {
-        Ok(Clause::index(
-            Table::Quantity,
-            code,
-            negated,
-            true,
-            rank::RANGE,
-        ))
-    } else {
-        Err(SearchError::unsupported(
-            written,
-            "'ne' cannot be OR'ed with other prefixes in one parameter",
-        ))
-    }
+    super::prefixed_clause(Table::Quantity, code, written, conditions)
 }
