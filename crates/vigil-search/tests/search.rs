@@ -48,24 +48,10 @@ fn fixtures() -> Vec<Value> {
 }
 
 fn setup() -> (tempfile::TempDir, SqliteStore, SearchEngine) {
-    let engine = SearchEngine::r4();
-    let (dir, store) = common::store();
-    common::load(&engine, &store, &fixtures());
-    (dir, store, engine)
+    common::loaded(&fixtures())
 }
 
-fn ids(
-    engine: &SearchEngine,
-    store: &SqliteStore,
-    resource_type: &str,
-    query: &str,
-) -> Vec<String> {
-    let mut ids = engine
-        .matching_ids(store, resource_type, query, 100)
-        .unwrap_or_else(|e| panic!("{resource_type}?{query}: {e}"));
-    ids.sort();
-    ids
-}
+use common::ids;
 
 #[test]
 fn every_parameter_type_and_modifier() {

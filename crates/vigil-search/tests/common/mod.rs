@@ -176,3 +176,25 @@ fn rewrite_references(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>
         _ => {}
     }
 }
+
+/// A fresh store with `resources` loaded through the R4 engine.
+pub fn loaded(resources: &[Value]) -> (tempfile::TempDir, SqliteStore, SearchEngine) {
+    let engine = SearchEngine::r4();
+    let (dir, store) = store();
+    load(&engine, &store, resources);
+    (dir, store, engine)
+}
+
+/// The sorted ids matching `query` (at most 100); a search error fails the test.
+pub fn ids(
+    engine: &SearchEngine,
+    store: &SqliteStore,
+    resource_type: &str,
+    query: &str,
+) -> Vec<String> {
+    let mut ids = engine
+        .matching_ids(store, resource_type, query, 100)
+        .unwrap_or_else(|e| panic!("{resource_type}?{query}: {e}"));
+    ids.sort();
+    ids
+}
