@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 pub mod elements;
+pub mod instant;
 pub mod json;
 pub mod outcome;
 pub mod primitive;

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use vigil_model::{Issue, IssueType};
+use vigil_patch::{PatchError, PatchErrorKind, PatchFormat};
 use vigil_search::{SearchError, SearchErrorKind};
 use vigil_store::{StoreError, StoreErrorKind};
 
@@ -187,5 +188,29 @@ fn entry_expression(index: usize, expression: &str) -> String {
         Some((_, rest)) if starts_with_type => format!("Bundle.entry[{index}].resource.{rest}"),
         None if starts_with_type => format!("Bundle.entry[{index}].resource"),
         _ => format!("Bundle.entry[{index}].{expression}"),
+    }
+}
+
+/// Every patch failure is the client's: 400 Bad Request, as HAPI answers (it raises
+/// `InvalidRequestException` for malformed documents and for operations that cannot be
+/// applied alike). The issue code tells the two apart (`invalid` / `processing`) and, for a
+/// FHIRPath Patch, the expression names the `Parameters.parameter` at fault.
+impl From<PatchError> for ServiceError {
+    fn from(error: PatchError) -> Self {
+        let code = match error.kind() {
+            PatchErrorKind::Malformed => IssueType::Invalid,
+            _ => IssueType::Processing,
+        };
+        let label = match error.format() {
+            Some(PatchFormat::JsonPatch) => "JSON Patch ",
+            Some(PatchFormat::FhirPathPatch) => "FHIRPath Patch ",
+            None => "patch ",
+        };
+        let mut issue = Issue::error(code, format!("{label}{error}"));
+        if let (Some(PatchFormat::FhirPathPatch), Some(index)) = (error.format(), error.operation())
+        {
+            issue = issue.at(format!("Parameters.parameter[{index}]"));
+        }
+        ServiceError::with_issues(ServiceErrorKind::Invalid, vec![issue])
     }
 }

@@ -15,7 +15,7 @@
 
 mod bundle;
 mod capability;
-mod clock;
+
 mod context;
 mod error;
 mod everything;
@@ -24,12 +24,10 @@ mod history;
 mod import;
 mod interactions;
 mod meta;
-mod patch;
 mod reindex;
 mod search;
 
 pub use bundle::BundleReturn;
-pub use clock::{format_instant, now_micros, parse_instant_micros};
 pub use context::{Principal, RequestContext};
 pub use error::{ServiceError, ServiceErrorKind};
 pub use export::{
@@ -41,8 +39,9 @@ pub use import::{
     ImportPosition, ImportReport, ImportTimings,
 };
 pub use interactions::{ConditionalDeleteOutcome, Preconditions, ReadResult, WriteOutcome};
-pub use patch::{PatchDocument, PatchError, PatchErrorKind, PatchFormat};
 pub use reindex::ReindexReport;
+pub use vigil_model::instant::{format_instant, now_micros, parse_instant_micros};
+pub use vigil_patch::{PatchDocument, PatchError, PatchErrorKind, PatchFormat};
 pub use vigil_search::SearchScope;
 
 use std::sync::Arc;

@@ -5,6 +5,7 @@
 use super::{Call, Func};
 use crate::error::{EvalError, EvalErrorKind, EvalResult};
 use crate::value::{Collection, Item, Text};
+use base64::Engine as _;
 
 fn s<'a>(v: String) -> Item<'a> {
     Item::String(Text::from(v))
@@ -140,56 +141,24 @@ pub(super) fn call<'a>(
     }
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64(bytes: &[u8], url: bool) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for k in 0..4 {
-            if k <= chunk.len() {
-                let c = B64[((n >> (18 - 6 * k)) & 63) as usize];
-                out.push(match (url, c) {
-                    (true, b'+') => '-',
-                    (true, b'/') => '_',
-                    _ => c as char,
-                });
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn unbase64(text: &str) -> Option<Vec<u8>> {
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in text.bytes().filter(|c| *c != b'=') {
-        let v = match c {
-            b'-' => 62,
-            b'_' => 63,
-            _ => B64.iter().position(|x| *x == c)? as u32,
-        };
-        bits = (bits << 6) | v;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-            bits &= (1 << n) - 1;
-        }
-    }
-    Some(out)
+/// The base64 engines of `encode`/`decode`: standard and URL-safe alphabets, writing padding
+/// and accepting input with or without it.
+fn base64_engine(url: bool) -> base64::engine::GeneralPurpose {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let alphabet = if url {
+        &base64::alphabet::URL_SAFE
+    } else {
+        &base64::alphabet::STANDARD
+    };
+    GeneralPurpose::new(alphabet, config)
 }
 
 fn encode(text: &str, format: &str) -> Option<String> {
     match format {
-        "base64" => Some(base64(text.as_bytes(), false)),
-        "urlbase64" => Some(base64(text.as_bytes(), true)),
+        "base64" => Some(base64_engine(false).encode(text)),
+        "urlbase64" => Some(base64_engine(true).encode(text)),
         "hex" => Some(text.bytes().map(|b| format!("{b:02x}")).collect()),
         _ => None,
     }
@@ -197,7 +166,8 @@ fn encode(text: &str, format: &str) -> Option<String> {
 
 fn decode(text: &str, format: &str) -> Option<String> {
     let bytes = match format {
-        "base64" | "urlbase64" => unbase64(text)?,
+        "base64" => base64_engine(false).decode(text).ok()?,
+        "urlbase64" => base64_engine(true).decode(text).ok()?,
         "hex" => {
             if !text.len().is_multiple_of(2) {
                 return None;

@@ -5,16 +5,21 @@
 //! expressions compiled) once, before any unit of work, then [`PatchDocument::apply`] turns the
 //! current resource into the patched one. Applying is all or nothing: it works on a copy and
 //! the first failing operation is reported with its index. Whether the result is a valid
-//! resource, with the same `resourceType` and `id`, is checked by the interaction
-//! (`interactions/patch.rs`), which also stores it.
+//! resource, with the same `resourceType` and `id`, is checked by the service's patch
+//! interaction (`vigil-service`, `interactions/patch.rs`), which also stores it.
+//!
+//! Architecture invariant: pure; no I/O, no storage, no HTTP. Errors are [`PatchError`]s; the
+//! service maps them to OperationOutcomes.
 //!
 //! - [`json_patch`]: RFC 6902 with RFC 6901 pointers ([`pointer`]), written by hand;
 //! - [`parameters`]: reading the `Parameters` of a FHIRPath Patch;
 //! - [`fhirpath_patch`]: applying its operations, using [`locate`] to find where FHIRPath
 //!   results live and [`types`] for the schema of the elements touched;
-//! - [`base64`]: `Binary.data` of a JSON Patch inside a transaction or batch.
+//! - `Binary.data` of a JSON Patch inside a transaction or batch is decoded with the `base64`
+//!   crate (standard alphabet, padding required, whitespace tolerated as FHIR allows).
 
-mod base64;
+#![deny(missing_docs)]
+
 mod fhirpath_patch;
 mod json_patch;
 mod locate;
@@ -29,9 +34,7 @@ mod spec_cases;
 #[cfg(test)]
 mod tests;
 
-use crate::{ServiceError, ServiceErrorKind};
 use serde_json::Value;
-use vigil_model::{Issue, IssueType};
 
 /// The two patch formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +177,7 @@ impl PatchDocument {
                     .get("data")
                     .and_then(Value::as_str)
                     .ok_or_else(|| PatchError::malformed(None, "the Binary patch has no data"))?;
-                let bytes = base64::decode(data).ok_or_else(|| {
+                let bytes = decode_base64(data).ok_or_else(|| {
                     PatchError::malformed(None, "Binary.data is not valid base64")
                 })?;
                 let document = vigil_model::json::parse(&bytes).map_err(|error| {
@@ -229,7 +232,7 @@ impl PatchDocument {
     /// `reference` element (JSON Patch `/subject/reference`, FHIRPath
     /// `Observation.subject.reference`, a nested part named `reference`) is wrapped as
     /// `{"reference": "..."}` so it is found too. [`PatchDocument::put_back_values`] undoes this.
-    pub(crate) fn take_values(&mut self) -> Value {
+    pub fn take_values(&mut self) -> Value {
         Value::Array(
             self.value_slots()
                 .into_iter()
@@ -246,7 +249,7 @@ impl PatchDocument {
     }
 
     /// Puts back the values [`PatchDocument::take_values`] took out (after rewriting).
-    pub(crate) fn put_back_values(&mut self, values: Value) {
+    pub fn put_back_values(&mut self, values: Value) {
         let Value::Array(values) = values else {
             return;
         };
@@ -282,25 +285,41 @@ impl PatchDocument {
     }
 }
 
-/// Every patch failure is the client's: 400 Bad Request, as HAPI answers (it raises
-/// `InvalidRequestException` for malformed documents and for operations that cannot be
-/// applied alike). The issue code tells the two apart (`invalid` / `processing`) and, for a
-/// FHIRPath Patch, the expression names the `Parameters.parameter` at fault.
-impl From<PatchError> for ServiceError {
-    fn from(error: PatchError) -> Self {
-        let code = match error.kind {
-            PatchErrorKind::Malformed => IssueType::Invalid,
-            PatchErrorKind::NotApplicable => IssueType::Processing,
-        };
-        let label = match error.format {
-            Some(PatchFormat::JsonPatch) => "JSON Patch ",
-            Some(PatchFormat::FhirPathPatch) => "FHIRPath Patch ",
-            None => "patch ",
-        };
-        let mut issue = Issue::error(code, format!("{label}{error}"));
-        if let (Some(PatchFormat::FhirPathPatch), Some(index)) = (error.format, error.operation) {
-            issue = issue.at(format!("Parameters.parameter[{index}]"));
+/// `base64Binary` as FHIR writes it: the standard alphabet with padding; whitespace between
+/// symbols is tolerated.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let symbols: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(symbols)
+        .ok()
+}
+
+#[cfg(test)]
+mod base64_tests {
+    use super::decode_base64;
+
+    #[test]
+    fn rfc4648_vectors_and_rejections() {
+        let vectors: &[(&str, &str)] = &[
+            ("", ""),
+            ("Zg==", "f"),
+            ("Zm8=", "fo"),
+            ("Zm9v", "foo"),
+            ("Zm9vYg==", "foob"),
+            ("Zm9vYmE=", "fooba"),
+            ("Zm9vYmFy", "foobar"),
+            ("Zm9v\n YmFy", "foobar"),
+        ];
+        for (encoded, plain) in vectors {
+            assert_eq!(
+                decode_base64(encoded).as_deref(),
+                Some(plain.as_bytes()),
+                "{encoded}"
+            );
         }
-        ServiceError::with_issues(ServiceErrorKind::Invalid, vec![issue])
+        for bad in ["Zg=", "Z===", "Zm9v!mFy", "Zh==", "===="] {
+            assert_eq!(decode_base64(bad), None, "{bad}");
+        }
     }
 }

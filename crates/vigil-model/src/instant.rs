@@ -1,5 +1,5 @@
-//! Time in the form the store keeps it (microseconds since the Unix epoch, UTC) and the FHIR
-//! `instant` form clients see.
+//! Time, once for the whole workspace: the form the store keeps (microseconds since the Unix
+//! epoch, UTC) and the FHIR `instant` form clients see.
 
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
