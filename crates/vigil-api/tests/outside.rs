@@ -177,3 +177,45 @@ async fn duplicate_full_urls_are_refused_bdl_7() {
     let search = server.request("GET", "/Patient", None, &[]).await;
     assert_eq!(search.json()["total"], 0);
 }
+
+#[tokio::test]
+async fn transaction_relative_reference_resolves_against_absolute_full_url() {
+    let server = TestServer::new();
+    let entries = vec![
+        json!({"fullUrl": "http://example.org/fhir/Observation/1",
+               "resource": {"resourceType": "Observation", "status": "final",
+                            "code": {"text": "weight"},
+                            "subject": {"reference": "Patient/0"}},
+               "request": {"method": "POST", "url": "Observation"}}),
+        json!({"fullUrl": "http://example.org/fhir/Patient/0",
+               "resource": {"resourceType": "Patient", "name": [{"family": "Zero"}]},
+               "request": {"method": "POST", "url": "Patient"}}),
+    ];
+    let answer = server
+        .request(
+            "POST",
+            "/",
+            Some(bundle("transaction", entries)),
+            &[("prefer", "return=representation")],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let response = answer.json();
+    let patient_id = response["entry"][1]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(patient_id, "0", "a POST gets a new id");
+    let subject = &response["entry"][0]["resource"]["subject"]["reference"];
+    assert_eq!(subject, &json!(format!("Patient/{patient_id}")));
+    // The stored Observation points at the new Patient, which a search by subject finds.
+    let search = server
+        .request(
+            "GET",
+            &format!("/Observation?subject=Patient/{patient_id}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(search.json()["total"], 1, "{}", search.text());
+}

@@ -8,7 +8,9 @@
 //! 3. conditional references (`Practitioner?identifier=x|1`) are resolved against the committed
 //!    data, each distinct one once;
 //! 4. `fullUrl`s (`urn:uuid:…` or absolute) of entries whose id is known are rewritten to
-//!    `Type/id` in every resource, and those resources' index rows are extracted.
+//!    `Type/id` in every resource, and those resources' index rows are extracted; a relative
+//!    reference (`Patient/0`) naming an entry's absolute fullUrl
+//!    (`http://example.org/fhir/Patient/0`) counts as that fullUrl (bundle.html#references).
 //!
 //! Inside the unit: deletes, then conditional creates (`ifNoneExist`) and conditional updates
 //! find their targets; only resources whose references pointed at such entries are rewritten
@@ -22,7 +24,7 @@
 //! Patch `replace` of `/subject/reference`, included); inside the unit it is applied to the
 //! current version of its target, found like a conditional update's when the URL has criteria.
 
-use super::references::{as_conditional, for_each_reference};
+use super::references::{RelativeIndex, as_conditional, for_each_reference};
 use super::request_url::EntryTarget;
 use super::{
     BundleReturn, Entry, EntryMethod, NoneMatch, check_write_none_match, not_modified,
@@ -100,9 +102,15 @@ impl FhirService {
                 }
             }
         }
+        let relative = RelativeIndex::new(
+            writes
+                .iter()
+                .filter_map(|write| write.entry.full_url.as_deref()),
+        );
         let mut resolved_conditionals: HashMap<String, String> = HashMap::new();
         for write in &mut writes {
             let index = write.entry.index;
+            let referrer = write.entry.full_url.clone();
             // A patch's references are in the values it writes; they are rewritten as one array.
             let mut resource = match &mut write.patch {
                 Some(patch) => patch.take_values(),
@@ -111,6 +119,10 @@ impl FhirService {
             let mut pending = false;
             let mut failure: Option<ServiceError> = None;
             let rewritten = for_each_reference(&mut resource, &mut |reference| {
+                // A relative `Type/id` naming an entry's absolute fullUrl is that fullUrl.
+                if let Some(full_url) = relative.resolve(reference, referrer.as_deref())? {
+                    *reference = full_url.to_owned();
+                }
                 if let Some(target) = local.get(reference.as_str()) {
                     *reference = target.clone();
                 } else if conditional_urls.contains(reference.as_str()) {
