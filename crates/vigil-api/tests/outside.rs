@@ -219,3 +219,134 @@ async fn transaction_relative_reference_resolves_against_absolute_full_url() {
         .await;
     assert_eq!(search.json()["total"], 1, "{}", search.text());
 }
+
+fn codes(list: &Value) -> Vec<String> {
+    list.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["code"].as_str().or(i["name"].as_str()).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn resource_entry<'a>(statement: &'a Value, resource_type: &str) -> &'a Value {
+    statement["rest"][0]["resource"]
+        .as_array()
+        .and_then(|types| types.iter().find(|r| r["type"] == resource_type))
+        .unwrap_or(&Value::Null)
+}
+
+#[tokio::test]
+async fn capability_statement_says_what_the_server_does() {
+    let server = TestServer::new();
+    let statement = server.request("GET", "/metadata", None, &[]).await.json();
+    let rest = &statement["rest"][0];
+    for code in ["transaction", "batch", "search-system", "history-system"] {
+        assert!(
+            codes(&rest["interaction"]).contains(&code.to_owned()),
+            "{code}"
+        );
+    }
+    // No export directory: no $export claimed.
+    assert!(rest.get("operation").is_none(), "{}", rest["operation"]);
+    let patient = resource_entry(&statement, "Patient");
+    assert_eq!(patient["updateCreate"], true);
+    assert!(codes(&patient["interaction"]).contains(&"patch".to_owned()));
+    assert_eq!(codes(&patient["operation"]), ["everything"]);
+    assert_eq!(
+        patient["operation"][0]["definition"],
+        "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+    );
+    let params = patient["searchParam"].as_array().unwrap();
+    let name = params.iter().find(|p| p["name"] == "name").unwrap();
+    assert_eq!(name["type"], "string");
+    assert_eq!(
+        name["definition"],
+        "http://hl7.org/fhir/SearchParameter/Patient-name"
+    );
+    assert!(
+        params
+            .iter()
+            .any(|p| p["name"] == "_lastUpdated" && p["type"] == "date")
+    );
+    let includes: Vec<&str> = patient["searchInclude"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        includes.contains(&"Patient:general-practitioner"),
+        "{includes:?}"
+    );
+    let revincludes: Vec<&str> = patient["searchRevInclude"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        revincludes.contains(&"Observation:subject"),
+        "{revincludes:?}"
+    );
+    assert!(
+        revincludes.contains(&"Encounter:patient"),
+        "{revincludes:?}"
+    );
+    // An unimplemented special parameter is not claimed.
+    let location = resource_entry(&statement, "Location");
+    assert!(
+        !location["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "near")
+    );
+
+    // updateCreate follows the configuration; $export appears when export is enabled.
+    let strict = TestServer::with_service_config(vigil_service::ServiceConfig {
+        allow_update_create: false,
+        export_dir: Some(std::env::temp_dir().join("vigil-outside-capability")),
+        ..Default::default()
+    });
+    let statement = strict.request("GET", "/metadata", None, &[]).await.json();
+    assert_eq!(resource_entry(&statement, "Patient")["updateCreate"], false);
+    assert_eq!(codes(&statement["rest"][0]["operation"]), ["export"]);
+    assert_eq!(
+        codes(&resource_entry(&statement, "Patient")["operation"]),
+        ["everything", "export"]
+    );
+    assert_eq!(
+        codes(&resource_entry(&statement, "Group")["operation"]),
+        ["export"]
+    );
+}
+
+#[tokio::test]
+async fn capability_statement_carries_a_stable_etag() {
+    let server = TestServer::new();
+    let first = server.request("GET", "/metadata", None, &[]).await;
+    let tag = first.header("etag").expect("an ETag");
+    assert!(tag.starts_with("W/\""), "{tag}");
+    assert!(first.header("last-modified").unwrap().ends_with("GMT"));
+    let second = server
+        .request("GET", "/metadata?_pretty=true", None, &[])
+        .await;
+    assert_eq!(second.header("etag").as_deref(), Some(tag.as_str()));
+    assert_eq!(first.json(), second.json());
+    let cached = server
+        .request("GET", "/metadata", None, &[("if-none-match", tag.as_str())])
+        .await;
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+    assert!(cached.body.is_empty());
+    assert_eq!(cached.header("etag").as_deref(), Some(tag.as_str()));
+    // Another configuration is another statement, so another tag.
+    let strict = TestServer::with_service_config(vigil_service::ServiceConfig {
+        allow_update_create: false,
+        ..Default::default()
+    });
+    let other = strict.request("GET", "/metadata", None, &[]).await;
+    assert_ne!(other.header("etag").as_deref(), Some(tag.as_str()));
+}
