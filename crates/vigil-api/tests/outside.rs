@@ -350,3 +350,129 @@ async fn capability_statement_carries_a_stable_etag() {
     let other = strict.request("GET", "/metadata", None, &[]).await;
     assert_ne!(other.header("etag").as_deref(), Some(tag.as_str()));
 }
+
+#[tokio::test]
+async fn binary_reads_and_writes_native_content() {
+    let server = TestServer::new();
+    let png: Vec<u8> = vec![0x89, b'P', b'N', b'G', 0, 0xff, 0x10, b'\n', 0x80];
+    let created = server
+        .raw(
+            "POST",
+            "/Binary",
+            Some(png.clone()),
+            &[
+                ("content-type", "image/png"),
+                ("x-security-context", "Patient/p1"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let resource = created.json();
+    assert_eq!(resource["contentType"], "image/png");
+    assert_eq!(resource["securityContext"]["reference"], "Patient/p1");
+    let path = format!("/Binary/{}", resource["id"].as_str().unwrap());
+
+    // Native content when the client asks for it, for anything, or says nothing.
+    for accept in [Some("image/png"), Some("image/*"), Some("*/*"), None] {
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("accept", a)).into_iter().collect();
+        let read = server.raw("GET", &path, None, &headers).await;
+        assert_eq!(read.status, StatusCode::OK, "{accept:?}");
+        assert_eq!(read.body, png, "{accept:?}");
+        assert_eq!(read.header("content-type").as_deref(), Some("image/png"));
+        assert_eq!(
+            read.header("x-security-context").as_deref(),
+            Some("Patient/p1")
+        );
+        assert_eq!(read.header("etag").as_deref(), Some("W/\"1\""));
+    }
+    // The resource form when a FHIR type or _format is asked for, or only JSON is accepted.
+    for (query, accept) in [
+        ("", "application/fhir+json"),
+        ("?_format=json", "image/png"),
+        ("", "application/json"),
+    ] {
+        let read = server
+            .raw(
+                "GET",
+                &format!("{path}{query}"),
+                None,
+                &[("accept", accept)],
+            )
+            .await;
+        assert_eq!(read.status, StatusCode::OK, "{query} {accept}");
+        assert_eq!(read.json()["resourceType"], "Binary", "{query} {accept}");
+        assert_eq!(read.json()["data"], "iVBORwD/EAqA");
+    }
+    // Neither the content type nor JSON: 406.
+    let refused = server
+        .raw("GET", &path, None, &[("accept", "text/html")])
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_ACCEPTABLE);
+
+    // PUT raw bytes of another type: a new version; vread of version 1 is still the PNG.
+    let updated = server
+        .raw(
+            "PUT",
+            &path,
+            Some(b"plain words".to_vec()),
+            &[("content-type", "text/plain; charset=utf-8")],
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
+    let read = server.raw("GET", &path, None, &[]).await;
+    assert_eq!(read.text(), "plain words");
+    assert_eq!(
+        read.header("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(read.header("x-security-context").is_none());
+    let v1 = server
+        .raw("GET", &format!("{path}/_history/1"), None, &[])
+        .await;
+    assert_eq!(v1.body, png);
+
+    // FHIR JSON bodies still work as for any resource.
+    let id = path.trim_start_matches("/Binary/");
+    let fhir = server
+        .request(
+            "PUT",
+            &path,
+            Some(json!({"resourceType": "Binary", "id": id, "contentType": "text/csv", "data": "YSxiCg=="})),
+            &[],
+        )
+        .await;
+    assert_eq!(fhir.status, StatusCode::OK, "{}", fhir.text());
+    let read = server
+        .raw("GET", &path, None, &[("accept", "text/csv")])
+        .await;
+    assert_eq!(read.text(), "a,b\n");
+    // Raw bodies are only for Binary.
+    let other = server
+        .raw(
+            "POST",
+            "/Patient",
+            Some(b"x".to_vec()),
+            &[("content-type", "text/plain")],
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn binary_body_over_the_limit_is_413() {
+    let server = TestServer::with_body_limit(1_000);
+    let answer = server
+        .raw(
+            "POST",
+            "/Binary",
+            Some(vec![7u8; 2_000]),
+            &[("content-type", "application/octet-stream")],
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        answer.text()
+    );
+}
