@@ -476,3 +476,104 @@ async fn binary_body_over_the_limit_is_413() {
         answer.text()
     );
 }
+
+#[tokio::test]
+async fn batch_and_transaction_entries_may_be_any_read_interaction() {
+    let server = TestServer::new();
+    server
+        .request("PUT", "/Patient/p1", Some(patient_with_id("p1", "A")), &[])
+        .await;
+    let observation = json!({"resourceType": "Observation", "status": "final",
+        "code": {"text": "pulse"}, "subject": {"reference": "Patient/p1"}});
+    server
+        .request("POST", "/Observation", Some(observation), &[])
+        .await;
+    let get = |url: &str| json!({"request": {"method": "GET", "url": url}});
+    let urls = [
+        "metadata",
+        "Patient/p1/_history",
+        "Patient/p1/_history/1",
+        "Patient/_history?_count=1",
+        "_history?_count=1",
+        "?_type=Patient,Observation",
+        "Patient?name=A",
+        "Patient/p1/Observation",
+        "Patient/p1/$everything",
+        "$export",
+        "Patient/p1/$bogus",
+    ];
+    let mut entries: Vec<Value> = urls.iter().map(|url| get(url)).collect();
+    entries.push(json!({"request": {"method": "HEAD", "url": "Patient/p1"}}));
+    let answer = server
+        .request("POST", "/", Some(bundle("batch", entries)), &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let response = answer.json();
+    let at = |i: usize| response["entry"][i].clone();
+    for i in 0..9 {
+        assert_eq!(
+            at(i)["response"]["status"],
+            "200 OK",
+            "{}: {}",
+            urls[i],
+            at(i)
+        );
+    }
+    assert_eq!(at(0)["resource"]["resourceType"], "CapabilityStatement");
+    assert_eq!(at(1)["resource"]["type"], "history");
+    assert_eq!(at(2)["resource"]["id"], "p1");
+    assert_eq!(at(3)["resource"]["entry"].as_array().unwrap().len(), 1);
+    assert_eq!(at(4)["resource"]["entry"].as_array().unwrap().len(), 1);
+    assert_eq!(at(5)["resource"]["total"], 2);
+    assert_eq!(at(6)["resource"]["total"], 1);
+    assert_eq!(
+        at(7)["resource"]["entry"][0]["resource"]["resourceType"],
+        "Observation"
+    );
+    let everything_bundle = at(8);
+    let everything: Vec<&str> = everything_bundle["resource"]["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["resource"]["resourceType"].as_str())
+        .collect();
+    assert_eq!(everything, ["Patient", "Observation"]);
+    // $export is asynchronous: refused inside a Bundle, as is an unknown operation.
+    assert_eq!(at(9)["response"]["status"], "400 Bad Request");
+    assert!(at(9).to_string().contains("respond-async"), "{}", at(9));
+    assert_eq!(at(10)["response"]["status"], "400 Bad Request");
+    // HEAD: the GET's answer without the resource.
+    assert_eq!(at(11)["response"]["status"], "200 OK");
+    assert_eq!(at(11)["response"]["etag"], "W/\"1\"");
+    assert!(at(11).get("resource").is_none());
+
+    // The same in a transaction, after its writes.
+    let entries = vec![
+        json!({"resource": patient_with_id("p2", "B"), "request": {"method": "PUT", "url": "Patient/p2"}}),
+        get("metadata"),
+        get("_history?_count=1"),
+        get("Patient/p2/_history"),
+    ];
+    let answer = server
+        .request("POST", "/", Some(bundle("transaction", entries)), &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let response = answer.json();
+    assert_eq!(
+        response["entry"][1]["resource"]["resourceType"],
+        "CapabilityStatement"
+    );
+    assert_eq!(
+        response["entry"][2]["resource"]["entry"][0]["resource"]["id"],
+        "p2"
+    );
+    assert_eq!(response["entry"][3]["resource"]["total"], 1);
+    // A write to a system URL is refused with 400.
+    let entries = vec![
+        json!({"resource": patient_with_id("p3", "C"), "request": {"method": "POST", "url": "metadata"}}),
+    ];
+    let answer = server
+        .request("POST", "/", Some(bundle("transaction", entries)), &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
+}

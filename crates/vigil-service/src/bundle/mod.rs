@@ -3,9 +3,11 @@
 //! - [`request_url`]: what each entry's `request.url` names;
 //! - [`references`]: rewriting `fullUrl`s and conditional references to `Type/id`;
 //! - [`transaction`]: all entries in one unit of work, all or nothing;
-//! - [`batch`]: each entry on its own.
+//! - [`batch`]: each entry on its own;
+//! - [`reads`]: GET and HEAD entries, any read interaction of the REST API.
 
 mod batch;
+mod reads;
 pub(crate) mod references;
 pub(crate) mod request_url;
 mod transaction;

@@ -67,8 +67,11 @@ impl FhirService {
         let mut writes = Vec::new();
         let mut reads = Vec::new();
         for entry in entries {
-            self.check_type(entry.target.resource_type())
-                .map_err(|e| e.in_entry(entry.index))?;
+            let resource_type = entry.target.resource_type();
+            if !resource_type.is_empty() {
+                self.check_type(resource_type)
+                    .map_err(|e| e.in_entry(entry.index))?;
+            }
             let condition = none_match.get(entry.index).copied().flatten();
             check_write_none_match(&entry, condition)?;
             match entry.method {
@@ -468,62 +471,6 @@ impl FhirService {
             results.push((index, Some(outcome), status));
         }
         Ok(results)
-    }
-
-    /// A GET entry: read, vread, history or search, after the writes committed.
-    pub(super) fn read_entry(
-        &self,
-        context: &RequestContext,
-        entry: Entry,
-    ) -> Result<Value, ServiceError> {
-        let base = &context.base_url;
-        match entry.target {
-            EntryTarget::Instance(resource_type, id) => {
-                let read = self.read(context, &resource_type, &id)?;
-                Ok(version_entry(
-                    base,
-                    &read.version,
-                    200,
-                    super::BundleReturn::Representation,
-                ))
-            }
-            EntryTarget::Version(resource_type, id, version) => {
-                let read = self.vread(context, &resource_type, &id, &version)?;
-                Ok(version_entry(
-                    base,
-                    &read.version,
-                    200,
-                    super::BundleReturn::Representation,
-                ))
-            }
-            EntryTarget::Type(resource_type) => {
-                self.search_entry(context, crate::SearchScope::Type(resource_type), "")
-            }
-            EntryTarget::Query(resource_type, query) => {
-                self.search_entry(context, crate::SearchScope::Type(resource_type), &query)
-            }
-            EntryTarget::History(resource_type, id) => {
-                let scope = match id {
-                    Some(id) => vigil_store::HistoryScope::Instance(resource_type, id),
-                    None => vigil_store::HistoryScope::Type(resource_type),
-                };
-                let bundle = self.history(context, scope, &crate::HistoryParams::default())?;
-                Ok(serde_json::json!({"resource": bundle, "response": {"status": "200 OK"}}))
-            }
-        }
-    }
-
-    fn search_entry(
-        &self,
-        context: &RequestContext,
-        scope: crate::SearchScope,
-        query: &str,
-    ) -> Result<Value, ServiceError> {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect();
-        let bundle = self.search(context, scope, pairs, false)?;
-        Ok(serde_json::json!({"resource": bundle, "response": {"status": "200 OK"}}))
     }
 }
 
