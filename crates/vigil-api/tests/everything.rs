@@ -267,3 +267,83 @@ async fn everything_answers_errors_as_operation_outcomes() {
         StatusCode::OK
     );
 }
+
+/// Patient `big` with `n` observations, written in one batch.
+async fn big_record(server: &TestServer, n: usize) {
+    put(server, json!({"resourceType": "Patient", "id": "big"})).await;
+    let entries: Vec<Value> = (0..n)
+        .map(|i| {
+            let id = format!("big-obs-{i:04}");
+            json!({"resource": observation(&id, "big"),
+                   "request": {"method": "PUT", "url": format!("Observation/{id}")}})
+        })
+        .collect();
+    let answer = server
+        .request(
+            "POST",
+            "/",
+            Some(json!({"resourceType": "Bundle", "type": "batch", "entry": entries})),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+}
+
+/// Without `_count`, the whole set in one Bundle (more than a search page's 50 and more than
+/// the engine's 1,000 per query), with `total`.
+#[tokio::test]
+async fn everything_without_count_is_the_whole_set_in_one_bundle() {
+    let server = TestServer::new();
+    big_record(&server, 1_200).await;
+    let bundle = get(&server, "/Patient/big/$everything").await;
+    assert_eq!(bundle["total"], 1_201);
+    let matches = names(&bundle, "match");
+    assert_eq!(matches.len(), 1_201);
+    assert_eq!(
+        matches.iter().collect::<BTreeSet<_>>().len(),
+        1_201,
+        "no repeats"
+    );
+    assert!(next_path(&bundle).is_none());
+    assert!(names(&bundle, "outcome").is_empty());
+    // With _count the client gets pages, each with the same total.
+    let page = get(&server, "/Patient/big/$everything?_count=100").await;
+    assert_eq!(names(&page, "match").len(), 100);
+    assert_eq!(page["total"], 1_201);
+    assert!(next_path(&page).is_some());
+}
+
+/// Beyond the configured limit the Bundle is cut, says so in an OperationOutcome entry, and its
+/// `next` link gives the rest: never a silent truncation.
+#[tokio::test]
+async fn everything_over_the_limit_is_cut_openly_and_continues() {
+    let server = TestServer::with_service_config(vigil_service::ServiceConfig {
+        everything_max_resources: 30,
+        ..Default::default()
+    });
+    big_record(&server, 45).await;
+    let first = get(&server, "/Patient/big/$everything").await;
+    assert_eq!(first["total"], 46);
+    assert_eq!(names(&first, "match").len(), 30);
+    let outcome = first["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["search"]["mode"] == "outcome")
+        .expect("an OperationOutcome entry");
+    assert_eq!(outcome["resource"]["resourceType"], "OperationOutcome");
+    assert_eq!(outcome["resource"]["issue"][0]["severity"], "warning");
+    let text = outcome["resource"]["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains("46") && text.contains("30"), "{text}");
+    let rest = get(&server, &next_path(&first).expect("a next link")).await;
+    assert_eq!(names(&rest, "match").len(), 16);
+    assert!(next_path(&rest).is_none());
+    assert!(!rest.to_string().contains("\"outcome\""));
+    let all: BTreeSet<String> = names(&first, "match")
+        .into_iter()
+        .chain(names(&rest, "match"))
+        .collect();
+    assert_eq!(all.len(), 46);
+}

@@ -1,5 +1,11 @@
 //! `GET /Patient/[id]/$everything`: the patient and every resource in its Patient compartment
-//! (R4 CompartmentDefinition), as a `searchset` Bundle with paging.
+//! (R4 CompartmentDefinition), as a `searchset` Bundle with `total`.
+//!
+//! Without `_count` the whole set comes in one Bundle, up to
+//! `ServiceConfig::everything_max_resources` (10,000 by default) matches; a larger set is cut
+//! there, never silently: the Bundle carries a warning OperationOutcome entry
+//! (`search.mode = outcome`) and a `next` link to the rest. With `_count` the result is paged
+//! as a search is (at most `max_page_size` per page).
 //!
 //! Order: the Patient first, then the compartment's types alphabetically, each in id order.
 //! A page walks the types with compartment searches until it is full; the `next` link carries
@@ -44,6 +50,8 @@ struct EverythingRequest {
     types: Vec<String>,
     since: Option<String>,
     count: usize,
+    /// True when the client asked for pages (`_count`); false for the whole set in one Bundle.
+    paged: bool,
     cursor: Option<Cursor>,
 }
 
@@ -101,6 +109,7 @@ impl FhirService {
         let request = self.everything_request(pairs)?;
         let (matches, next) = self.everything_page(patient_id, &request)?;
         let included = self.referenced(&matches)?;
+        let total = self.everything_total(patient_id, &request)?;
         let base = &context.base_url;
         let link = |page: Option<&Cursor>| {
             let mut query = form_urlencoded::Serializer::new(String::new());
@@ -129,11 +138,14 @@ impl FhirService {
                 "search": {"mode": mode},
             })
         };
-        let entries: Vec<Value> = matches
+        let mut entries: Vec<Value> = matches
             .iter()
             .map(|v| entry(v, "match"))
             .chain(included.iter().map(|v| entry(v, "include")))
             .collect();
+        if !request.paged && next.is_some() {
+            entries.push(truncation_outcome(request.count, total));
+        }
         let mut bundle = Map::new();
         bundle.insert("resourceType".into(), json!("Bundle"));
         bundle.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -142,6 +154,7 @@ impl FhirService {
             json!({"lastUpdated": format_instant(now_micros())}),
         );
         bundle.insert("type".into(), json!("searchset"));
+        bundle.insert("total".into(), json!(total));
         bundle.insert("link".into(), Value::Array(links));
         if !entries.is_empty() {
             bundle.insert("entry".into(), Value::Array(entries));
@@ -195,10 +208,16 @@ impl FhirService {
         } else {
             all.into_iter().filter(|t| types.contains(t)).collect()
         };
+        let paged = count.is_some();
         Ok(EverythingRequest {
             types,
             since,
-            count: self.page_size(count)?,
+            count: if paged {
+                self.page_size(count)?
+            } else {
+                self.config.everything_max_resources
+            },
+            paged,
             cursor,
         })
     }
@@ -225,32 +244,32 @@ impl FhirService {
         cursor: Option<&Cursor>,
         count: usize,
     ) -> Result<(Vec<StoredVersion>, Option<String>), ServiceError> {
-        let scope = if resource_type == "Patient" {
-            SearchScope::Type("Patient".to_owned())
-        } else {
-            SearchScope::Compartment {
-                compartment: "Patient".to_owned(),
-                id: patient_id.to_owned(),
-                resource_type: resource_type.to_owned(),
-            }
-        };
-        let mut search = SearchRequest::new(scope);
-        if resource_type == "Patient" {
-            search
-                .filters
-                .push(("_id".to_owned(), patient_id.to_owned()));
-        }
-        if let Some(since) = &request.since {
-            search
-                .filters
-                .push(("_lastUpdated".to_owned(), format!("ge{since}")));
-        }
-        search.strict = true;
+        let mut search = everything_search_request(patient_id, resource_type, request);
         search.count = Some(count);
         search.total = Some(TotalMode::None);
         search.cursor = cursor.map(Cursor::encode);
         let result = self.search.search(self.store.as_ref(), &search)?;
         Ok((result.matches, result.next_cursor))
+    }
+
+    /// The number of matches over all pages: one count per type.
+    fn everything_total(
+        &self,
+        patient_id: &str,
+        request: &EverythingRequest,
+    ) -> Result<u64, ServiceError> {
+        let mut total = 0;
+        for resource_type in &request.types {
+            let mut search = everything_search_request(patient_id, resource_type, request);
+            search.count = Some(0);
+            search.total = Some(TotalMode::Accurate);
+            total += self
+                .search
+                .search(self.store.as_ref(), &search)?
+                .total
+                .unwrap_or(0);
+        }
+        Ok(total)
     }
 
     /// One page of matches and the cursor of the next page.
@@ -277,29 +296,43 @@ impl FhirService {
             return Ok((matches, None));
         }
         for (at, resource_type) in request.types.iter().enumerate().skip(start) {
-            let remaining = request.count - matches.len();
-            if remaining == 0 {
-                // Full: continue at the next type that has anything.
-                for later in &request.types[at..] {
-                    if !self
-                        .everything_search(patient_id, later, request, None, 1)?
-                        .is_empty()
-                    {
-                        return Ok((matches, Some(type_start(later))));
-                    }
-                }
-                return Ok((matches, None));
-            }
-            let cursor = if at == start {
-                request.cursor.as_ref()
+            // A type may take several searches (each at most the engine's page size).
+            let mut cursor = if at == start {
+                request.cursor.clone()
             } else {
                 None
             };
-            let (page, next) =
-                self.everything_search_page(patient_id, resource_type, request, cursor, remaining)?;
-            matches.extend(page);
-            if let Some(next) = next {
-                return Ok((matches, Some(Cursor::decode(&next, 0)?)));
+            loop {
+                let remaining = request.count - matches.len();
+                if remaining == 0 {
+                    if cursor.is_some() {
+                        // This type has more.
+                        return Ok((matches, cursor));
+                    }
+                    // Full at a type boundary: continue at the next type that has anything.
+                    for later in &request.types[at..] {
+                        if !self
+                            .everything_search(patient_id, later, request, None, 1)?
+                            .is_empty()
+                        {
+                            return Ok((matches, Some(type_start(later))));
+                        }
+                    }
+                    return Ok((matches, None));
+                }
+                let (page, next) = self.everything_search_page(
+                    patient_id,
+                    resource_type,
+                    request,
+                    cursor.as_ref(),
+                    remaining,
+                )?;
+                let found = page.len();
+                matches.extend(page);
+                match next {
+                    Some(next) if found > 0 => cursor = Some(Cursor::decode(&next, 0)?),
+                    _ => break,
+                }
             }
         }
         Ok((matches, None))
@@ -336,6 +369,52 @@ impl FhirService {
         }
         Ok(out)
     }
+}
+
+/// The search for one type of the compartment (the Patient itself by id), without paging.
+fn everything_search_request(
+    patient_id: &str,
+    resource_type: &str,
+    request: &EverythingRequest,
+) -> SearchRequest {
+    let scope = if resource_type == "Patient" {
+        SearchScope::Type("Patient".to_owned())
+    } else {
+        SearchScope::Compartment {
+            compartment: "Patient".to_owned(),
+            id: patient_id.to_owned(),
+            resource_type: resource_type.to_owned(),
+        }
+    };
+    let mut search = SearchRequest::new(scope);
+    if resource_type == "Patient" {
+        search
+            .filters
+            .push(("_id".to_owned(), patient_id.to_owned()));
+    }
+    if let Some(since) = &request.since {
+        search
+            .filters
+            .push(("_lastUpdated".to_owned(), format!("ge{since}")));
+    }
+    search.strict = true;
+    search
+}
+
+/// The warning entry of a Bundle cut at the limit: how many of how many, and where the rest is.
+fn truncation_outcome(limit: usize, total: u64) -> Value {
+    let issue = Issue {
+        severity: vigil_model::Severity::Warning,
+        code: IssueType::TooCostly,
+        diagnostics: format!(
+            "$everything holds {total} resources, more than this server returns in one Bundle ({limit}); this Bundle has the first {limit} and its 'next' link continues"
+        ),
+        expression: Vec::new(),
+    };
+    json!({
+        "resource": vigil_model::outcome::operation_outcome(&[issue]),
+        "search": {"mode": "outcome"},
+    })
 }
 
 /// A cursor placed before the first resource of a type.

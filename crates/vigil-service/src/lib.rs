@@ -60,6 +60,9 @@ pub struct ServiceConfig {
     /// Where bulk `$export` writes its files (`<dir>/<job id>/<Type>-<n>.ndjson`); `None`
     /// disables `$export`. `vigil serve` sets `<data dir>/export`.
     pub export_dir: Option<std::path::PathBuf>,
+    /// Most resources (matches) one `$everything` Bundle holds when the client asks for no
+    /// pages (no `_count`); beyond it the Bundle says so and links to the rest.
+    pub everything_max_resources: usize,
 }
 
 impl Default for ServiceConfig {
@@ -69,6 +72,7 @@ impl Default for ServiceConfig {
             max_page_size: 1000,
             default_page_size: 50,
             export_dir: None,
+            everything_max_resources: 10_000,
         }
     }
 }
