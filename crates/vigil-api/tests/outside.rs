@@ -3,6 +3,9 @@
 //! interaction as a batch entry, `If-None-Match: *`, duplicate fullUrls, and the
 //! CapabilityStatement's ETag.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use axum::http::StatusCode;
@@ -510,14 +513,8 @@ async fn batch_and_transaction_entries_may_be_any_read_interaction() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     let response = answer.json();
     let at = |i: usize| response["entry"][i].clone();
-    for i in 0..9 {
-        assert_eq!(
-            at(i)["response"]["status"],
-            "200 OK",
-            "{}: {}",
-            urls[i],
-            at(i)
-        );
+    for (i, url) in urls.iter().enumerate().take(9) {
+        assert_eq!(at(i)["response"]["status"], "200 OK", "{url}: {}", at(i));
     }
     assert_eq!(at(0)["resource"]["resourceType"], "CapabilityStatement");
     assert_eq!(at(1)["resource"]["type"], "history");

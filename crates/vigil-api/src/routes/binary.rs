@@ -215,7 +215,8 @@ mod tests {
 
     #[test]
     fn native_or_resource_form() {
-        let cases: &[(&[(&str, &str)], &[(&'static str, &'static str)], bool)] = &[
+        type Pairs = &'static [(&'static str, &'static str)];
+        let cases: &[(Pairs, Pairs, bool)] = &[
             (&[], &[], true),
             (&[], &[("accept", "*/*")], true),
             (&[], &[("accept", "application/pdf")], true),

@@ -26,7 +26,7 @@ pub(crate) async fn capabilities(
     );
     let last_modified = statement["date"]
         .as_str()
-        .and_then(|date| vigil_service::parse_instant_micros(date))
+        .and_then(vigil_service::parse_instant_micros)
         .map(http_date);
     let unchanged = headers
         .get_all(header::IF_NONE_MATCH)

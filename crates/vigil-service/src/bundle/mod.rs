@@ -264,11 +264,16 @@ pub(crate) fn check_write_none_match(
     entry: &Entry,
     none_match: Option<NoneMatch>,
 ) -> Result<(), ServiceError> {
-    let allowed = match (entry.method, &entry.target, none_match) {
-        (_, _, None) | (EntryMethod::Get | EntryMethod::Head, _, _) => true,
-        (EntryMethod::Put, EntryTarget::Instance(..), Some(NoneMatch::Any)) => true,
-        _ => false,
-    };
+    let allowed = matches!(
+        (entry.method, &entry.target, none_match),
+        (_, _, None)
+            | (EntryMethod::Get | EntryMethod::Head, _, _)
+            | (
+                EntryMethod::Put,
+                EntryTarget::Instance(..),
+                Some(NoneMatch::Any)
+            )
+    );
     if allowed {
         Ok(())
     } else {
