@@ -73,6 +73,21 @@ async fn if_none_match_star_on_put_refuses_an_existing_resource() {
         )
         .await;
     assert_eq!(other.status, StatusCode::BAD_REQUEST);
+    // On a conditional update it is refused rather than ignored.
+    let conditional = server
+        .request(
+            "PUT",
+            "/Patient?family=C",
+            Some(json!({"resourceType": "Patient", "name": [{"family": "C"}]})),
+            &star,
+        )
+        .await;
+    assert_eq!(
+        conditional.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        conditional.text()
+    );
 }
 
 #[tokio::test]

@@ -86,6 +86,13 @@ pub(crate) async fn conditional_update(
     )?;
     let options = response_options(&params(query), &headers)?;
     check_content_type(&headers)?;
+    if headers.contains_key(axum::http::header::IF_NONE_MATCH) {
+        // Refused rather than ignored: the criteria already say "create when absent".
+        return Err(ApiError::bad_request(
+            "If-None-Match is not supported on a conditional update; use If-None-Exist on a create",
+            "If-None-Match",
+        ));
+    }
     let preconditions = Preconditions {
         if_match: if_match(&headers)?,
     };
