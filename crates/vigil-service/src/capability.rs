@@ -46,8 +46,17 @@ fn statement_date() -> i64 {
 
 impl FhirService {
     /// The server's CapabilityStatement (FHIR 4.0.1, JSON). Two calls with the same base URL
-    /// give equal statements.
+    /// give equal statements; it is built once per service and copied with the base URL set.
     pub fn capability_statement(&self, base_url: &str) -> Value {
+        let mut statement = self
+            .capability
+            .get_or_init(|| self.build_statement())
+            .clone();
+        statement["implementation"]["url"] = json!(base_url);
+        statement
+    }
+
+    fn build_statement(&self) -> Value {
         let skipped: HashSet<(&str, &str)> = self
             .search
             .skipped_definitions()
@@ -74,7 +83,7 @@ impl FhirService {
             "publisher": "Vigil",
             "kind": "instance",
             "software": {"name": "Vigil", "version": env!("CARGO_PKG_VERSION")},
-            "implementation": {"description": "Vigil FHIR R4 server", "url": base_url},
+            "implementation": {"description": "Vigil FHIR R4 server", "url": ""},
             "fhirVersion": "4.0.1",
             "format": ["application/fhir+json", "json"],
             "patchFormat": ["application/json-patch+json", "application/fhir+json"],

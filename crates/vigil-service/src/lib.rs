@@ -83,6 +83,9 @@ pub struct FhirService {
     store: Arc<dyn Store>,
     search: Arc<SearchEngine>,
     config: Arc<ServiceConfig>,
+    /// The CapabilityStatement without its base URL, built on first use (it depends only on
+    /// the registry and the configuration, fixed for the service's life).
+    capability: Arc<std::sync::OnceLock<serde_json::Value>>,
 }
 
 impl FhirService {
@@ -92,6 +95,7 @@ impl FhirService {
             store,
             search,
             config: Arc::new(config),
+            capability: Arc::default(),
         }
     }
 
