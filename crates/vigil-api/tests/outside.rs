@@ -155,6 +155,30 @@ async fn if_none_match_in_transaction_and_batch_entries() {
     assert!(entries[0].get("resource").is_none());
     assert_eq!(entries[1]["response"]["status"], "200 OK");
     assert_eq!(entries[1]["resource"]["id"], "p2");
+    // Misuse is a 400 located at the entry's request.ifNoneMatch.
+    let post = json!({"resource": patient_with_id("p9", "Z"),
+                      "request": {"method": "POST", "url": "Patient", "ifNoneMatch": "*"}});
+    let refused = server
+        .request("POST", "/", Some(bundle("transaction", vec![post])), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused.json()["issue"][0]["expression"][0],
+        "Bundle.entry[0].request.ifNoneMatch"
+    );
+    let garbage = json!({"request": {"method": "GET", "url": "Patient/p1", "ifNoneMatch": "soon"}});
+    let batch = server
+        .request("POST", "/", Some(bundle("batch", vec![garbage])), &[])
+        .await;
+    let outcome = &batch.json()["entry"][0]["response"]["outcome"];
+    assert_eq!(
+        batch.json()["entry"][0]["response"]["status"],
+        "400 Bad Request"
+    );
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Bundle.entry[0].request.ifNoneMatch"
+    );
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ impl FhirService {
             .into_iter()
             .enumerate()
             .map(|(index, raw)| {
-                let result = if_none_match(&raw, index).and_then(|none_match| {
+                let result = if_none_match(&raw).and_then(|none_match| {
                     let entry = parse_entry(context, index, raw)?;
                     self.batch_entry(context, entry, none_match, returns)
                 });

@@ -104,7 +104,7 @@ impl FhirService {
                 let none_match = entries
                     .iter()
                     .enumerate()
-                    .map(|(i, e)| if_none_match(e, i))
+                    .map(|(i, e)| if_none_match(e).map_err(|error| error.in_entry(i)))
                     .collect::<Result<Vec<_>, _>>()?;
                 let parsed = entries
                     .into_iter()
@@ -214,11 +214,9 @@ pub(crate) enum NoneMatch {
     Version(u64),
 }
 
-/// Reads `request.ifNoneMatch` of a raw entry (absent: `None`).
-pub(crate) fn if_none_match(
-    entry: &Value,
-    index: usize,
-) -> Result<Option<NoneMatch>, ServiceError> {
+/// Reads `request.ifNoneMatch` of a raw entry (absent: `None`); the caller places an error in
+/// its entry.
+pub(crate) fn if_none_match(entry: &Value) -> Result<Option<NoneMatch>, ServiceError> {
     let Some(value) = entry.pointer("/request/ifNoneMatch") else {
         return Ok(None);
     };
@@ -233,7 +231,7 @@ pub(crate) fn if_none_match(
                 format!(
                     "request.ifNoneMatch must be * or a version ETag such as W/\"3\", not '{text}'"
                 ),
-                &format!("Bundle.entry[{index}].request.ifNoneMatch"),
+                "request.ifNoneMatch",
             )
         })
 }
@@ -259,7 +257,8 @@ pub(crate) fn not_modified(response: Value, none_match: Option<NoneMatch>) -> Va
     }
 }
 
-/// `ifNoneMatch` on a write: only `*` on `PUT [type]/[id]` (create only if absent).
+/// `ifNoneMatch` on a write: only `*` on `PUT [type]/[id]` (create only if absent). The caller
+/// places an error in its entry.
 pub(crate) fn check_write_none_match(
     entry: &Entry,
     none_match: Option<NoneMatch>,
@@ -279,7 +278,7 @@ pub(crate) fn check_write_none_match(
     } else {
         Err(ServiceError::invalid(
             "request.ifNoneMatch on a write must be '*' and is supported on PUT [type]/[id] only",
-            &format!("Bundle.entry[{}].request.ifNoneMatch", entry.index),
+            "request.ifNoneMatch",
         ))
     }
 }

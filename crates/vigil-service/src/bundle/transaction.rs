@@ -73,7 +73,7 @@ impl FhirService {
                     .map_err(|e| e.in_entry(entry.index))?;
             }
             let condition = none_match.get(entry.index).copied().flatten();
-            check_write_none_match(&entry, condition)?;
+            check_write_none_match(&entry, condition).map_err(|e| e.in_entry(entry.index))?;
             match entry.method {
                 EntryMethod::Delete => deletes.push(entry),
                 EntryMethod::Get | EntryMethod::Head => reads.push(entry),
