@@ -284,6 +284,13 @@ fn resource_entry<'a>(statement: &'a Value, resource_type: &str) -> &'a Value {
 async fn capability_statement_says_what_the_server_does() {
     let server = TestServer::new();
     let statement = server.request("GET", "/metadata", None, &[]).await.json();
+    // The statement is itself a valid R4 resource.
+    let errors: Vec<String> = vigil_model::validate::validate_resource(&statement)
+        .into_iter()
+        .filter(|issue| issue.severity.is_error())
+        .map(|issue| format!("{issue:?}"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     let rest = &statement["rest"][0];
     for code in ["transaction", "batch", "search-system", "history-system"] {
         assert!(
