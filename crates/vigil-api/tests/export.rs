@@ -595,3 +595,61 @@ async fn jobs_survive_a_restart() {
         assert_eq!(download(&server, &manifest).await, expected, "{status}");
     }
 }
+
+/// A file of several megabytes (many 64 KiB body chunks) is served streamed, byte for byte
+/// equal to the file the job wrote, with its length declared up front.
+#[tokio::test]
+async fn a_large_export_file_is_streamed_intact() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, service) = export_server(data.path());
+    let padding = "x".repeat(2_000);
+    for batch in 0..4 {
+        let entries: Vec<Value> = (0..500)
+            .map(|n| {
+                let id = format!("big-{batch}-{n}");
+                json!({"resource": {"resourceType": "Patient", "id": id,
+                    "name": [{"family": format!("Family-{id}"), "text": padding}]},
+                    "request": {"method": "PUT", "url": format!("Patient/{id}")}})
+            })
+            .collect();
+        let answer = server
+            .request(
+                "POST",
+                "/",
+                Some(json!({"resourceType": "Bundle", "type": "batch", "entry": entries})),
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+    let options = vigil_service::ExportOptions {
+        page_size: 500,
+        max_resources_per_file: 10_000,
+        poll_interval: Duration::from_millis(20),
+    };
+    let _worker = vigil_service::ExportWorker::start(service.clone(), options).unwrap();
+    let status = kickoff(&server, "/$export?_type=Patient").await;
+    let manifest = wait_for_manifest(&server, &status).await;
+    let output = &manifest["output"][0];
+    assert_eq!(output["count"], 2_000);
+    let url = output["url"].as_str().unwrap();
+    let response = server
+        .request(
+            "GET",
+            url.strip_prefix("http://localhost").unwrap(),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
+    let job = status.trim_start_matches("/_export/");
+    let file_name = url.rsplit('/').next().unwrap();
+    let on_disk = std::fs::read(data.path().join("export").join(job).join(file_name)).unwrap();
+    assert!(on_disk.len() > 4_000_000, "{} bytes", on_disk.len());
+    assert_eq!(
+        response.header("content-length"),
+        Some(on_disk.len().to_string())
+    );
+    assert!(response.body == on_disk, "the served bytes equal the file");
+    assert_eq!(response.text().lines().count(), 2_000);
+}

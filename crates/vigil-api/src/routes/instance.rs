@@ -1,9 +1,9 @@
 //! Instance-level interactions: read, vread, update, delete and instance history.
 
 use super::system::history_response;
-use super::{FhirPath, blocking, params};
-use crate::negotiate::{ReturnPreference, check_content_type, response_options};
-use crate::request::{context, if_match, parse_etag, parse_json, read_body};
+use super::{FhirPath, binary, blocking, params};
+use crate::negotiate::{ResponseOptions, ReturnPreference, response_options};
+use crate::request::{context, if_match, parse_etag, read_body};
 use crate::response::{read_response, version_headers, write_response};
 use crate::{ApiError, AppState};
 use axum::body::Body;
@@ -19,7 +19,13 @@ pub(crate) async fn read(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let options = response_options(&params(query), &headers)?;
+    let params = params(query);
+    let native = resource_type == "Binary" && binary::native_requested(&params, &headers);
+    let options = if native {
+        ResponseOptions::default()
+    } else {
+        response_options(&params, &headers)?
+    };
     let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
@@ -34,7 +40,28 @@ pub(crate) async fn read(
         version_headers(response.headers_mut(), &base, &found.version, false);
         return Ok(response);
     }
+    if native {
+        return native_or_resource(&found.version, &params, &headers, &base);
+    }
     Ok(read_response(&found.version, &options, &base))
+}
+
+/// A Binary's native content, or its resource form when the client accepts JSON but not the
+/// content type.
+fn native_or_resource(
+    version: &vigil_store::StoredVersion,
+    params: &[(String, String)],
+    headers: &HeaderMap,
+    base: &str,
+) -> Result<Response, ApiError> {
+    match binary::native_response(version, headers, base)? {
+        Some(response) => Ok(response),
+        None => Ok(read_response(
+            version,
+            &response_options(params, headers)?,
+            base,
+        )),
+    }
 }
 
 pub(crate) async fn vread(
@@ -43,11 +70,20 @@ pub(crate) async fn vread(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let options = response_options(&params(query), &headers)?;
+    let params = params(query);
+    let native = resource_type == "Binary" && binary::native_requested(&params, &headers);
+    let options = if native {
+        ResponseOptions::default()
+    } else {
+        response_options(&params, &headers)?
+    };
     let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let found = blocking(move || service.vread(&context, &resource_type, &id, &version)).await?;
+    if native {
+        return native_or_resource(&found.version, &params, &headers, &base);
+    }
     Ok(read_response(&found.version, &options, &base))
 }
 
@@ -60,17 +96,23 @@ pub(crate) async fn update(
 ) -> Result<Response, ApiError> {
     state.service.check_type(&resource_type)?;
     let options = response_options(&params(query), &headers)?;
-    check_content_type(&headers)?;
     let preconditions = Preconditions {
         if_match: if_match(&headers)?,
     };
-    let resource = parse_json(&read_body(&state, &headers, body).await?)?;
+    let if_absent = if_none_match_any(&headers)?;
+    let body = read_body(&state, &headers, body).await?;
+    let resource = binary::request_resource(&resource_type, Some(&id), &headers, &body)?;
     let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
-    let outcome =
-        blocking(move || service.update(&context, &resource_type, &id, resource, &preconditions))
-            .await?;
+    let outcome = blocking(move || {
+        if if_absent {
+            service.update_if_absent(&context, &resource_type, &id, resource)
+        } else {
+            service.update(&context, &resource_type, &id, resource, &preconditions)
+        }
+    })
+    .await?;
     let (status, message) = if outcome.created {
         (StatusCode::CREATED, "created")
     } else if outcome.unchanged {
@@ -89,6 +131,21 @@ pub(crate) async fn update(
         message,
         &outcome.warnings,
     ))
+}
+
+/// `If-None-Match: *` on a PUT: create only if the resource has no current version. Any other
+/// value is refused (400) rather than ignored.
+fn if_none_match_any(headers: &HeaderMap) -> Result<bool, ApiError> {
+    let Some(value) = headers.get(header::IF_NONE_MATCH) else {
+        return Ok(false);
+    };
+    match value.to_str().map(str::trim) {
+        Ok("*") => Ok(true),
+        _ => Err(ApiError::bad_request(
+            "on an update, If-None-Match must be '*' (create only if absent)",
+            "If-None-Match",
+        )),
+    }
 }
 
 pub(crate) async fn delete(

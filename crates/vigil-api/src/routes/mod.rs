@@ -1,5 +1,6 @@
 //! The route table, one module per interaction level.
 
+mod binary;
 mod bundle;
 mod instance;
 mod metadata;

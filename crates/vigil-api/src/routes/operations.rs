@@ -6,7 +6,7 @@
 //! | `GET /$export`, `GET /Patient/$export`, `GET /Group/[id]/$export` | 202, `Content-Location: {base}/_export/{job}`; 400 without `Prefer: respond-async` |
 //! | `GET /_export/{job}` | 202 with `X-Progress` and `Retry-After` while running; 200 with the manifest (`application/json`) when done; 404 unknown or cancelled; 500 failed |
 //! | `DELETE /_export/{job}` | 202; the job is cancelled and its files removed |
-//! | `GET /_export/{job}/{file}` | the NDJSON file, `application/fhir+ndjson` |
+//! | `GET /_export/{job}/{file}` | the NDJSON file, `application/fhir+ndjson`, streamed in 64 KiB chunks (bounded memory) |
 //! | `GET /Patient/[id]/$everything` | a `searchset` Bundle |
 
 use super::{FhirPath, blocking, params};
@@ -14,9 +14,13 @@ use crate::negotiate::response_options;
 use crate::request::context;
 use crate::response::json_response;
 use crate::{ApiError, AppState};
+use axum::body::Body;
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use http_body_util::channel::{Channel, Sender};
+use tokio::io::AsyncReadExt;
 use vigil_service::{ExportLevel, ExportStatus, ServiceError};
 
 /// The media type of export files.
@@ -145,6 +149,13 @@ pub(crate) async fn export_cancel(
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
+/// Bytes read from an export file per body frame.
+const FILE_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Frames buffered between the file reader and the connection: memory per download is bounded
+/// by `(FILE_BUFFERED_CHUNKS + 1) * FILE_CHUNK_BYTES`, whatever the file's size.
+const FILE_BUFFERED_CHUNKS: usize = 2;
+
 pub(crate) async fn export_file(
     State(state): State<AppState>,
     FhirPath((job_id, file)): FhirPath<(String, String)>,
@@ -152,21 +163,44 @@ pub(crate) async fn export_file(
 ) -> Result<Response, ApiError> {
     let context = context(&state, &headers);
     let service = state.service.clone();
-    let bytes = blocking(move || {
-        let path = service.export_file(&context, &job_id, &file)?;
-        std::fs::read(&path).map_err(|error| {
-            ServiceError::internal(format!(
-                "cannot read export file {}: {error}",
-                path.display()
-            ))
-        })
-    })
-    .await?;
-    let mut response = (StatusCode::OK, bytes).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
+    let path = blocking(move || service.export_file(&context, &job_id, &file)).await?;
+    let unreadable = |error: std::io::Error| {
+        ApiError::from(ServiceError::internal(format!(
+            "cannot read export file {}: {error}",
+            path.display()
+        )))
+    };
+    let file = tokio::fs::File::open(&path).await.map_err(unreadable)?;
+    let length = file.metadata().await.map_err(unreadable)?.len();
+    let (sender, body) = Channel::<Bytes, std::io::Error>::new(FILE_BUFFERED_CHUNKS);
+    tokio::spawn(stream_file(file, sender));
+    let mut response = (StatusCode::OK, Body::new(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     Ok(response)
+}
+
+/// Copies a file into a response body chunk by chunk; stops when the client goes away, and
+/// aborts the body (the connection is reset rather than the file silently cut) on a read error.
+async fn stream_file(mut file: tokio::fs::File, mut sender: Sender<Bytes, std::io::Error>) {
+    let mut buffer = BytesMut::new();
+    loop {
+        buffer.reserve(FILE_CHUNK_BYTES);
+        match file.read_buf(&mut buffer).await {
+            Ok(0) => return,
+            Ok(_) => {
+                if sender.send_data(buffer.split().freeze()).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "export file read failed while streaming");
+                sender.abort(error);
+                return;
+            }
+        }
+    }
 }
 
 pub(crate) async fn everything(

@@ -2,7 +2,7 @@
 //! conditional delete (`DELETE [type]?...`) and type history.
 
 use super::system::history_response;
-use super::{FhirPath, blocking, params};
+use super::{FhirPath, binary, blocking, params};
 use crate::negotiate::{check_content_type, response_options};
 use crate::request::{context, if_match, parse_json, read_body};
 use crate::response::write_response;
@@ -23,8 +23,8 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     state.service.check_type(&resource_type)?;
     let options = response_options(&params(query), &headers)?;
-    check_content_type(&headers)?;
-    let resource = parse_json(&read_body(&state, &headers, body).await?)?;
+    let body = read_body(&state, &headers, body).await?;
+    let resource = binary::request_resource(&resource_type, None, &headers, &body)?;
     let if_none_exist = match headers.get("if-none-exist") {
         None => None,
         Some(value) => Some(conditional_criteria(

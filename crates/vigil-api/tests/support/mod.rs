@@ -45,6 +45,16 @@ impl TestServer {
         Self::with_body_limit(ApiConfig::default().max_body_bytes)
     }
 
+    /// A server whose service has `config` (the API settings are the defaults).
+    pub fn with_service_config(config: ServiceConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
+        let search = Arc::new(vigil_search::SearchEngine::r4());
+        let service = FhirService::new(store, search, config);
+        let app = vigil_api::app(service, ApiConfig::default());
+        TestServer { app, _dir: dir }
+    }
+
     pub fn with_body_limit(max_body_bytes: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());

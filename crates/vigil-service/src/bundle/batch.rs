@@ -3,7 +3,8 @@
 
 use super::request_url::EntryTarget;
 use super::{
-    BundleReturn, Entry, EntryMethod, parse_entry, response_bundle, status_text, version_entry,
+    BundleReturn, Entry, EntryMethod, NoneMatch, check_write_none_match, if_none_match,
+    not_modified, parse_entry, response_bundle, status_text, version_entry,
 };
 use crate::interactions::Preconditions;
 use crate::{FhirService, PatchDocument, RequestContext, ServiceError};
@@ -20,8 +21,10 @@ impl FhirService {
             .into_iter()
             .enumerate()
             .map(|(index, raw)| {
-                let result = parse_entry(context, index, raw)
-                    .and_then(|entry| self.batch_entry(context, entry, returns));
+                let result = if_none_match(&raw, index).and_then(|none_match| {
+                    let entry = parse_entry(context, index, raw)?;
+                    self.batch_entry(context, entry, none_match, returns)
+                });
                 match result {
                     Ok(response) => response,
                     Err(error) => {
@@ -43,6 +46,7 @@ impl FhirService {
         &self,
         context: &RequestContext,
         entry: Entry,
+        none_match: Option<NoneMatch>,
         returns: BundleReturn,
     ) -> Result<Value, ServiceError> {
         let base = context.base_url.clone();
@@ -50,8 +54,17 @@ impl FhirService {
             if_match: entry.if_match,
         };
         let resource = entry.resource.clone().unwrap_or(Value::Null);
+        check_write_none_match(&entry, none_match)?;
         match (entry.method, &entry.target) {
-            (EntryMethod::Get | EntryMethod::Head, _) => self.read_entry(context, entry),
+            (EntryMethod::Get | EntryMethod::Head, _) => self
+                .read_entry(context, entry)
+                .map(|response| not_modified(response, none_match)),
+            (EntryMethod::Put, EntryTarget::Instance(resource_type, id))
+                if none_match == Some(NoneMatch::Any) =>
+            {
+                let outcome = self.update_if_absent(context, resource_type, id, resource)?;
+                Ok(written(&base, &outcome, returns))
+            }
             (EntryMethod::Post, EntryTarget::Type(resource_type)) => {
                 let outcome = self.create(
                     context,

@@ -96,14 +96,20 @@ impl FhirService {
                 ));
             }
         };
+        check_full_urls(&entries)?;
         match kind.as_str() {
             "transaction" => {
+                let none_match = entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| if_none_match(e, i))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let parsed = entries
                     .into_iter()
                     .enumerate()
                     .map(|(i, e)| parse_entry(context, i, e))
                     .collect::<Result<Vec<_>, _>>()?;
-                self.transaction(context, parsed, returns)
+                self.transaction(context, parsed, &none_match, returns)
             }
             "batch" => Ok(self.batch(context, entries, returns)),
             other => Err(ServiceError::invalid(
@@ -194,6 +200,105 @@ pub(crate) fn parse_entry(
         if_match,
         if_none_exist,
     })
+}
+
+/// `request.ifNoneMatch` of an entry, read beside [`Entry`]: `*` or a version ETag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoneMatch {
+    /// `*`: a write proceeds only when the resource has no current version; a read answers
+    /// 304 when it has one.
+    Any,
+    /// `W/"3"`: a read answers 304 when that version is current.
+    Version(u64),
+}
+
+/// Reads `request.ifNoneMatch` of a raw entry (absent: `None`).
+pub(crate) fn if_none_match(
+    entry: &Value,
+    index: usize,
+) -> Result<Option<NoneMatch>, ServiceError> {
+    let Some(value) = entry.pointer("/request/ifNoneMatch") else {
+        return Ok(None);
+    };
+    let text = value.as_str().map(str::trim).unwrap_or("");
+    if text == "*" {
+        return Ok(Some(NoneMatch::Any));
+    }
+    parse_etag(text)
+        .map(|v| Some(NoneMatch::Version(v)))
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                format!(
+                    "request.ifNoneMatch must be * or a version ETag such as W/\"3\", not '{text}'"
+                ),
+                &format!("Bundle.entry[{index}].request.ifNoneMatch"),
+            )
+        })
+}
+
+/// A GET entry's answer under `ifNoneMatch`: 304 without the resource when the condition
+/// names the current version (or is `*`).
+pub(crate) fn not_modified(response: Value, none_match: Option<NoneMatch>) -> Value {
+    let Some(none_match) = none_match else {
+        return response;
+    };
+    let Some(etag) = response.pointer("/response/etag").and_then(Value::as_str) else {
+        return response;
+    };
+    let current = parse_etag(etag);
+    let unchanged = match none_match {
+        NoneMatch::Any => current.is_some(),
+        NoneMatch::Version(version) => current == Some(version),
+    };
+    if unchanged {
+        json!({"response": {"status": status_text(304), "etag": etag}})
+    } else {
+        response
+    }
+}
+
+/// `ifNoneMatch` on a write: only `*` on `PUT [type]/[id]` (create only if absent).
+pub(crate) fn check_write_none_match(
+    entry: &Entry,
+    none_match: Option<NoneMatch>,
+) -> Result<(), ServiceError> {
+    let allowed = match (entry.method, &entry.target, none_match) {
+        (_, _, None) | (EntryMethod::Get | EntryMethod::Head, _, _) => true,
+        (EntryMethod::Put, EntryTarget::Instance(..), Some(NoneMatch::Any)) => true,
+        _ => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(
+            "request.ifNoneMatch on a write must be '*' and is supported on PUT [type]/[id] only",
+            &format!("Bundle.entry[{}].request.ifNoneMatch", entry.index),
+        ))
+    }
+}
+
+/// Bundle rule bdl-7: no two entries share a `fullUrl` unless their `meta.versionId`s differ.
+/// Both entries are named in the error.
+pub(crate) fn check_full_urls(entries: &[Value]) -> Result<(), ServiceError> {
+    let mut seen: std::collections::HashMap<(&str, Option<&str>), usize> =
+        std::collections::HashMap::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let Some(full_url) = entry.get("fullUrl").and_then(Value::as_str) else {
+            continue;
+        };
+        let version = entry
+            .pointer("/resource/meta/versionId")
+            .and_then(Value::as_str);
+        if let Some(first) = seen.insert((full_url, version), index) {
+            return Err(ServiceError::invalid(
+                format!(
+                    "entries {first} and {index} have the same fullUrl '{full_url}'; a Bundle's fullUrls must be unique (bdl-7)"
+                ),
+                &format!("Bundle.entry[{index}].fullUrl"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `W/"3"`, `"3"` or `3`.

@@ -8,7 +8,9 @@
 //! 3. conditional references (`Practitioner?identifier=x|1`) are resolved against the committed
 //!    data, each distinct one once;
 //! 4. `fullUrl`s (`urn:uuid:…` or absolute) of entries whose id is known are rewritten to
-//!    `Type/id` in every resource, and those resources' index rows are extracted.
+//!    `Type/id` in every resource, and those resources' index rows are extracted; a relative
+//!    reference (`Patient/0`) naming an entry's absolute fullUrl
+//!    (`http://example.org/fhir/Patient/0`) counts as that fullUrl (bundle.html#references).
 //!
 //! Inside the unit: deletes, then conditional creates (`ifNoneExist`) and conditional updates
 //! find their targets; only resources whose references pointed at such entries are rewritten
@@ -22,9 +24,12 @@
 //! Patch `replace` of `/subject/reference`, included); inside the unit it is applied to the
 //! current version of its target, found like a conditional update's when the URL has criteria.
 
-use super::references::{as_conditional, for_each_reference};
+use super::references::{RelativeIndex, as_conditional, for_each_reference};
 use super::request_url::EntryTarget;
-use super::{BundleReturn, Entry, EntryMethod, response_bundle, version_entry};
+use super::{
+    BundleReturn, Entry, EntryMethod, NoneMatch, check_write_none_match, not_modified,
+    response_bundle, version_entry,
+};
 use crate::interactions::{Preconditions, Prepared, WriteOutcome};
 use crate::{FhirService, PatchDocument, RequestContext, ServiceError, ServiceErrorKind};
 use serde_json::{Map, Value};
@@ -44,6 +49,8 @@ struct Write {
     pending_refs: bool,
     /// For a PATCH entry: the patch (`object` is then empty).
     patch: Option<PatchDocument>,
+    /// `ifNoneMatch: *`: the write fails (412) when the resource has a current version.
+    if_absent: bool,
 }
 
 impl FhirService {
@@ -51,6 +58,7 @@ impl FhirService {
         &self,
         context: &RequestContext,
         entries: Vec<Entry>,
+        none_match: &[Option<NoneMatch>],
         returns: BundleReturn,
     ) -> Result<Value, ServiceError> {
         let count = entries.len();
@@ -61,11 +69,15 @@ impl FhirService {
         for entry in entries {
             self.check_type(entry.target.resource_type())
                 .map_err(|e| e.in_entry(entry.index))?;
+            let condition = none_match.get(entry.index).copied().flatten();
+            check_write_none_match(&entry, condition)?;
             match entry.method {
                 EntryMethod::Delete => deletes.push(entry),
                 EntryMethod::Get | EntryMethod::Head => reads.push(entry),
                 EntryMethod::Post | EntryMethod::Put | EntryMethod::Patch => {
-                    writes.push(self.plan_write(entry)?)
+                    let mut write = self.plan_write(entry)?;
+                    write.if_absent = condition == Some(NoneMatch::Any);
+                    writes.push(write);
                 }
             }
         }
@@ -90,9 +102,15 @@ impl FhirService {
                 }
             }
         }
+        let relative = RelativeIndex::new(
+            writes
+                .iter()
+                .filter_map(|write| write.entry.full_url.as_deref()),
+        );
         let mut resolved_conditionals: HashMap<String, String> = HashMap::new();
         for write in &mut writes {
             let index = write.entry.index;
+            let referrer = write.entry.full_url.clone();
             // A patch's references are in the values it writes; they are rewritten as one array.
             let mut resource = match &mut write.patch {
                 Some(patch) => patch.take_values(),
@@ -101,6 +119,10 @@ impl FhirService {
             let mut pending = false;
             let mut failure: Option<ServiceError> = None;
             let rewritten = for_each_reference(&mut resource, &mut |reference| {
+                // A relative `Type/id` naming an entry's absolute fullUrl is that fullUrl.
+                if let Some(full_url) = relative.resolve(reference, referrer.as_deref())? {
+                    *reference = full_url.to_owned();
+                }
                 if let Some(target) = local.get(reference.as_str()) {
                     *reference = target.clone();
                 } else if conditional_urls.contains(reference.as_str()) {
@@ -162,10 +184,13 @@ impl FhirService {
         }
         for entry in reads {
             let index = entry.index;
-            responses[index] = Some(
-                self.read_entry(context, entry)
-                    .map_err(|e| e.in_entry(index))?,
-            );
+            let response = self
+                .read_entry(context, entry)
+                .map_err(|e| e.in_entry(index))?;
+            responses[index] = Some(not_modified(
+                response,
+                none_match.get(index).copied().flatten(),
+            ));
         }
         let entries = responses
             .into_iter()
@@ -217,6 +242,7 @@ impl FhirService {
             prepared: None,
             pending_refs: false,
             patch: None,
+            if_absent: false,
         })
     }
 
@@ -423,6 +449,10 @@ impl FhirService {
                         .map_err(|e| e.in_entry(index))?
                 }
             };
+            if write.if_absent {
+                crate::interactions::refuse_existing(tx, &resource_type, &id)
+                    .map_err(|e| e.in_entry(index))?;
+            }
             let outcome = match write.entry.method {
                 EntryMethod::Post => self.create_in(tx, prepared, None),
                 _ => self.update_in(
@@ -552,6 +582,7 @@ fn plan_patch(entry: Entry, resource: &Value) -> Result<Write, ServiceError> {
         prepared: None,
         pending_refs: false,
         patch: Some(patch),
+        if_absent: false,
     })
 }
 

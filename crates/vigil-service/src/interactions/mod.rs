@@ -8,7 +8,7 @@ mod read;
 mod update;
 
 pub use delete::ConditionalDeleteOutcome;
-pub(crate) use update::check_id_syntax;
+pub(crate) use update::{check_id_syntax, refuse_existing};
 
 use crate::{FhirService, ServiceError, ServiceErrorKind};
 use serde_json::{Map, Value};

@@ -15,11 +15,43 @@ impl FhirService {
     /// current version, as HAPI does; this keeps re-imports from piling up versions.
     pub fn update(
         &self,
+        context: &RequestContext,
+        resource_type: &str,
+        id: &str,
+        body: Value,
+        preconditions: &Preconditions,
+    ) -> Result<WriteOutcome, ServiceError> {
+        self.update_checked(context, resource_type, id, body, preconditions, false)
+    }
+
+    /// `PUT [type]/[id]` with `If-None-Match: *`: creates the resource at that id, and fails with
+    /// `PreconditionFailed` (412) when a current version exists (a deleted resource has none, so
+    /// it is created again). The check and the write happen in one unit of work.
+    pub fn update_if_absent(
+        &self,
+        context: &RequestContext,
+        resource_type: &str,
+        id: &str,
+        body: Value,
+    ) -> Result<WriteOutcome, ServiceError> {
+        self.update_checked(
+            context,
+            resource_type,
+            id,
+            body,
+            &Preconditions::default(),
+            true,
+        )
+    }
+
+    fn update_checked(
+        &self,
         _context: &RequestContext,
         resource_type: &str,
         id: &str,
         body: Value,
         preconditions: &Preconditions,
+        if_absent: bool,
     ) -> Result<WriteOutcome, ServiceError> {
         self.check_type(resource_type)?;
         check_id_syntax(id)?;
@@ -42,7 +74,12 @@ impl FhirService {
             }
         }
         let prepared = self.prepare(resource_type, id, object)?;
-        let outcome = self.run_unit(|tx| self.update_in(tx, prepared, preconditions))?;
+        let outcome = self.run_unit(|tx| {
+            if if_absent {
+                refuse_existing(tx, resource_type, id)?;
+            }
+            self.update_in(tx, prepared, preconditions)
+        })?;
         Ok(WriteOutcome {
             warnings,
             ..outcome
@@ -152,6 +189,26 @@ impl FhirService {
         })
     }
 }
+/// `If-None-Match: *`: fails with `PreconditionFailed` when `resource_type/id` has a current
+/// (not deleted) version.
+pub(crate) fn refuse_existing(
+    tx: &mut dyn Transaction,
+    resource_type: &str,
+    id: &str,
+) -> Result<(), ServiceError> {
+    match tx.current(resource_type, id)? {
+        Some(version) if !version.meta.deleted => Err(ServiceError::new(
+            ServiceErrorKind::PreconditionFailed,
+            IssueType::Duplicate,
+            format!(
+                "If-None-Match: * but {resource_type}/{id} exists (version {})",
+                version.meta.version_id
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A FHIR id: 1 to 64 of `A-Z a-z 0-9 - .`.
 pub(crate) fn check_id_syntax(id: &str) -> Result<(), ServiceError> {
     let valid = !id.is_empty()
