@@ -18,10 +18,12 @@
 
 #![deny(missing_docs)]
 
+pub mod dialect;
 mod error;
 mod query;
 pub mod sqlite;
 
+pub use dialect::SqlDialect;
 pub use error::{StoreError, StoreErrorKind};
 pub use query::SqlValue;
 

@@ -6,7 +6,9 @@
 use super::clause::{Clause, Table, rank, render_where};
 use super::fragment::Fragment;
 use super::types;
-use crate::error::SearchError;
+use vigil_store::SqlDialect;
+
+use crate::error::{SearchError, SearchErrorKind};
 use crate::normalize::normalize;
 use crate::query::value::{split_unescaped, unescape};
 use crate::registry::{BoundParameter, ParamType, SearchParameterRegistry};
@@ -14,6 +16,9 @@ use crate::terminology::Expansions;
 
 /// Deepest nesting of chains and `_has`.
 const MAX_DEPTH: usize = 4;
+
+/// Most distinct criteria (ANDed parameters) one search may have.
+pub const MAX_CRITERIA: usize = 1_000;
 
 /// Search parameters that exist in FHIR but that this server does not implement: treated as
 /// unknown (a warning, or an error under strict handling).
@@ -31,6 +36,7 @@ pub struct SearchWarning {
 /// Compiles filters against a registry.
 pub struct Compiler<'r> {
     registry: &'r SearchParameterRegistry,
+    dialect: &'r dyn SqlDialect,
     now_micros: i64,
     strict: bool,
     expansions: Expansions,
@@ -62,10 +68,16 @@ pub fn alias(depth: usize) -> String {
 }
 
 impl<'r> Compiler<'r> {
-    /// A compiler; `now_micros` anchors `ap` on dates.
-    pub fn new(registry: &'r SearchParameterRegistry, now_micros: i64, strict: bool) -> Self {
+    /// A compiler writing SQL in `dialect`; `now_micros` anchors `ap` on dates.
+    pub fn new(
+        registry: &'r SearchParameterRegistry,
+        dialect: &'r dyn SqlDialect,
+        now_micros: i64,
+        strict: bool,
+    ) -> Self {
         Compiler {
             registry,
+            dialect,
             now_micros,
             strict,
             expansions: Expansions::default(),
@@ -80,12 +92,29 @@ impl<'r> Compiler<'r> {
         self
     }
 
-    /// The clauses of every filter (AND), for resources of `types` (all types when empty).
+    /// The clauses of every filter (AND), for resources of `types` (all types when empty). A
+    /// filter repeated as written is one criterion; more than [`MAX_CRITERIA`] distinct ones
+    /// are refused.
     pub fn compile_filters(
         &mut self,
         types: &[String],
         filters: &[(String, String)],
     ) -> Result<Vec<Clause>, SearchError> {
+        let mut distinct = std::collections::HashSet::new();
+        let filters: Vec<&(String, String)> = filters
+            .iter()
+            .filter(|pair| distinct.insert(*pair))
+            .collect();
+        if filters.len() > MAX_CRITERIA {
+            return Err(SearchError::new(
+                SearchErrorKind::Unsupported,
+                filters.first().map(|(name, _)| name.as_str()),
+                format!(
+                    "a search has at most {MAX_CRITERIA} distinct criteria, this one has {}",
+                    filters.len()
+                ),
+            ));
+        }
         let mut clauses = Vec::new();
         for (name, value) in filters {
             if let Some(clause) = self.compile(types, name, value, 0)? {
@@ -146,6 +175,11 @@ impl<'r> Compiler<'r> {
                 format!("chains and _has nest at most {MAX_DEPTH} deep"),
             ));
         }
+        // A parameter with an empty value is ignored (FHIR search, "Searching"), and so are the
+        // empty values of a list.
+        if split_unescaped(value, ',').iter().all(|v| v.is_empty()) {
+            return Ok(None);
+        }
         if let Some(rest) = name.strip_prefix("_has:") {
             return self.compile_has(types, name, rest, value, depth);
         }
@@ -161,7 +195,7 @@ impl<'r> Compiler<'r> {
         match (code, chain) {
             ("_id", None) => return self.compile_id(name, modifier, value, depth).map(Some),
             ("_content" | "_text", None) => {
-                return Ok(Some(compile_content(code, name, value, depth)));
+                return Ok(Some(compile_content(self.dialect, code, value, depth)));
             }
             _ if NOT_IMPLEMENTED.contains(&code) => {
                 return self.ignore(SearchError::unsupported(
@@ -186,19 +220,21 @@ impl<'r> Compiler<'r> {
         if let Some(chain) = chain {
             return self.compile_chain(bound, name, modifier, chain, value, depth);
         }
-        let values = split_unescaped(value, ',');
+        let values = non_empty(value);
+        let dialect = self.dialect;
         let clause = match bound.kind() {
-            ParamType::String => types::string::clause(code, name, modifier, &values)?,
+            ParamType::String => types::string::clause(code, name, modifier, &values, dialect)?,
             ParamType::Token => {
-                types::token::clause(code, name, modifier, &values, &self.expansions)?
+                types::token::clause(code, name, modifier, &values, &self.expansions, dialect)?
             }
             ParamType::Date => types::date::clause(code, name, modifier, &values, self.now_micros)?,
             ParamType::Number => types::number::clause(code, name, modifier, &values)?,
             ParamType::Quantity => types::quantity::clause(code, name, modifier, &values)?,
-            ParamType::Uri => types::uri::clause(code, name, modifier, &values)?,
-            ParamType::Reference => types::reference::clause(code, name, modifier, &values, |t| {
-                self.registry.is_resource_type(t)
-            })?,
+            ParamType::Uri => types::uri::clause(code, name, modifier, &values, dialect)?,
+            ParamType::Reference => {
+                let is_type = |t: &str| self.registry.is_resource_type(t);
+                types::reference::clause(code, name, modifier, &values, is_type, dialect)?
+            }
             ParamType::Composite => {
                 let kinds: Vec<ParamType> = bound
                     .def
@@ -232,12 +268,10 @@ impl<'r> Compiler<'r> {
         if let Some(modifier) = modifier {
             return Err(types::unsupported_modifier(name, modifier));
         }
-        let ids: Vec<String> = split_unescaped(value, ',')
-            .into_iter()
-            .map(unescape)
-            .collect();
+        let ids: std::collections::BTreeSet<String> =
+            non_empty(value).into_iter().map(unescape).collect();
         let mut condition = Fragment::new();
-        condition.push(&alias(depth)).push(".id IN ").bind_list(ids);
+        condition.in_list(self.dialect, &format!("{}.id", alias(depth)), ids);
         Ok(Clause::Direct {
             condition,
             rank: rank::ID,
@@ -308,7 +342,12 @@ impl<'r> Compiler<'r> {
             .push(&inner_alias)
             .push(" WHERE ");
         condition
-            .append(&render_where(&inner_alias, &targets, &[inner]))
+            .append(&render_where(
+                self.dialect,
+                &inner_alias,
+                &targets,
+                &[inner],
+            ))
             .push(")");
         Ok(Some(Clause::index(
             Table::Reference,
@@ -385,7 +424,12 @@ impl<'r> Compiler<'r> {
             .push(&inner_alias);
         condition
             .push(" WHERE ")
-            .append(&render_where(&inner_alias, &source_types, &[inner]))
+            .append(&render_where(
+                self.dialect,
+                &inner_alias,
+                &source_types,
+                &[inner],
+            ))
             .push("))");
         Ok(Some(Clause::Direct {
             condition,
@@ -421,27 +465,31 @@ fn compile_missing(bound: &BoundParameter, name: &str, value: &str) -> Result<Cl
     ))
 }
 
+/// The values of a list, split at unescaped commas, without the empty ones.
+fn non_empty(value: &str) -> Vec<&str> {
+    let mut values = split_unescaped(value, ',');
+    values.retain(|v| !v.is_empty());
+    values
+}
+
 /// `_content` (anywhere in the resource) and `_text` (in the narrative): basic case-insensitive
 /// substring search over the stored JSON, without an index.
-fn compile_content(code: &str, _name: &str, value: &str, depth: usize) -> Clause {
-    let content = format!(
-        "(SELECT c.content FROM resource_version c WHERE c.seq = {}.seq)",
-        alias(depth)
-    );
-    let column = if code == "_text" {
-        format!("lower(json_extract({content}, '$.text.div'))")
+fn compile_content(dialect: &dyn SqlDialect, code: &str, value: &str, depth: usize) -> Clause {
+    let source = if code == "_text" {
+        dialect.narrative(&alias(depth))
     } else {
-        format!("lower({content})")
+        dialect.content(&alias(depth))
     };
-    let alternatives: Vec<Fragment> = split_unescaped(value, ',')
+    let column = dialect.lower(&source);
+    let needles: std::collections::BTreeSet<String> = non_empty(value)
         .into_iter()
-        .map(|raw| {
-            let mut condition = Fragment::text("instr(");
-            condition
-                .push(&column)
-                .push(", ")
-                .bind(normalize(&unescape(raw)))
-                .push(") > 0");
+        .map(|raw| normalize(&unescape(raw)))
+        .collect();
+    let alternatives: Vec<Fragment> = needles
+        .into_iter()
+        .map(|needle| {
+            let mut condition = Fragment::new();
+            condition.push_bound(|placeholder| dialect.contains(&column, placeholder), needle);
             condition
         })
         .collect();
@@ -461,7 +509,7 @@ pub fn compartment_clause(
 ) -> Result<Clause, SearchError> {
     let def = vigil_model::schema::compartment(compartment).ok_or_else(|| {
         SearchError::new(
-            crate::error::SearchErrorKind::UnknownResourceType,
+            SearchErrorKind::UnknownResourceType,
             None,
             format!("'{compartment}' is not a compartment"),
         )

@@ -51,6 +51,7 @@
 //! the group commit of `writer.rs` (units run on their caller's thread, in savepoints, one
 //! COMMIT per batch); reads take a connection from the pool and see the last committed state.
 
+mod dialect;
 mod index;
 mod jobs;
 mod migrations;
@@ -64,6 +65,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags, params};
 
+pub use dialect::SqliteDialect;
 pub use migrations::{MIGRATIONS, Migration, MigrationReport, latest_version, migrate};
 pub use writer::WriteStats;
 

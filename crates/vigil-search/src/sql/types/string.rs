@@ -1,6 +1,10 @@
 //! `string`: case- and accent-insensitive prefix by default, `:exact` (as written),
 //! `:contains` (normalised substring).
 
+use std::collections::BTreeSet;
+
+use vigil_store::SqlDialect;
+
 use super::{MAX_CHAR, unsupported_modifier};
 use crate::error::SearchError;
 use crate::normalize::normalize;
@@ -14,6 +18,7 @@ pub fn clause(
     written: &str,
     modifier: Option<&str>,
     values: &[&str],
+    dialect: &dyn SqlDialect,
 ) -> Result<Clause, SearchError> {
     let mut alternatives = Vec::new();
     let rank = match modifier {
@@ -22,21 +27,29 @@ pub fn clause(
         Some("contains") => rank::SCAN,
         Some(other) => return Err(unsupported_modifier(written, other)),
     };
-    for raw in values {
-        let value = unescape(raw);
+    if modifier == Some("exact") {
+        let exact: BTreeSet<String> = values.iter().map(|raw| unescape(raw)).collect();
+        let mut condition = Fragment::new();
+        condition.in_list(dialect, "i.exact", exact);
+        return Ok(Clause::index(
+            Table::String,
+            code,
+            vec![condition],
+            false,
+            rank,
+        ));
+    }
+    let distinct: BTreeSet<String> = values.iter().map(|raw| normalize(&unescape(raw))).collect();
+    for normalized in distinct {
         let mut condition = Fragment::new();
         match modifier {
-            Some("exact") => {
-                condition.push("i.exact = ").bind(value);
-            }
             Some("contains") => {
-                condition
-                    .push("instr(i.normalized, ")
-                    .bind(normalize(&value))
-                    .push(") > 0");
+                condition.push_bound(
+                    |needle| dialect.contains("i.normalized", needle),
+                    normalized,
+                );
             }
             _ => {
-                let normalized = normalize(&value);
                 let upper = format!("{normalized}{MAX_CHAR}");
                 condition
                     .push("i.normalized >= ")

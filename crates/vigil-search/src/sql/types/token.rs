@@ -5,6 +5,10 @@
 //! the set resolved beforehand ([`crate::terminology`]) becomes IN-lists per system over the
 //! token index; `:not-in` is negated like `:not`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use vigil_store::SqlDialect;
+
 use super::unsupported_modifier;
 use crate::error::SearchError;
 use crate::index::OF_TYPE;
@@ -14,8 +18,8 @@ use crate::sql::clause::{Clause, Table, rank};
 use crate::sql::fragment::Fragment;
 use crate::terminology::{Coding, Expansions};
 
-/// Most codes one `:in`/`:not-in`/`:above`/`:below` criterion may stand for: each code is bound
-/// up to twice, which keeps a statement under SQLite's 32,766 bound values.
+/// Most codes one `:in`/`:not-in`/`:above`/`:below` criterion may stand for (a larger set would
+/// make the condition slower than scanning the parameter).
 pub const MAX_CODES: usize = 10_000;
 
 /// The condition matching any of `codes` over `i.system`/`i.code` (`1 = 0` when empty).
@@ -23,13 +27,16 @@ pub const MAX_CODES: usize = 10_000;
 /// One system: `i.system = s AND i.code IN (...)`. Several: a flat `i.code IN (...)` first, so
 /// the `(param, type, code, system)` index is searched by code (an OR of per-system conditions
 /// alone makes SQLite scan every row of the parameter), then the exact per-system check.
-fn set_condition<'a>(codes: impl IntoIterator<Item = &'a Coding>) -> Fragment {
-    let mut by_system: std::collections::BTreeMap<Option<&str>, Vec<&str>> = Default::default();
+fn set_condition<'a>(
+    dialect: &dyn SqlDialect,
+    codes: impl IntoIterator<Item = &'a Coding>,
+) -> Fragment {
+    let mut by_system: BTreeMap<Option<&str>, BTreeSet<&str>> = BTreeMap::new();
     for (system, code) in codes {
         by_system
             .entry(system.as_deref())
             .or_default()
-            .push(code.as_str());
+            .insert(code.as_str());
     }
     let per_system: Vec<Fragment> = by_system
         .iter()
@@ -40,8 +47,8 @@ fn set_condition<'a>(codes: impl IntoIterator<Item = &'a Coding>) -> Fragment {
                 None => condition.push("i.system IS NULL"),
             };
             condition
-                .push(" AND i.code IN ")
-                .bind_list(codes.iter().copied());
+                .push(" AND ")
+                .in_list(dialect, "i.code", codes.iter().copied());
             condition
         })
         .collect();
@@ -49,46 +56,87 @@ fn set_condition<'a>(codes: impl IntoIterator<Item = &'a Coding>) -> Fragment {
         [] => Fragment::text("1 = 0"),
         [only] => only.clone(),
         many => {
-            let all: std::collections::BTreeSet<&str> =
-                by_system.values().flatten().copied().collect();
-            let mut condition = Fragment::text("i.code IN ");
-            condition.bind_list(all).push(" AND ").join(many, " OR ");
+            let all: BTreeSet<&str> = by_system.values().flatten().copied().collect();
+            let mut condition = Fragment::new();
+            condition
+                .in_list(dialect, "i.code", all)
+                .push(" AND ")
+                .join(many, " OR ");
             condition
         }
     }
 }
 
-/// The condition of one `system|code` value over `i.system` and `i.code`.
-pub fn code_condition(written: &str, raw: &str) -> Result<Fragment, SearchError> {
+/// One `token` search value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum TokenValue {
+    /// `code`: any system.
+    Code(String),
+    /// `system|code` (`|code`: the system is `None`, "no system").
+    Coding(Option<String>, String),
+    /// `system|`: any code of the system.
+    System(String),
+}
+
+fn parse_value(written: &str, raw: &str) -> Result<TokenValue, SearchError> {
     let parts = split_unescaped(raw, '|');
-    let mut condition = Fragment::new();
-    match parts.as_slice() {
-        [code] => {
-            condition.push("i.code = ").bind(unescape(code));
-        }
-        ["", code] => {
-            condition
-                .push("i.system IS NULL AND i.code = ")
-                .bind(unescape(code));
-        }
-        [system, ""] => {
-            condition.push("i.system = ").bind(unescape(system));
-        }
-        [system, code] => {
-            condition
-                .push("i.code = ")
-                .bind(unescape(code))
-                .push(" AND i.system = ")
-                .bind(unescape(system));
-        }
+    Ok(match parts.as_slice() {
+        [code] => TokenValue::Code(unescape(code)),
+        ["", code] => TokenValue::Coding(None, unescape(code)),
+        [system, ""] => TokenValue::System(unescape(system)),
+        [system, code] => TokenValue::Coding(Some(unescape(system)), unescape(code)),
         _ => {
             return Err(SearchError::malformed(
                 written,
                 format!("'{raw}' is not code, system|code, |code or system|"),
             ));
         }
+    })
+}
+
+/// The condition of any of `values` (code, `system|code`, `|code`, `system|`) over `i.system`
+/// and `i.code`: one IN-list per system however many values there are.
+pub fn codes_condition(
+    dialect: &dyn SqlDialect,
+    written: &str,
+    values: &[&str],
+) -> Result<Fragment, SearchError> {
+    let parsed = values
+        .iter()
+        .map(|raw| parse_value(written, raw))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    let mut any_system = Vec::new();
+    let mut codings = Vec::new();
+    let mut systems = Vec::new();
+    for value in parsed {
+        match value {
+            TokenValue::Code(code) => any_system.push(code),
+            TokenValue::Coding(system, code) => codings.push((system, code)),
+            TokenValue::System(system) => systems.push(system),
+        }
     }
-    Ok(condition)
+    let mut groups = Vec::new();
+    if !any_system.is_empty() {
+        let mut condition = Fragment::new();
+        condition.in_list(dialect, "i.code", any_system);
+        groups.push(condition);
+    }
+    if !codings.is_empty() {
+        groups.push(set_condition(dialect, &codings));
+    }
+    if !systems.is_empty() {
+        let mut condition = Fragment::new();
+        condition.in_list(dialect, "i.system", systems);
+        groups.push(condition);
+    }
+    Ok(match groups.as_slice() {
+        [only] => only.clone(),
+        _ => {
+            let mut condition = Fragment::new();
+            condition.join(&groups, " OR ");
+            condition
+        }
+    })
 }
 
 /// The clause of a token parameter.
@@ -98,13 +146,12 @@ pub fn clause(
     modifier: Option<&str>,
     values: &[&str],
     expansions: &Expansions,
+    dialect: &dyn SqlDialect,
 ) -> Result<Clause, SearchError> {
     let mut alternatives = Vec::new();
     match modifier {
         None | Some("not") => {
-            for raw in values {
-                alternatives.push(code_condition(written, raw)?);
-            }
+            alternatives.push(codes_condition(dialect, written, values)?);
             Ok(Clause::index(
                 Table::Token,
                 code,
@@ -114,9 +161,11 @@ pub fn clause(
             ))
         }
         Some("text") => {
-            for raw in values {
-                let mut condition = Fragment::text("instr(i.text, ");
-                condition.bind(normalize(&unescape(raw))).push(") > 0");
+            let distinct: BTreeSet<String> =
+                values.iter().map(|raw| normalize(&unescape(raw))).collect();
+            for text in distinct {
+                let mut condition = Fragment::new();
+                condition.push_bound(|needle| dialect.contains("i.text", needle), text);
                 alternatives.push(condition);
             }
             Ok(Clause::index(
@@ -175,7 +224,7 @@ pub fn clause(
             Ok(Clause::index(
                 Table::Token,
                 code,
-                vec![set_condition(codes)],
+                vec![set_condition(dialect, codes)],
                 other == "not-in",
                 rank::TOKEN,
             ))
@@ -194,19 +243,21 @@ mod tests {
             (Some("urn:a".to_owned()), "c1".to_owned()),
             (Some("urn:a".to_owned()), "c2".to_owned()),
         ];
-        let (sql, values) = set_condition(&codes).finish();
+        let dialect = vigil_store::dialect::embedded();
+        let dialect = dialect.as_ref();
+        let (sql, values) = set_condition(dialect, &codes).finish();
         assert_eq!(sql, "i.system = $1 AND i.code IN ($2, $3)");
         assert_eq!(values.len(), 3);
         let mut mixed = codes.clone();
         mixed.push((Some("urn:b".to_owned()), "c1".to_owned()));
         mixed.push((None, "y".to_owned()));
-        let (sql, values) = set_condition(&mixed).finish();
+        let (sql, values) = set_condition(dialect, &mixed).finish();
         assert_eq!(
             sql,
-            "i.code IN ($1, $2, $3) AND (i.system IS NULL AND i.code IN ($4) OR \
-             i.system = $5 AND i.code IN ($6, $7) OR i.system = $8 AND i.code IN ($9))"
+            "i.code IN ($1, $2, $3) AND (i.system IS NULL AND i.code = $4 OR \
+             i.system = $5 AND i.code IN ($6, $7) OR i.system = $8 AND i.code = $9)"
         );
         assert_eq!(values.len(), 9);
-        assert_eq!(set_condition(&[]).finish().0, "1 = 0");
+        assert_eq!(set_condition(dialect, &[]).finish().0, "1 = 0");
     }
 }

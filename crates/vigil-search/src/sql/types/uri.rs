@@ -1,6 +1,10 @@
 //! `uri`: exact match, `:below` (the value is a prefix of the stored uri), `:above` (the stored
 //! uri is a prefix of the value, at `/` boundaries).
 
+use std::collections::BTreeSet;
+
+use vigil_store::SqlDialect;
+
 use super::{MAX_CHAR, unsupported_modifier};
 use crate::error::SearchError;
 use crate::query::value::unescape;
@@ -25,15 +29,24 @@ pub fn clause(
     written: &str,
     modifier: Option<&str>,
     values: &[&str],
+    dialect: &dyn SqlDialect,
 ) -> Result<Clause, SearchError> {
     let mut alternatives = Vec::new();
-    for raw in values {
-        let value = unescape(raw);
+    let distinct: BTreeSet<String> = values.iter().map(|raw| unescape(raw)).collect();
+    if modifier.is_none() {
+        let mut condition = Fragment::new();
+        condition.in_list(dialect, "i.uri", distinct);
+        return Ok(Clause::index(
+            Table::Uri,
+            code,
+            vec![condition],
+            false,
+            rank::EXACT,
+        ));
+    }
+    for value in distinct {
         let mut condition = Fragment::new();
         match modifier {
-            None => {
-                condition.push("i.uri = ").bind(value);
-            }
             Some("below") => {
                 let upper = format!("{value}{MAX_CHAR}");
                 condition
@@ -43,9 +56,10 @@ pub fn clause(
                     .bind(upper);
             }
             Some("above") => {
-                condition.push("i.uri IN ").bind_list(ancestors(&value));
+                condition.in_list(dialect, "i.uri", ancestors(&value));
             }
             Some(other) => return Err(unsupported_modifier(written, other)),
+            None => continue,
         }
         alternatives.push(condition);
     }
