@@ -13,12 +13,12 @@ use std::collections::HashSet;
 
 use vigil_store::StoredVersion;
 
+use crate::criteria::parse::SearchWarning;
 use crate::engine::SearchEngine;
 use crate::error::SearchError;
 use crate::query::{IncludeSpec, SearchRequest};
 use crate::runner::QueryRunner;
 use crate::search::finish;
-use crate::sql::compile::SearchWarning;
 use crate::sql::fragment::Fragment;
 
 /// The included resources of a page, and what was left out.

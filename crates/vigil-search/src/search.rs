@@ -3,15 +3,17 @@
 
 use vigil_store::{IndexValue, SqlValue, StoredVersion};
 
+use crate::criteria::Criterion;
+use crate::criteria::parse::{self, Parser, SearchWarning};
 use crate::cursor::Cursor;
 use crate::engine::{SearchEngine, now_micros};
 use crate::error::{SearchError, SearchErrorKind};
 use crate::include;
 use crate::query::{SearchRequest, SearchScope, SummaryMode, TotalMode};
 use crate::runner::QueryRunner;
-use crate::sql::clause::{Clause, render_where};
-use crate::sql::compile::{Compiler, SearchWarning, compartment_clause};
+use crate::sql::clause::render_where;
 use crate::sql::fragment::Fragment;
+use crate::sql::render;
 use crate::sql::sort::{SortColumn, keyset, order_by};
 use crate::terminology::{self, Expansions};
 
@@ -34,11 +36,11 @@ pub struct SearchResult {
     pub page_size: usize,
 }
 
-/// The types searched and the clauses every query of this search starts from.
-fn scope(
+/// The types searched and the criteria every query of this search starts from.
+pub(crate) fn scope(
     engine: &SearchEngine,
     request: &SearchRequest,
-) -> Result<(Vec<String>, Vec<Clause>), SearchError> {
+) -> Result<(Vec<String>, Vec<Criterion>), SearchError> {
     let registry = engine.registry();
     let check = |name: &str| {
         if registry.is_resource_type(name) {
@@ -68,7 +70,7 @@ fn scope(
             check(resource_type)?;
             Ok((
                 vec![resource_type.clone()],
-                vec![compartment_clause(compartment, id, resource_type)?],
+                vec![parse::compartment(compartment, id, resource_type)?],
             ))
         }
     }
@@ -128,13 +130,17 @@ fn prepare(
     request: &SearchRequest,
     expansions: Expansions,
 ) -> Result<Prepared, SearchError> {
-    let (types, mut clauses) = scope(engine, request)?;
+    let (types, mut criteria) = scope(engine, request)?;
     let dialect = engine.dialect();
-    let mut compiler = Compiler::new(engine.registry(), dialect, now_micros(), request.strict)
-        .with_expansions(expansions);
-    clauses.extend(compiler.compile_filters(&types, &request.filters)?);
-    let mut warnings = compiler.warnings;
+    let mut parser =
+        Parser::new(engine.registry(), now_micros(), request.strict).with_expansions(expansions);
+    criteria.extend(parser.parse_filters(&types, &request.filters)?);
+    let mut warnings = parser.warnings;
     let columns = sort_columns(engine, request, &types, &mut warnings)?;
+    let clauses: Vec<_> = criteria
+        .iter()
+        .map(|criterion| render::clause(dialect, &types, criterion, 0))
+        .collect();
     let filter = render_where(dialect, "r", &types, &clauses);
     let cursor = request
         .cursor

@@ -1,17 +1,18 @@
-//! Filters -> [`Clause`]s, with the registry at hand: parameter lookup, `:missing`, chains
+//! Filters -> [`Criterion`]s, with the registry at hand: parameter lookup, `:missing`, chains
 //! (`subject:Patient.name=x`, any depth), reverse chains (`_has:Observation:patient:code=x`,
 //! nested), `_id`, `_content`/`_text`, and compartments. Unknown parameters are collected as
-//! warnings (or are errors under strict handling).
+//! warnings (or are errors under strict handling); empty values are ignored; a filter repeated
+//! as written is one criterion.
 
-use super::clause::{Clause, Table, rank, render_where};
-use super::fragment::Fragment;
-use super::types;
-use vigil_store::SqlDialect;
+use std::collections::{BTreeSet, HashSet};
 
+use super::{Criterion, RowCriterion, RowTest, composite, date, number, quantity, reference};
+use super::{string, token, unsupported_modifier, uri};
 use crate::error::{SearchError, SearchErrorKind};
 use crate::normalize::normalize;
 use crate::query::value::{split_unescaped, unescape};
 use crate::registry::{BoundParameter, ParamType, SearchParameterRegistry};
+use crate::sql::clause::{Table, rank};
 use crate::terminology::Expansions;
 
 /// Deepest nesting of chains and `_has`.
@@ -33,10 +34,9 @@ pub struct SearchWarning {
     pub message: String,
 }
 
-/// Compiles filters against a registry.
-pub struct Compiler<'r> {
+/// Parses filters against a registry.
+pub struct Parser<'r> {
     registry: &'r SearchParameterRegistry,
-    dialect: &'r dyn SqlDialect,
     now_micros: i64,
     strict: bool,
     expansions: Expansions,
@@ -58,26 +58,18 @@ pub fn table_of(kind: ParamType) -> Option<Table> {
     })
 }
 
-/// The alias of the resource table at a nesting depth.
-pub fn alias(depth: usize) -> String {
-    if depth == 0 {
-        "r".to_owned()
-    } else {
-        format!("r{depth}")
-    }
+/// The values of a list, split at unescaped commas, without the empty ones.
+pub fn non_empty(value: &str) -> Vec<&str> {
+    let mut values = split_unescaped(value, ',');
+    values.retain(|v| !v.is_empty());
+    values
 }
 
-impl<'r> Compiler<'r> {
-    /// A compiler writing SQL in `dialect`; `now_micros` anchors `ap` on dates.
-    pub fn new(
-        registry: &'r SearchParameterRegistry,
-        dialect: &'r dyn SqlDialect,
-        now_micros: i64,
-        strict: bool,
-    ) -> Self {
-        Compiler {
+impl<'r> Parser<'r> {
+    /// A parser; `now_micros` anchors `ap` on dates.
+    pub fn new(registry: &'r SearchParameterRegistry, now_micros: i64, strict: bool) -> Self {
+        Parser {
             registry,
-            dialect,
             now_micros,
             strict,
             expansions: Expansions::default(),
@@ -92,15 +84,15 @@ impl<'r> Compiler<'r> {
         self
     }
 
-    /// The clauses of every filter (AND), for resources of `types` (all types when empty). A
+    /// The criteria of every filter (AND), for resources of `types` (all types when empty). A
     /// filter repeated as written is one criterion; more than [`MAX_CRITERIA`] distinct ones
     /// are refused.
-    pub fn compile_filters(
+    pub fn parse_filters(
         &mut self,
         types: &[String],
         filters: &[(String, String)],
-    ) -> Result<Vec<Clause>, SearchError> {
-        let mut distinct = std::collections::HashSet::new();
+    ) -> Result<Vec<Criterion>, SearchError> {
+        let mut distinct = HashSet::new();
         let filters: Vec<&(String, String)> = filters
             .iter()
             .filter(|pair| distinct.insert(*pair))
@@ -115,16 +107,16 @@ impl<'r> Compiler<'r> {
                 ),
             ));
         }
-        let mut clauses = Vec::new();
+        let mut criteria = Vec::new();
         for (name, value) in filters {
-            if let Some(clause) = self.compile(types, name, value, 0)? {
-                clauses.push(clause);
+            if let Some(criterion) = self.parse(types, name, value, 0)? {
+                criteria.push(criterion);
             }
         }
-        Ok(clauses)
+        Ok(criteria)
     }
 
-    fn ignore(&mut self, error: SearchError) -> Result<Option<Clause>, SearchError> {
+    fn ignore(&mut self, error: SearchError) -> Result<Option<Criterion>, SearchError> {
         if self.strict {
             return Err(error);
         }
@@ -162,26 +154,27 @@ impl<'r> Compiler<'r> {
     }
 
     /// One filter; `None` when it was ignored.
-    fn compile(
+    fn parse(
         &mut self,
         types: &[String],
         name: &str,
         value: &str,
         depth: usize,
-    ) -> Result<Option<Clause>, SearchError> {
+    ) -> Result<Option<Criterion>, SearchError> {
+        // A parameter with an empty value is ignored (FHIR search, "Searching"), and so are the
+        // empty values of a list.
+        let values = non_empty(value);
+        if values.is_empty() {
+            return Ok(None);
+        }
         if depth > MAX_DEPTH {
             return Err(SearchError::unsupported(
                 name,
                 format!("chains and _has nest at most {MAX_DEPTH} deep"),
             ));
         }
-        // A parameter with an empty value is ignored (FHIR search, "Searching"), and so are the
-        // empty values of a list.
-        if split_unescaped(value, ',').iter().all(|v| v.is_empty()) {
-            return Ok(None);
-        }
         if let Some(rest) = name.strip_prefix("_has:") {
-            return self.compile_has(types, name, rest, value, depth);
+            return self.parse_has(name, rest, value, depth);
         }
         let (head, chain) = match name.split_once('.') {
             Some((head, chain)) => (head, Some(chain)),
@@ -193,9 +186,20 @@ impl<'r> Compiler<'r> {
         };
         let scope = types.first().map_or("any resource type", String::as_str);
         match (code, chain) {
-            ("_id", None) => return self.compile_id(name, modifier, value, depth).map(Some),
+            ("_id", None) => {
+                if let Some(modifier) = modifier {
+                    return Err(unsupported_modifier(name, modifier));
+                }
+                let ids = values.into_iter().map(unescape).collect();
+                return Ok(Some(Criterion::Id(ids)));
+            }
             ("_content" | "_text", None) => {
-                return Ok(Some(compile_content(self.dialect, code, value, depth)));
+                let needles: BTreeSet<String> = values
+                    .into_iter()
+                    .map(|raw| normalize(&unescape(raw)))
+                    .collect();
+                let narrative = code == "_text";
+                return Ok(Some(Criterion::Content { narrative, needles }));
             }
             _ if NOT_IMPLEMENTED.contains(&code) => {
                 return self.ignore(SearchError::unsupported(
@@ -215,25 +219,21 @@ impl<'r> Compiler<'r> {
                     ":missing cannot be chained further",
                 ));
             }
-            return compile_missing(bound, name, value).map(Some);
+            return missing(bound, name, value).map(|c| Some(Criterion::Rows(c)));
         }
         if let Some(chain) = chain {
-            return self.compile_chain(bound, name, modifier, chain, value, depth);
+            return self.parse_chain(bound, name, modifier, chain, value, depth);
         }
-        let values = non_empty(value);
-        let dialect = self.dialect;
-        let clause = match bound.kind() {
-            ParamType::String => types::string::clause(code, name, modifier, &values, dialect)?,
-            ParamType::Token => {
-                types::token::clause(code, name, modifier, &values, &self.expansions, dialect)?
-            }
-            ParamType::Date => types::date::clause(code, name, modifier, &values, self.now_micros)?,
-            ParamType::Number => types::number::clause(code, name, modifier, &values)?,
-            ParamType::Quantity => types::quantity::clause(code, name, modifier, &values)?,
-            ParamType::Uri => types::uri::clause(code, name, modifier, &values, dialect)?,
+        let criterion = match bound.kind() {
+            ParamType::String => string::criterion(code, name, modifier, &values)?,
+            ParamType::Token => token::criterion(code, name, modifier, &values, &self.expansions)?,
+            ParamType::Date => date::criterion(code, name, modifier, &values, self.now_micros)?,
+            ParamType::Number => number::criterion(code, name, modifier, &values)?,
+            ParamType::Quantity => quantity::criterion(code, name, modifier, &values)?,
+            ParamType::Uri => uri::criterion(code, name, modifier, &values)?,
             ParamType::Reference => {
                 let is_type = |t: &str| self.registry.is_resource_type(t);
-                types::reference::clause(code, name, modifier, &values, is_type, dialect)?
+                reference::criterion(code, name, modifier, &values, is_type)?
             }
             ParamType::Composite => {
                 let kinds: Vec<ParamType> = bound
@@ -246,7 +246,7 @@ impl<'r> Compiler<'r> {
                             .map(|def| def.param_type)
                     })
                     .collect();
-                types::composite::clause(code, name, modifier, &values, &kinds)?
+                composite::criterion(code, name, modifier, &values, &kinds)?
             }
             ParamType::Special => {
                 return self.ignore(SearchError::unsupported(
@@ -255,31 +255,11 @@ impl<'r> Compiler<'r> {
                 ));
             }
         };
-        Ok(Some(clause))
-    }
-
-    fn compile_id(
-        &self,
-        name: &str,
-        modifier: Option<&str>,
-        value: &str,
-        depth: usize,
-    ) -> Result<Clause, SearchError> {
-        if let Some(modifier) = modifier {
-            return Err(types::unsupported_modifier(name, modifier));
-        }
-        let ids: std::collections::BTreeSet<String> =
-            non_empty(value).into_iter().map(unescape).collect();
-        let mut condition = Fragment::new();
-        condition.in_list(self.dialect, &format!("{}.id", alias(depth)), ids);
-        Ok(Clause::Direct {
-            condition,
-            rank: rank::ID,
-        })
+        Ok(Some(Criterion::Rows(criterion)))
     }
 
     /// `ref[:Type].rest=value`: references to resources matching `rest=value`.
-    fn compile_chain(
+    fn parse_chain(
         &mut self,
         bound: &BoundParameter,
         name: &str,
@@ -287,7 +267,7 @@ impl<'r> Compiler<'r> {
         chain: &str,
         value: &str,
         depth: usize,
-    ) -> Result<Option<Clause>, SearchError> {
+    ) -> Result<Option<Criterion>, SearchError> {
         if bound.kind() != ParamType::Reference {
             return Err(SearchError::unsupported(
                 name,
@@ -297,7 +277,7 @@ impl<'r> Compiler<'r> {
         let next_code = chain.split(['.', ':']).next().unwrap_or_default();
         let targets: Vec<String> = match modifier {
             Some(target) if self.registry.is_resource_type(target) => vec![target.to_owned()],
-            Some(other) => return Err(types::unsupported_modifier(name, other)),
+            Some(other) => return Err(unsupported_modifier(name, other)),
             None => bound
                 .def
                 .target
@@ -312,62 +292,25 @@ impl<'r> Compiler<'r> {
                 "the chain's target types",
             ));
         }
-        // One sub-query over every target type; several types are matched as (type, id) pairs
-        // so the reference index is still used (an OR of per-type terms is not).
-        let inner_alias = alias(depth + 1);
-        let Some(inner) = self.compile(&targets, chain, value, depth + 1)? else {
+        let Some(inner) = self.parse(&targets, chain, value, depth + 1)? else {
             return Ok(None);
         };
-        // A chain is as selective as what it ends in (`patient.identifier=..` finds one patient).
-        let chain_rank = rank::NESTED.min(inner.rank().max(rank::REFERENCE));
-        let mut condition = Fragment::new();
-        match targets.as_slice() {
-            [only] => {
-                condition
-                    .push("i.target_type = ")
-                    .bind(only.as_str())
-                    .push(" AND i.target_id IN (SELECT ");
-                condition.push(&inner_alias).push(".id");
-            }
-            _ => {
-                condition
-                    .push("(i.target_type, i.target_id) IN (SELECT ")
-                    .push(&inner_alias)
-                    .push(".type, ");
-                condition.push(&inner_alias).push(".id");
-            }
-        }
-        condition
-            .push(" FROM resource ")
-            .push(&inner_alias)
-            .push(" WHERE ");
-        condition
-            .append(&render_where(
-                self.dialect,
-                &inner_alias,
-                &targets,
-                &[inner],
-            ))
-            .push(")");
-        Ok(Some(Clause::index(
-            Table::Reference,
-            bound.code(),
-            vec![condition],
-            false,
-            chain_rank,
-        )))
+        Ok(Some(Criterion::Chain {
+            code: bound.code().to_owned(),
+            targets,
+            inner: Box::new(inner),
+        }))
     }
 
     /// `_has:Type:ref:rest=value`: resources referenced (through `ref`) by a `Type` matching
     /// `rest=value`.
-    fn compile_has(
+    fn parse_has(
         &mut self,
-        types: &[String],
         name: &str,
         rest: &str,
         value: &str,
         depth: usize,
-    ) -> Result<Option<Clause>, SearchError> {
+    ) -> Result<Option<Criterion>, SearchError> {
         let mut parts = rest.splitn(3, ':');
         let (Some(source), Some(reference), Some(inner_name)) =
             (parts.next(), parts.next(), parts.next())
@@ -388,58 +331,19 @@ impl<'r> Compiler<'r> {
             _ => return self.ignore(SearchError::unknown_parameter(name, source)),
         }
         let source_types = [source.to_owned()];
-        let Some(inner) = self.compile(&source_types, inner_name, value, depth + 1)? else {
+        let Some(inner) = self.parse(&source_types, inner_name, value, depth + 1)? else {
             return Ok(None);
         };
-        let inner_rank = inner.rank();
-        let outer = alias(depth);
-        let inner_alias = alias(depth + 1);
-        let mut condition = Fragment::new();
-        match types {
-            [only] => {
-                condition
-                    .push(&outer)
-                    .push(".id IN (SELECT i.target_id FROM idx_reference i WHERE i.target_type = ");
-                condition.bind(only.as_str());
-            }
-            _ => {
-                condition
-                    .push("(")
-                    .push(&outer)
-                    .push(".type, ")
-                    .push(&outer)
-                    .push(".id) IN (SELECT i.target_type, ");
-                condition.push("i.target_id FROM idx_reference i WHERE 1 = 1");
-            }
-        }
-        condition
-            .push(" AND i.param = ")
-            .bind(reference)
-            .push(" AND i.type = ")
-            .bind(source);
-        condition
-            .push(" AND i.rid IN (SELECT ")
-            .push(&inner_alias)
-            .push(".rid FROM resource ")
-            .push(&inner_alias);
-        condition
-            .push(" WHERE ")
-            .append(&render_where(
-                self.dialect,
-                &inner_alias,
-                &source_types,
-                &[inner],
-            ))
-            .push("))");
-        Ok(Some(Clause::Direct {
-            condition,
-            rank: rank::NESTED.min(inner_rank.max(rank::REFERENCE)),
+        Ok(Some(Criterion::Has {
+            source_type: source.to_owned(),
+            reference: reference.to_owned(),
+            inner: Box::new(inner),
         }))
     }
 }
 
 /// `:missing=true|false`.
-fn compile_missing(bound: &BoundParameter, name: &str, value: &str) -> Result<Clause, SearchError> {
+fn missing(bound: &BoundParameter, name: &str, value: &str) -> Result<RowCriterion, SearchError> {
     let missing = match value {
         "true" => true,
         "false" => false,
@@ -456,57 +360,21 @@ fn compile_missing(bound: &BoundParameter, name: &str, value: &str) -> Result<Cl
             "':missing' is not supported on this parameter",
         ));
     };
-    Ok(Clause::index(
+    Ok(RowCriterion::new(
         table,
         bound.code(),
-        Vec::new(),
+        RowTest::Present,
         missing,
         rank::PRESENCE,
     ))
 }
 
-/// The values of a list, split at unescaped commas, without the empty ones.
-fn non_empty(value: &str) -> Vec<&str> {
-    let mut values = split_unescaped(value, ',');
-    values.retain(|v| !v.is_empty());
-    values
-}
-
-/// `_content` (anywhere in the resource) and `_text` (in the narrative): basic case-insensitive
-/// substring search over the stored JSON, without an index.
-fn compile_content(dialect: &dyn SqlDialect, code: &str, value: &str, depth: usize) -> Clause {
-    let source = if code == "_text" {
-        dialect.narrative(&alias(depth))
-    } else {
-        dialect.content(&alias(depth))
-    };
-    let column = dialect.lower(&source);
-    let needles: std::collections::BTreeSet<String> = non_empty(value)
-        .into_iter()
-        .map(|raw| normalize(&unescape(raw)))
-        .collect();
-    let alternatives: Vec<Fragment> = needles
-        .into_iter()
-        .map(|needle| {
-            let mut condition = Fragment::new();
-            condition.push_bound(|placeholder| dialect.contains(&column, placeholder), needle);
-            condition
-        })
-        .collect();
-    let mut condition = Fragment::new();
-    condition.join(&alternatives, " OR ");
-    Clause::Direct {
-        condition,
-        rank: rank::SCAN,
-    }
-}
-
-/// The clause restricting `resource_type` to the compartment `compartment/id`.
-pub fn compartment_clause(
+/// The criterion restricting `resource_type` to the compartment `compartment/id`.
+pub fn compartment(
     compartment: &str,
     id: &str,
     resource_type: &str,
-) -> Result<Clause, SearchError> {
+) -> Result<Criterion, SearchError> {
     let def = vigil_model::schema::compartment(compartment).ok_or_else(|| {
         SearchError::new(
             SearchErrorKind::UnknownResourceType,
@@ -521,17 +389,12 @@ pub fn compartment_clause(
             format!("{resource_type} is not in the {compartment} compartment"),
         ));
     }
-    let mut condition = Fragment::text("(i.target_id = ");
-    condition
-        .bind(id)
-        .push(" AND i.target_type = ")
-        .bind(compartment)
-        .push(")");
-    Ok(Clause::Index {
+    let target = reference::Target::Local(compartment.to_owned(), id.to_owned());
+    Ok(Criterion::Rows(RowCriterion {
         table: Table::Reference,
         params: params.to_vec(),
-        condition,
+        test: RowTest::Reference([target].into()),
         negated: false,
         rank: rank::REFERENCE,
-    })
+    }))
 }

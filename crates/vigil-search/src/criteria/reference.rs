@@ -1,28 +1,48 @@
 //! `reference`: `id` (any target type), `Type/id`, an absolute URL or canonical (matched as
 //! written), `:Type` (with a plain id), `:identifier` (the reference's identifier, as a token).
-//! Chains are compiled by the caller (they need the registry).
+//! Chains are parsed by the caller (they need the registry).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use vigil_store::SqlDialect;
+use vigil_store::{IndexValue, SqlDialect};
 
-use super::unsupported_modifier;
+use super::{RowCriterion, RowTest, token, unsupported_modifier};
 use crate::error::SearchError;
 use crate::index::{IDENTIFIER, ParsedReference, parse_reference};
 use crate::query::value::unescape;
-use crate::sql::clause::{Clause, Table, rank};
+use crate::sql::clause::{Table, rank};
 use crate::sql::fragment::Fragment;
-use crate::sql::types::token;
 
 /// One reference search value, read.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Target {
+pub enum Target {
     /// `Type/id` (or an id with a `:Type` modifier).
     Local(String, String),
     /// A plain id: any target type.
     Id(String),
     /// An absolute URL or canonical, matched as written.
     Url(String),
+}
+
+impl Target {
+    /// Whether a reference row points at this target, as [`condition`] decides.
+    pub fn matches(&self, row: &IndexValue) -> bool {
+        let IndexValue::Reference {
+            target_type,
+            target_id,
+            url,
+        } = row
+        else {
+            return false;
+        };
+        match self {
+            Target::Local(resource_type, id) => {
+                target_id.as_ref() == Some(id) && target_type.as_ref() == Some(resource_type)
+            }
+            Target::Id(id) => target_id.as_ref() == Some(id),
+            Target::Url(wanted) => url.as_ref() == Some(wanted),
+        }
+    }
 }
 
 /// Reads one reference value; `target_type` from a `:Type` modifier.
@@ -56,25 +76,18 @@ fn target(written: &str, value: &str, target_type: Option<&str>) -> Result<Targe
     })
 }
 
-/// The condition of any of `values` over `i.target_type`, `i.target_id` and `i.url`: one
+/// The condition of any of `targets` over `i.target_type`, `i.target_id` and `i.url`: one
 /// IN-list of ids per target type however many values there are.
-fn condition(
-    dialect: &dyn SqlDialect,
-    written: &str,
-    values: &[&str],
-    target_type: Option<&str>,
-) -> Result<Fragment, SearchError> {
-    let targets = values
-        .iter()
-        .map(|raw| target(written, &unescape(raw), target_type))
-        .collect::<Result<BTreeSet<_>, _>>()?;
-    let mut by_type: BTreeMap<String, Vec<String>> = BTreeMap::new();
+pub fn condition(dialect: &dyn SqlDialect, targets: &BTreeSet<Target>) -> Fragment {
+    let mut by_type: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let (mut ids, mut urls) = (Vec::new(), Vec::new());
     for target in targets {
         match target {
-            Target::Local(resource_type, id) => by_type.entry(resource_type).or_default().push(id),
-            Target::Id(id) => ids.push(id),
-            Target::Url(url) => urls.push(url),
+            Target::Local(resource_type, id) => {
+                by_type.entry(resource_type).or_default().push(id);
+            }
+            Target::Id(id) => ids.push(id.as_str()),
+            Target::Url(url) => urls.push(url.as_str()),
         }
     }
     let mut groups = Vec::new();
@@ -93,57 +106,41 @@ fn condition(
             groups.push(group);
         }
     }
-    Ok(match groups.as_slice() {
-        [only] => only.clone(),
-        _ => {
-            let mut joined = Fragment::new();
-            joined.join(&groups, " OR ");
-            joined
-        }
-    })
+    super::any(groups.into_iter())
 }
 
-/// The clause of a reference parameter (without a chain). `is_type` tells whether a modifier
-/// names a resource type.
-pub fn clause(
+/// The criterion of a reference parameter (without a chain). `is_type` tells whether a
+/// modifier names a resource type.
+pub fn criterion(
     code: &str,
     written: &str,
     modifier: Option<&str>,
     values: &[&str],
     is_type: impl Fn(&str) -> bool,
-    dialect: &dyn SqlDialect,
-) -> Result<Clause, SearchError> {
-    match modifier {
+) -> Result<RowCriterion, SearchError> {
+    let target_type = match modifier {
         Some("identifier") => {
-            let condition = token::codes_condition(dialect, written, values)?;
-            Ok(Clause::index(
+            return Ok(RowCriterion::new(
                 Table::Token,
                 &format!("{code}{IDENTIFIER}"),
-                vec![condition],
+                RowTest::Token(token::parse_values(written, values)?),
                 false,
                 rank::TOKEN,
-            ))
+            ));
         }
-        Some(target) if is_type(target) => {
-            let condition = condition(dialect, written, values, Some(target))?;
-            Ok(Clause::index(
-                Table::Reference,
-                code,
-                vec![condition],
-                false,
-                rank::REFERENCE,
-            ))
-        }
-        None => {
-            let condition = condition(dialect, written, values, None)?;
-            Ok(Clause::index(
-                Table::Reference,
-                code,
-                vec![condition],
-                false,
-                rank::REFERENCE,
-            ))
-        }
-        Some(other) => Err(unsupported_modifier(written, other)),
-    }
+        Some(target) if is_type(target) => Some(target),
+        None => None,
+        Some(other) => return Err(unsupported_modifier(written, other)),
+    };
+    let targets = values
+        .iter()
+        .map(|raw| target(written, &unescape(raw), target_type))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    Ok(RowCriterion::new(
+        Table::Reference,
+        code,
+        RowTest::Reference(targets),
+        false,
+        rank::REFERENCE,
+    ))
 }
