@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod change;
+pub mod dialect;
 mod error;
 mod query;
 pub mod sqlite;
@@ -29,6 +30,7 @@ pub mod sqlite;
 pub use change::{
     AuditEntry, AuditRecord, ChangeContext, ChangeEvent, ConsumerStart, InboundMessage,
 };
+pub use dialect::SqlDialect;
 pub use error::{StoreError, StoreErrorKind};
 pub use query::SqlValue;
 

@@ -54,6 +54,7 @@
 //! COMMIT per batch); reads take a connection from the pool and see the last committed state.
 
 mod changes;
+mod dialect;
 mod index;
 mod jobs;
 mod migrations;
@@ -67,6 +68,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use dialect::SqliteDialect;
 pub use migrations::{MIGRATIONS, Migration, MigrationReport, latest_version, migrate};
 pub use writer::WriteStats;
 
