@@ -15,7 +15,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use support::{TestServer, export_server, export_worker};
-use vigil_store::Store;
+use vigil_store::JobStore;
 
 const ASYNC: (&str, &str) = ("prefer", "respond-async");
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vigil_search::{SearchEngine, SearchRequest, SearchScope};
 use vigil_store::sqlite::{SqliteOptions, SqliteStore};
-use vigil_store::{NewVersion, Store, WriteMethod};
+use vigil_store::{NewVersion, ResourceStore, WriteMethod};
 
 const LAST_UPDATED_MICROS: i64 = 1_600_000_000_000_000;
 

@@ -3,8 +3,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use serde_json::Value;
-use vigil_store::{IndexRow, Store, Transaction};
+use vigil_store::{IndexRow, SqlDialect, Store, Transaction};
 
 use crate::error::SearchError;
 use crate::extract::{Extractor, SkippedDefinition};
@@ -46,6 +48,7 @@ pub struct SearchEngine {
     registry: SearchParameterRegistry,
     extractor: Extractor,
     options: SearchOptions,
+    dialect: Arc<dyn SqlDialect>,
 }
 
 impl SearchEngine {
@@ -55,13 +58,27 @@ impl SearchEngine {
     }
 
     /// An engine over a registry (R4 plus custom SearchParameters); compiles every expression.
+    /// Its SQL is written for the embedded store ([`vigil_store::dialect::embedded`]); another
+    /// backend sets its own with [`Self::with_dialect`].
     pub fn new(registry: SearchParameterRegistry, options: SearchOptions) -> Self {
         let extractor = Extractor::new(&registry);
         SearchEngine {
             registry,
             extractor,
             options,
+            dialect: vigil_store::dialect::embedded(),
         }
+    }
+
+    /// The same engine writing SQL for the backend whose dialect is `dialect`.
+    pub fn with_dialect(mut self, dialect: Arc<dyn SqlDialect>) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    /// The SQL dialect of the backend the engine's queries run on.
+    pub fn dialect(&self) -> &dyn SqlDialect {
+        self.dialect.as_ref()
     }
 
     /// The registry.
@@ -93,8 +110,9 @@ impl SearchEngine {
     }
 
     /// Ids of current resources of `resource_type` matching `query` (a URL query string), at
-    /// most `limit`, for conditional create/update/delete. Unknown parameters are errors here
-    /// (ignoring one would widen a conditional delete), and result parameters are ignored.
+    /// most `limit`, for conditional create/update/delete. Unknown parameters and parameters
+    /// with an empty value are errors here (ignoring one would widen a conditional delete), and
+    /// result parameters are ignored.
     pub fn matching_ids(
         &self,
         store: &dyn Store,
@@ -133,6 +151,18 @@ impl SearchEngine {
         }
         let parsed =
             SearchRequest::from_query(SearchScope::Type(resource_type.to_owned()), query, true)?;
+        // A search ignores a parameter with an empty value; a conditional interaction would
+        // then match more than its author wrote, so it is refused instead.
+        if let Some((name, _)) = parsed.filters.iter().find(|(_, value)| {
+            crate::query::value::split_unescaped(value, ',')
+                .iter()
+                .all(|v| v.is_empty())
+        }) {
+            return Err(SearchError::malformed(
+                name,
+                format!("'{name}' has no value; conditional criteria must not be empty"),
+            ));
+        }
         let mut request = SearchRequest::new(parsed.scope);
         request.filters = parsed.filters;
         request.strict = true;

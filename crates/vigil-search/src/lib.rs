@@ -19,6 +19,7 @@
 
 #![deny(missing_docs)]
 
+pub mod criteria;
 mod cursor;
 pub mod datetime;
 mod engine;
@@ -34,6 +35,7 @@ mod search;
 pub mod sql;
 pub mod terminology;
 
+pub use criteria::parse::SearchWarning;
 pub use cursor::Cursor;
 pub use engine::{SearchEngine, SearchOptions};
 pub use error::{SearchError, SearchErrorKind};
@@ -42,4 +44,3 @@ pub use query::{IncludeSpec, SearchRequest, SearchScope, SortKey, SummaryMode, T
 pub use registry::{BoundParameter, ParamType, SearchParameterDef, SearchParameterRegistry};
 pub use runner::{QueryRunner, StoreRunner, TransactionRunner};
 pub use search::SearchResult;
-pub use sql::compile::SearchWarning;

@@ -3,20 +3,19 @@
 
 use vigil_store::{IndexValue, SqlValue, StoredVersion};
 
+use crate::criteria::Criterion;
+use crate::criteria::parse::{self, Parser, SearchWarning};
 use crate::cursor::Cursor;
 use crate::engine::{SearchEngine, now_micros};
 use crate::error::{SearchError, SearchErrorKind};
 use crate::include;
 use crate::query::{SearchRequest, SearchScope, SummaryMode, TotalMode};
 use crate::runner::QueryRunner;
-use crate::sql::clause::{Clause, render_where};
-use crate::sql::compile::{Compiler, SearchWarning, compartment_clause};
+use crate::sql::clause::render_where;
 use crate::sql::fragment::Fragment;
+use crate::sql::render;
 use crate::sql::sort::{SortColumn, keyset, order_by};
 use crate::terminology::{self, Expansions};
-
-/// The columns every resource query selects (the store's current-row columns, over alias `r`).
-pub(crate) const COLUMNS: &str = vigil_store::sqlite::RESOURCE_COLUMNS;
 
 /// What a search found.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,11 +36,11 @@ pub struct SearchResult {
     pub page_size: usize,
 }
 
-/// The types searched and the clauses every query of this search starts from.
-fn scope(
+/// The types searched and the criteria every query of this search starts from.
+pub(crate) fn scope(
     engine: &SearchEngine,
     request: &SearchRequest,
-) -> Result<(Vec<String>, Vec<Clause>), SearchError> {
+) -> Result<(Vec<String>, Vec<Criterion>), SearchError> {
     let registry = engine.registry();
     let check = |name: &str| {
         if registry.is_resource_type(name) {
@@ -71,7 +70,7 @@ fn scope(
             check(resource_type)?;
             Ok((
                 vec![resource_type.clone()],
-                vec![compartment_clause(compartment, id, resource_type)?],
+                vec![parse::compartment(compartment, id, resource_type)?],
             ))
         }
     }
@@ -131,13 +130,18 @@ fn prepare(
     request: &SearchRequest,
     expansions: Expansions,
 ) -> Result<Prepared, SearchError> {
-    let (types, mut clauses) = scope(engine, request)?;
-    let mut compiler =
-        Compiler::new(engine.registry(), now_micros(), request.strict).with_expansions(expansions);
-    clauses.extend(compiler.compile_filters(&types, &request.filters)?);
-    let mut warnings = compiler.warnings;
+    let (types, mut criteria) = scope(engine, request)?;
+    let dialect = engine.dialect();
+    let mut parser =
+        Parser::new(engine.registry(), now_micros(), request.strict).with_expansions(expansions);
+    criteria.extend(parser.parse_filters(&types, &request.filters)?);
+    let mut warnings = parser.warnings;
     let columns = sort_columns(engine, request, &types, &mut warnings)?;
-    let filter = render_where("r", &types, &clauses);
+    let clauses: Vec<_> = criteria
+        .iter()
+        .map(|criterion| render::clause(dialect, &types, criterion, 0))
+        .collect();
+    let filter = render_where(dialect, "r", &types, &clauses);
     let cursor = request
         .cursor
         .as_deref()
@@ -152,10 +156,10 @@ fn prepare(
 }
 
 /// The statement reading one page (one row more than `count`, to tell whether more follow).
-fn page_statement(prepared: &Prepared, count: usize) -> Fragment {
+fn page_statement(engine: &SearchEngine, prepared: &Prepared, count: usize) -> Fragment {
     let backward = prepared.cursor.as_ref().is_some_and(|c| c.backward);
     let mut sql = Fragment::text("SELECT ");
-    sql.push(COLUMNS)
+    sql.push(engine.dialect().resource_columns())
         .push(" FROM resource r WHERE ")
         .append(&prepared.filter);
     if let Some(cursor) = &prepared.cursor {
@@ -181,7 +185,8 @@ pub(crate) fn page_sql(
     request: &SearchRequest,
     count: usize,
 ) -> Result<(String, Vec<SqlValue>), SearchError> {
-    Ok(page_statement(&prepare(engine, request, Expansions::default())?, count).finish())
+    let prepared = prepare(engine, request, Expansions::default())?;
+    finish(engine, &page_statement(engine, &prepared, count))
 }
 
 /// Runs a search; `count` is the page size already bounded by the options.
@@ -191,7 +196,7 @@ pub(crate) fn run(
     request: &SearchRequest,
     count: usize,
 ) -> Result<SearchResult, SearchError> {
-    let expansions = terminology::resolve(runner, &request.filters)?;
+    let expansions = terminology::resolve(runner, engine.dialect(), &request.filters)?;
     let prepared = prepare(engine, request, expansions)?;
     let cursor = prepared.cursor.clone();
     let (columns, filter) = (&prepared.columns, &prepared.filter);
@@ -204,7 +209,7 @@ pub(crate) fn run(
     let total = if total_mode != TotalMode::None || only_count {
         let mut sql = Fragment::text("SELECT count(*) FROM resource r WHERE ");
         sql.append(filter);
-        let (text, values) = sql.finish();
+        let (text, values) = finish(engine, &sql)?;
         Some(runner.count(&text, &values)?)
     } else {
         None
@@ -223,7 +228,7 @@ pub(crate) fn run(
     }
 
     let backward = cursor.as_ref().is_some_and(|c| c.backward);
-    let (text, values) = page_statement(&prepared, count).finish();
+    let (text, values) = finish(engine, &page_statement(engine, &prepared, count))?;
     let mut rows = runner.resources(&text, &values)?;
     let more = rows.len() > count;
     rows.truncate(count);
@@ -241,9 +246,32 @@ pub(crate) fn run(
     if let (true, Some(first)) = (has_previous, rows.first()) {
         result.previous_cursor = Some(boundary(engine, columns, first, true)?.encode());
     }
-    result.included = include::resolve(engine, runner, request, &rows)?;
+    let included = include::resolve(engine, runner, request, &rows)?;
+    result.included = included.resources;
+    result.warnings.extend(included.warnings);
     result.matches = rows;
     Ok(result)
+}
+
+/// The statement in the engine's dialect; one needing more bound values than the backend takes
+/// is refused as too large (the client's criteria made it so).
+pub(crate) fn finish(
+    engine: &SearchEngine,
+    statement: &Fragment,
+) -> Result<(String, Vec<SqlValue>), SearchError> {
+    let dialect = engine.dialect();
+    if statement.bound_values() > dialect.max_bound_values() {
+        return Err(SearchError::new(
+            SearchErrorKind::Unsupported,
+            None,
+            format!(
+                "the search needs {} bound values; this server takes at most {}",
+                statement.bound_values(),
+                dialect.max_bound_values()
+            ),
+        ));
+    }
+    Ok(statement.finish_for(dialect))
 }
 
 /// The cursor positioned at `row`.

@@ -16,12 +16,11 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
-use vigil_store::{SqlValue, StoredVersion};
+use vigil_store::{SqlDialect, SqlValue, StoredVersion};
 
 use crate::error::{SearchError, SearchErrorKind};
 use crate::query::value::{split_unescaped, unescape};
 use crate::runner::QueryRunner;
-use crate::search::COLUMNS;
 
 /// A `(system, code)` pair; the system is absent only for expansion entries written without one.
 pub type Coding = (Option<String>, String);
@@ -60,6 +59,7 @@ impl Expansions {
 /// Resolves every `:in`/`:not-in`/`:above`/`:below` value among `filters`.
 pub fn resolve(
     runner: &mut dyn QueryRunner,
+    dialect: &dyn SqlDialect,
     filters: &[(String, String)],
 ) -> Result<Expansions, SearchError> {
     let mut expansions = Expansions::default();
@@ -72,11 +72,17 @@ pub fn resolve(
             continue;
         }
         for raw in split_unescaped(value, ',') {
+            if raw.is_empty() {
+                continue;
+            }
             let key = (modifier.to_owned(), raw.to_owned());
             if expansions.sets.contains_key(&key) {
                 continue;
             }
-            let mut lookup = Lookup { runner };
+            let mut lookup = Lookup {
+                runner,
+                columns: dialect.resource_columns(),
+            };
             let set = match modifier {
                 "in" | "not-in" => lookup.value_set(&unescape(raw), 0)?,
                 _ => lookup.subsumption(raw, modifier == "below")?,
@@ -92,6 +98,8 @@ const MAX_IMPORT_DEPTH: usize = 8;
 
 struct Lookup<'a> {
     runner: &'a mut dyn QueryRunner,
+    /// The backend's current-row columns.
+    columns: &'a str,
 }
 
 fn client(kind: SearchErrorKind, message: String) -> Result<BTreeSet<Coding>, Failure> {
@@ -102,9 +110,10 @@ impl Lookup<'_> {
     /// The current resource of `resource_type` whose `url` is `url` (the first, by id).
     fn by_url(&mut self, resource_type: &str, url: &str) -> Result<Option<Value>, SearchError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM resource r WHERE r.deleted = 0 AND r.type = $1 AND r.rid IN \
+            "SELECT {} FROM resource r WHERE r.deleted = 0 AND r.type = $1 AND r.rid IN \
              (SELECT i.rid FROM idx_uri i WHERE i.param = 'url' AND i.type = $2 AND i.uri = $3) \
-             ORDER BY r.id LIMIT 1"
+             ORDER BY r.id LIMIT 1",
+            self.columns
         );
         let params = [
             SqlValue::from(resource_type),
@@ -117,7 +126,8 @@ impl Lookup<'_> {
 
     fn by_id(&mut self, resource_type: &str, id: &str) -> Result<Option<Value>, SearchError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM resource r WHERE r.deleted = 0 AND r.type = $1 AND r.id = $2"
+            "SELECT {} FROM resource r WHERE r.deleted = 0 AND r.type = $1 AND r.id = $2",
+            self.columns
         );
         let params = [SqlValue::from(resource_type), SqlValue::from(id)];
         let rows = self.runner.resources(&sql, &params)?;

@@ -8,7 +8,7 @@ mod common;
 use serde_json::{Value, json};
 use vigil_search::{SearchEngine, SearchErrorKind, SearchRequest, SearchScope};
 use vigil_store::sqlite::SqliteStore;
-use vigil_store::{NewVersion, Store, WriteMethod};
+use vigil_store::{NewVersion, ResourceStore, WriteMethod};
 
 const CS: &str = "http://example.org/cs/findings";
 

@@ -20,6 +20,7 @@ mod context;
 mod error;
 mod everything;
 mod export;
+pub mod feed;
 mod history;
 mod import;
 mod interactions;

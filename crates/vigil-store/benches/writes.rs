@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use vigil_store::sqlite::{SqliteOptions, SqliteStore};
-use vigil_store::{IndexRow, IndexValue, NewVersion, Store, WriteMethod, write_with};
+use vigil_store::{
+    IndexRow, IndexValue, NewVersion, ResourceStore, Store, WriteMethod, write_with,
+};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 

@@ -14,8 +14,11 @@ pub enum StoreErrorKind {
     Busy,
     /// An I/O or database fault; not the caller's mistake.
     Internal,
-    /// The backend does not offer this operation (e.g. SQL queries on a non-SQL backend).
+    /// The request is refused as not supported (e.g. a statement that would write, sent
+    /// through the read-only query hook). No trait method answers this for a whole method.
     Unsupported,
+    /// The named thing does not exist (e.g. an unregistered change-log consumer).
+    NotFound,
 }
 
 /// A store error with a message safe to log (no resource content).

@@ -1,31 +1,41 @@
-//! Storage for Vigil: the [`Store`] trait every backend implements, and the embedded SQLite
-//! backend ([`sqlite::SqliteStore`]).
+//! Storage for Vigil: the traits every backend implements, by kind ([`ResourceStore`] for
+//! resources and history, [`ChangeLog`] for the change feed, its consumers and the audit log,
+//! [`JobStore`] for background jobs, [`MessageStore`] for inbound messages; [`Store`] is all of
+//! them), and the embedded SQLite backend ([`sqlite::SqliteStore`]).
 //!
 //! The store knows nothing of FHIR semantics beyond "a resource has a type, an id and numbered
 //! versions". Validation, version numbering rules, conditional logic and meta handling live in
 //! `vigil-service`; the store guarantees atomicity and durability:
 //!
-//! - A [`Store::write`] unit of work runs in one database transaction. Everything it wrote (the
-//!   version rows, current-version rows, index rows and outbox events) is committed together and
-//!   is durable (fsync'd) before `write` returns `Ok`. If the closure returns `Err`, nothing it
-//!   wrote is kept.
+//! - A [`ResourceStore::write_as`] unit of work runs in one database transaction. Everything it
+//!   wrote (the version rows, current-version rows, index rows, change events, audit records and
+//!   inbound-message records) is committed together and is durable (fsync'd) before `write_as`
+//!   returns `Ok`. If the closure returns `Err`, nothing it wrote is kept.
 //! - Versions are append-only history; the current row of a resource always points at its latest
 //!   version, which may be a deletion marker.
-//! - Every stored version appends one [`OutboxEvent`]; consumers keep their own cursor.
+//! - Every stored version appends one [`ChangeEvent`] in commit order, stamped with the unit's
+//!   [`ChangeContext`]; registered consumers keep their position in the store.
 //!
 //! Architecture invariant: this crate does not parse FHIR JSON (content is opaque text) and does
 //! not know HTTP.
 
 #![deny(missing_docs)]
 
+mod change;
+pub mod dialect;
 mod error;
 mod query;
 pub mod sqlite;
 
+pub use change::{
+    AuditEntry, AuditRecord, ChangeContext, ChangeEvent, ConsumerStart, InboundMessage,
+};
+pub use dialect::SqlDialect;
 pub use error::{StoreError, StoreErrorKind};
 pub use query::SqlValue;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// How a version came to be; kept with each version for `_history` bundles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,21 +207,6 @@ pub struct HistoryQuery {
     pub limit: usize,
 }
 
-/// An event appended to the outbox for every stored version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEvent {
-    /// Position in the outbox; strictly increasing.
-    pub seq: u64,
-    /// Resource type.
-    pub resource_type: String,
-    /// Logical id.
-    pub id: String,
-    /// Version written.
-    pub version_id: u64,
-    /// How it was written.
-    pub method: WriteMethod,
-}
-
 /// A scan of one type's resources as they were at a point of the global history: for each
 /// resource, its newest version with `seq <= as_of_seq`, skipped when that version is a deletion
 /// marker (or the resource did not exist yet). Ordered by id; for bulk export snapshots.
@@ -248,7 +243,8 @@ pub struct JobRecord {
     pub body: String,
 }
 
-/// The operations available inside one unit of work.
+/// The operations available inside one unit of work. Everything done through it is committed
+/// together (and durably) or not at all.
 pub trait Transaction {
     /// The current version of a resource (possibly a deletion marker), seen inside this unit.
     fn current(
@@ -256,50 +252,58 @@ pub trait Transaction {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<StoredVersion>, StoreError>;
-    /// Appends a version, makes it current, replaces its index rows and appends an outbox event.
+    /// Appends a version, makes it current, replaces its index rows and appends a
+    /// [`ChangeEvent`] carrying the unit's [`ChangeContext`].
     fn put(&mut self, version: NewVersion) -> Result<StoredVersion, StoreError>;
     /// Replaces the index rows of the current version of a resource without writing a new
-    /// version or an outbox event: for reindexing after search parameter definitions change.
+    /// version or a change event: for reindexing after search parameter definitions change.
     /// Returns false when the resource does not exist or its current version is a deletion.
     fn replace_index(
         &mut self,
         resource_type: &str,
         id: &str,
         index: Vec<IndexRow>,
-    ) -> Result<bool, StoreError> {
-        let _ = (resource_type, id, index);
-        Err(StoreError::new(
-            StoreErrorKind::Unsupported,
-            "this backend cannot reindex",
-        ))
-    }
+    ) -> Result<bool, StoreError>;
     /// Runs a read-only query compiled by the search layer inside this unit of work, so it sees
     /// the unit's own (and its batch's) uncommitted writes: conditional references in a
     /// transaction bundle resolve against what the bundle already wrote. The query returns the
     /// current-row columns described by the backend (see [`sqlite::RESOURCE_COLUMNS`]);
-    /// placeholders are `$1`, `$2`, ... in order. Backends without SQL answer
-    /// [`StoreErrorKind::Unsupported`].
+    /// placeholders are `$1`, `$2`, ... in order.
     fn query_resources(
         &mut self,
         sql: &str,
         params: &[SqlValue],
-    ) -> Result<Vec<StoredVersion>, StoreError> {
-        let _ = (sql, params);
-        Err(StoreError::new(
-            StoreErrorKind::Unsupported,
-            "this backend does not run SQL queries",
-        ))
-    }
+    ) -> Result<Vec<StoredVersion>, StoreError>;
+    /// Appends an audit record (with the unit's request id and agent) in this unit's commit;
+    /// returns its position in the audit log.
+    fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError>;
+    /// Records an inbound message in this unit's commit, replacing the record with the same
+    /// (sender, control id) if there is one; returns true when no such record existed.
+    fn record_message(&mut self, message: &InboundMessage) -> Result<bool, StoreError>;
+    /// The inbound message recorded under (sender, control id), seen inside this unit: an
+    /// ingest unit checks it before applying a message, so a replay cannot apply twice.
+    fn inbound_message(
+        &mut self,
+        sender: &str,
+        control_id: &str,
+    ) -> Result<Option<InboundMessage>, StoreError>;
 }
 
 /// A unit of work: runs inside one database transaction.
 pub type UnitOfWork<'a> =
     Box<dyn FnOnce(&mut dyn Transaction) -> Result<(), StoreError> + Send + 'a>;
 
-/// A storage backend. Implementations are shared between threads; every method blocks.
-pub trait Store: Send + Sync {
-    /// Runs `work` in one transaction and commits it durably; on `Err` nothing is kept.
-    fn write(&self, work: UnitOfWork<'_>) -> Result<(), StoreError>;
+/// Resources: units of work that write them, and every read of versions and history.
+/// Implementations are shared between threads; every method blocks.
+pub trait ResourceStore: Send + Sync {
+    /// Runs `work` in one transaction on behalf of `context` and commits it durably; on `Err`
+    /// nothing is kept. Every change event and audit record the unit appends carries `context`.
+    fn write_as(&self, context: &ChangeContext, work: UnitOfWork<'_>) -> Result<(), StoreError>;
+    /// [`ResourceStore::write_as`] with [`ChangeContext::unattributed`], for callers that act
+    /// for no request (tests, reindexing). Request paths use `write_as`.
+    fn write(&self, work: UnitOfWork<'_>) -> Result<(), StoreError> {
+        self.write_as(&ChangeContext::unattributed(), work)
+    }
     /// The current version of a resource, deletion markers included.
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<StoredVersion>, StoreError>;
     /// One version of a resource.
@@ -321,99 +325,156 @@ pub trait Store: Send + Sync {
         after: Option<(&str, &str)>,
         limit: usize,
     ) -> Result<Vec<StoredVersion>, StoreError>;
-    /// Outbox events after `after_seq`, oldest first, at most `limit`.
-    fn outbox_after(&self, after_seq: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError>;
-    /// The position a named outbox consumer has acknowledged (0 if none).
-    fn consumer_position(&self, consumer: &str) -> Result<u64, StoreError>;
-    /// Records that a named consumer has processed everything up to `seq`.
-    fn set_consumer_position(&self, consumer: &str, seq: u64) -> Result<(), StoreError>;
+    /// One page of a [`SnapshotScan`].
+    fn scan_as_of(&self, scan: &SnapshotScan) -> Result<Vec<StoredVersion>, StoreError>;
+    /// The position (`seq`) of the newest committed version, 0 for an empty store: a snapshot
+    /// for [`ResourceStore::scan_as_of`].
+    fn last_seq(&self) -> Result<u64, StoreError>;
     /// The search layer's hook: runs a read-only SQL query over committed data and returns the
     /// current rows it selects. The query must select exactly the backend's current-row columns
     /// (see [`sqlite::RESOURCE_COLUMNS`]) from `resource r`; placeholders are `$1`, `$2`, ... in
     /// order of first appearance, bound from `params`. A statement that would write is refused.
-    /// Backends without SQL answer [`StoreErrorKind::Unsupported`].
     fn query_resources(
         &self,
         sql: &str,
         params: &[SqlValue],
-    ) -> Result<Vec<StoredVersion>, StoreError> {
-        let _ = (sql, params);
-        Err(StoreError::new(
-            StoreErrorKind::Unsupported,
-            "this backend does not run SQL queries",
-        ))
-    }
-    /// Like [`Store::query_resources`] for a query selecting one integer (e.g. `count(*)` for
-    /// `_total`).
-    fn query_count(&self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
-        let _ = (sql, params);
-        Err(StoreError::new(
-            StoreErrorKind::Unsupported,
-            "this backend does not run SQL queries",
-        ))
-    }
-    /// The position (`seq`) of the newest committed version, 0 for an empty store: a snapshot
-    /// for [`Store::scan_as_of`].
-    fn last_seq(&self) -> Result<u64, StoreError> {
-        Err(unsupported_jobs())
-    }
-    /// One page of a [`SnapshotScan`].
-    fn scan_as_of(&self, scan: &SnapshotScan) -> Result<Vec<StoredVersion>, StoreError> {
-        let _ = scan;
-        Err(unsupported_jobs())
-    }
+    ) -> Result<Vec<StoredVersion>, StoreError>;
+    /// Like [`ResourceStore::query_resources`] for a query selecting one integer (e.g.
+    /// `count(*)` for `_total`).
+    fn query_count(&self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError>;
+}
+
+/// The commit-ordered logs written by units of work: the change feed (one [`ChangeEvent`] per
+/// stored version), its registered consumers, and the audit log.
+///
+/// # Ordering promise
+///
+/// Positions are commit-ordered: once a reader has seen position N, no transaction that
+/// commits later gets a position at or below N, so a consumer reading "after N" never skips a
+/// late commit. Positions may have gaps; a consumer must not expect `N + 1` to follow `N`.
+///
+/// - **SQLite** (one writer): positions are taken inside the single writer's open
+///   transaction as `max(seq) + 1`, and batches commit in the order they were opened, so
+///   position order is commit order. A unit rolled back to its savepoint frees its positions,
+///   which the next unit reuses before anything was visible; readers see a whole batch or none.
+/// - **PostgreSQL with several nodes** must not hand out positions from a plain sequence:
+///   `nextval` is taken at insert time, so a transaction that took N+1 can commit before the
+///   one holding N, and a reader that saw N+1 skips N for ever. Two correct designs:
+///   1. *A commit-order counter.* As its last statement before COMMIT, a writing transaction
+///      takes its positions from one counter row (`UPDATE change_counter SET last = last + $n
+///      RETURNING last`); the row lock is held until COMMIT, so positions follow commit order
+///      (at the cost of serialising the commit point).
+///   2. *A visibility horizon.* Each event carries its transaction's `pg_current_xact_id()`
+///      (xid8) and a per-transaction counter; a reader reads only events whose xid is below
+///      `pg_snapshot_xmin(pg_current_snapshot())`, the oldest transaction still in flight, in
+///      (xid, counter) order, and keeps (xid, counter) as its cursor. Every transaction below
+///      the horizon has finished, so no event can appear behind a cursor.
+///
+///   The trait's promise is what callers rely on; the mechanism is the backend's.
+///
+/// # Consumers and pruning
+///
+/// A consumer registers by name and keeps its position (the last event it handled) here.
+/// [`ChangeLog::prune_outbox`] deletes events at or below the slowest registered consumer's
+/// position; with no consumer registered it deletes nothing (a consumer registered later with
+/// [`ConsumerStart::Beginning`] would otherwise miss events). Only the change events are
+/// pruned: history (`resource_version`) is never touched, and audit records are append-only.
+pub trait ChangeLog: Send + Sync {
+    /// Change events after position `after_seq`, oldest first, at most `limit`.
+    fn changes_after(&self, after_seq: u64, limit: usize) -> Result<Vec<ChangeEvent>, StoreError>;
+    /// Blocks until a change with a position after `after_seq` has been durably committed by
+    /// this process, or `timeout` has passed; returns the newest committed position known
+    /// (which may still be `<= after_seq` after a timeout). Writers wake waiters on commit;
+    /// writes by another process are only seen by reading ([`ChangeLog::changes_after`]), so
+    /// callers keep a timeout.
+    fn wait_for_change(&self, after_seq: u64, timeout: Duration) -> Result<u64, StoreError>;
+    /// Registers a consumer (idempotent) and returns its position: unchanged if it was already
+    /// registered, otherwise as `start` says.
+    fn register_consumer(&self, name: &str, start: ConsumerStart) -> Result<u64, StoreError>;
+    /// Forgets a consumer, so it no longer holds back pruning; false when it was not registered.
+    fn unregister_consumer(&self, name: &str) -> Result<bool, StoreError>;
+    /// The position a registered consumer has acknowledged; `None` when not registered.
+    fn consumer_position(&self, name: &str) -> Result<Option<u64>, StoreError>;
+    /// Records that a registered consumer has handled everything up to `seq` (it may also move
+    /// back, to replay what is still kept); [`StoreErrorKind::NotFound`] when not registered.
+    fn set_consumer_position(&self, name: &str, seq: u64) -> Result<(), StoreError>;
+    /// Every registered consumer and its position, by name.
+    fn consumers(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Deletes the change events every registered consumer has handled; returns how many.
+    fn prune_outbox(&self) -> Result<u64, StoreError>;
+    /// Audit entries after position `after_seq`, oldest first, at most `limit`.
+    fn audit_after(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Durable background jobs (bulk export today).
+pub trait JobStore: Send + Sync {
     /// Stores a new job durably; [`StoreErrorKind::VersionConflict`] if the id exists.
-    fn insert_job(&self, job: &JobRecord) -> Result<(), StoreError> {
-        let _ = job;
-        Err(unsupported_jobs())
-    }
+    fn insert_job(&self, job: &JobRecord) -> Result<(), StoreError>;
     /// Replaces a job's state, update time and body, but only while its state is still
     /// `expected_state` (compare-and-set). Returns false (and changes nothing) otherwise or when
     /// the job does not exist.
-    fn update_job(&self, job: &JobRecord, expected_state: &str) -> Result<bool, StoreError> {
-        let _ = (job, expected_state);
-        Err(unsupported_jobs())
-    }
+    fn update_job(&self, job: &JobRecord, expected_state: &str) -> Result<bool, StoreError>;
     /// One job by id.
-    fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        let _ = id;
-        Err(unsupported_jobs())
-    }
+    fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError>;
     /// Jobs of a kind (optionally in one state), oldest first, at most `limit`.
     fn jobs(
         &self,
         kind: &str,
         state: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<JobRecord>, StoreError> {
-        let _ = (kind, state, limit);
-        Err(unsupported_jobs())
-    }
+    ) -> Result<Vec<JobRecord>, StoreError>;
     /// Removes a job; false when it did not exist.
-    fn delete_job(&self, id: &str) -> Result<bool, StoreError> {
-        let _ = id;
-        Err(unsupported_jobs())
-    }
+    fn delete_job(&self, id: &str) -> Result<bool, StoreError>;
 }
 
-fn unsupported_jobs() -> StoreError {
-    StoreError::new(
-        StoreErrorKind::Unsupported,
-        "this backend does not keep snapshots or jobs",
-    )
+/// Reads of the inbound messages units of work record ([`Transaction::record_message`]).
+pub trait MessageStore: Send + Sync {
+    /// The message recorded under (sender, control id).
+    fn inbound_message(
+        &self,
+        sender: &str,
+        control_id: &str,
+    ) -> Result<Option<InboundMessage>, StoreError>;
+    /// Messages in one state (e.g. dead letters), oldest received first, at most `limit`.
+    fn inbound_messages(
+        &self,
+        state: &str,
+        limit: usize,
+    ) -> Result<Vec<InboundMessage>, StoreError>;
 }
 
-/// Runs a unit of work that produces a value: a typed convenience over [`Store::write`].
+/// A whole storage backend: what `Arc<dyn Store>` callers hold. Call a method through the
+/// trait that declares it (bring [`ResourceStore`], [`ChangeLog`], [`JobStore`] or
+/// [`MessageStore`] into scope).
+pub trait Store: ResourceStore + ChangeLog + JobStore + MessageStore {}
+
+impl<T: ResourceStore + ChangeLog + JobStore + MessageStore + ?Sized> Store for T {}
+
+/// Runs a unit of work that produces a value: a typed convenience over
+/// [`ResourceStore::write`] (no request context; see [`write_with_context`]).
 pub fn write_with<T: Send>(
     store: &dyn Store,
     work: impl FnOnce(&mut dyn Transaction) -> Result<T, StoreError> + Send,
 ) -> Result<T, StoreError> {
+    write_with_context(store, &ChangeContext::unattributed(), work)
+}
+
+/// Runs a unit of work on behalf of `context` that produces a value: a typed convenience over
+/// [`ResourceStore::write_as`].
+pub fn write_with_context<T: Send>(
+    store: &dyn Store,
+    context: &ChangeContext,
+    work: impl FnOnce(&mut dyn Transaction) -> Result<T, StoreError> + Send,
+) -> Result<T, StoreError> {
     let slot: Mutex<Option<T>> = Mutex::new(None);
-    store.write(Box::new(|tx| {
-        let value = work(tx)?;
-        *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(value);
-        Ok(())
-    }))?;
+    store.write_as(
+        context,
+        Box::new(|tx| {
+            let value = work(tx)?;
+            *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(value);
+            Ok(())
+        }),
+    )?;
     slot.into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .ok_or_else(|| StoreError::internal("unit of work committed without producing its value"))

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::thread;
 
 use vigil_store::{
-    HistoryQuery, HistoryScope, IndexRow, IndexValue, NewVersion, SqlValue, Store, StoreError,
-    StoreErrorKind, StoredVersion, Transaction, WriteMethod, write_with,
+    ChangeLog, ConsumerStart, HistoryQuery, HistoryScope, IndexRow, IndexValue, NewVersion,
+    ResourceStore, SqlValue, Store, StoreError, StoreErrorKind, StoredVersion, Transaction,
+    WriteMethod, write_with,
 };
 
 /// A base time for the versions these tests write (2023-11-14T22:13:20Z), in microseconds.
@@ -101,8 +102,15 @@ fn aborted() -> StoreError {
     StoreError::new(StoreErrorKind::Aborted, "the unit chose to abort")
 }
 
+#[path = "contract/change_log.rs"]
+mod change_log;
+#[path = "contract/jobs.rs"]
+mod jobs;
+
 /// The contract, one function per promise.
 mod contract {
+    pub use super::change_log::*;
+    pub use super::jobs::*;
     use super::*;
 
     pub fn create_read_vread(store: &dyn Store) {
@@ -443,7 +451,7 @@ mod contract {
     }
 
     pub fn outbox_orders_events_and_keeps_consumer_positions(store: &dyn Store) {
-        assert!(store.outbox_after(0, 10).expect("empty").is_empty());
+        assert!(store.changes_after(0, 10).expect("empty").is_empty());
         let a1 = create(store, "Patient", "a", T0);
         let o1 = create(store, "Observation", "o", T0);
         let a2 = update(store, "Patient", "a", T0 + 1);
@@ -452,7 +460,7 @@ mod contract {
             version("Patient", "a", 3, WriteMethod::Delete, T0 + 2),
         )
         .expect("delete");
-        let events = store.outbox_after(0, 10).expect("outbox");
+        let events = store.changes_after(0, 10).expect("outbox");
         let seen: Vec<(u64, String, String, u64, WriteMethod)> = events
             .iter()
             .map(|e| {
@@ -480,39 +488,89 @@ mod contract {
                 (a3.seq, "Patient".into(), "a".into(), 3, WriteMethod::Delete),
             ]
         );
-        let tail = store.outbox_after(events[1].seq, 1).expect("after");
+        let tail = store.changes_after(events[1].seq, 1).expect("after");
         assert_eq!(tail.len(), 1);
         assert_eq!(tail[0].seq, a2.seq);
         assert!(
             store
-                .outbox_after(a3.seq, 10)
+                .changes_after(a3.seq, 10)
                 .expect("caught up")
                 .is_empty()
         );
-        assert!(store.outbox_after(u64::MAX, 10).expect("beyond").is_empty());
-        assert!(store.outbox_after(0, 0).expect("zero").is_empty());
+        assert!(
+            store
+                .changes_after(u64::MAX, 10)
+                .expect("beyond")
+                .is_empty()
+        );
+        assert!(store.changes_after(0, 0).expect("zero").is_empty());
 
         assert_eq!(
             store.consumer_position("news2").expect("unknown consumer"),
+            None
+        );
+        let unknown = store
+            .set_consumer_position("news2", a2.seq)
+            .expect_err("not registered");
+        assert_eq!(unknown.kind(), StoreErrorKind::NotFound);
+        assert_eq!(
+            store
+                .register_consumer("news2", ConsumerStart::Beginning)
+                .expect("register"),
             0
+        );
+        assert_eq!(
+            store
+                .register_consumer("subscriptions", ConsumerStart::Now)
+                .expect("register now"),
+            a3.seq,
+            "a consumer starting now starts after the newest event"
         );
         store.set_consumer_position("news2", a2.seq).expect("set");
         store
             .set_consumer_position("subscriptions", o1.seq)
-            .expect("set other");
-        assert_eq!(store.consumer_position("news2").expect("position"), a2.seq);
+            .expect("set other (back)");
         assert_eq!(
-            store.consumer_position("subscriptions").expect("position"),
-            o1.seq
+            store.consumer_position("news2").expect("position"),
+            Some(a2.seq)
+        );
+        assert_eq!(
+            store
+                .register_consumer("news2", ConsumerStart::Now)
+                .expect("register again"),
+            a2.seq,
+            "registering again keeps the position"
         );
         store
             .set_consumer_position("news2", a3.seq)
             .expect("advance");
-        assert_eq!(store.consumer_position("news2").expect("advanced"), a3.seq);
+        assert_eq!(
+            store.consumers().expect("consumers"),
+            vec![
+                ("news2".to_owned(), a3.seq),
+                ("subscriptions".to_owned(), o1.seq)
+            ]
+        );
         let pending = store
-            .outbox_after(store.consumer_position("subscriptions").expect("pos"), 10)
+            .changes_after(
+                store
+                    .consumer_position("subscriptions")
+                    .expect("pos")
+                    .expect("registered"),
+                10,
+            )
             .expect("pending");
         assert_eq!(pending.len(), 2);
+        assert!(store.unregister_consumer("subscriptions").expect("forget"));
+        assert!(
+            !store
+                .unregister_consumer("subscriptions")
+                .expect("forget again")
+        );
+        assert_eq!(
+            store.consumer_position("subscriptions").expect("gone"),
+            None
+        );
     }
 
     pub fn failing_unit_keeps_nothing(store: &dyn Store) {
@@ -549,7 +607,7 @@ mod contract {
                 .expect("count"),
             1
         );
-        assert_eq!(store.outbox_after(0, 10).expect("outbox").len(), 1);
+        assert_eq!(store.changes_after(0, 10).expect("outbox").len(), 1);
         // The store goes on working.
         create(store, "Patient", "gone", T0 + 2);
     }
@@ -564,7 +622,7 @@ mod contract {
         assert!(result.is_err(), "the panic reaches its caller");
         assert_eq!(store.read("Patient", "p").expect("read"), None);
         create(store, "Patient", "p", T0);
-        assert_eq!(store.outbox_after(0, 10).expect("outbox").len(), 1);
+        assert_eq!(store.changes_after(0, 10).expect("outbox").len(), 1);
     }
 
     pub fn a_unit_sees_its_own_writes(store: &dyn Store) {
@@ -581,7 +639,7 @@ mod contract {
         })
         .expect("unit");
         assert_eq!(seen, (Some(1), Some(2)));
-        let events = store.outbox_after(0, 10).expect("outbox");
+        let events = store.changes_after(0, 10).expect("outbox");
         assert_eq!(
             events.len(),
             3,
@@ -647,7 +705,7 @@ mod contract {
         assert_eq!(created.len(), THREADS * CREATES);
         assert!(created.iter().all(|v| v.meta.version_id == 1));
         let total = expected_versions + THREADS * CREATES;
-        let events = store.outbox_after(0, 10_000).expect("outbox");
+        let events = store.changes_after(0, 10_000).expect("outbox");
         assert_eq!(events.len(), total);
         assert!(
             events.windows(2).all(|pair| pair[0].seq < pair[1].seq),
@@ -698,7 +756,7 @@ mod contract {
             }
         }
         assert_eq!(
-            store.outbox_after(0, 10_000).expect("outbox").len(),
+            store.changes_after(0, 10_000).expect("outbox").len(),
             expected
         );
     }
@@ -929,9 +987,12 @@ mod contract {
                     == 1
             );
             store
+                .register_consumer(id, ConsumerStart::Beginning)
+                .expect("awkward consumer name");
+            store
                 .set_consumer_position(id, 1)
                 .expect("awkward consumer name");
-            assert_eq!(store.consumer_position(id).expect("position"), 1);
+            assert_eq!(store.consumer_position(id).expect("position"), Some(1));
         }
         assert!(store.read("Patient", "'").expect("read").is_none());
         let mut weird_numbers = version("Observation", "nan", 1, WriteMethod::Create, i64::MIN);
@@ -967,11 +1028,23 @@ mod contract {
             version("Observation", "o1", 2, WriteMethod::Delete, T0 + 3),
         )
         .expect("delete");
+        store
+            .register_consumer("news2", ConsumerStart::Beginning)
+            .expect("register");
         store.set_consumer_position("news2", 2).expect("position");
+        let job = vigil_store::JobRecord {
+            id: "j1".into(),
+            kind: "export".into(),
+            state: "in-progress".into(),
+            created_micros: 1,
+            updated_micros: 2,
+            body: r#"{"done":1}"#.into(),
+        };
+        store.insert_job(&job).expect("job");
         let before_history = store
             .history(&history(HistoryScope::System, 100))
             .expect("history");
-        let before_outbox = store.outbox_after(0, 100).expect("outbox");
+        let before_outbox = store.changes_after(0, 100).expect("outbox");
         drop(store);
 
         let store = open();
@@ -981,8 +1054,9 @@ mod contract {
                 .expect("history"),
             before_history
         );
-        assert_eq!(store.outbox_after(0, 100).expect("outbox"), before_outbox);
-        assert_eq!(store.consumer_position("news2").expect("position"), 2);
+        assert_eq!(store.changes_after(0, 100).expect("outbox"), before_outbox);
+        assert_eq!(store.consumer_position("news2").expect("position"), Some(2));
+        assert_eq!(store.job("j1").expect("job"), Some(job));
         assert_eq!(
             store
                 .read("Patient", "p1")
@@ -1173,7 +1247,7 @@ mod model {
             .collect();
         assert_eq!(scanned, live);
         let outbox: Vec<(Key, u64, WriteMethod)> = store
-            .outbox_after(0, 10_000)
+            .changes_after(0, 10_000)
             .expect("outbox")
             .into_iter()
             .map(|e| ((e.resource_type, e.id), e.version_id, e.method))
@@ -1228,6 +1302,15 @@ backend_contract!(
         a_unit_can_query_its_own_writes,
         the_query_hook_refuses_writes,
         arbitrary_strings_round_trip,
+        change_events_carry_the_request_context,
+        waiting_consumers_wake_on_commit,
+        pruning_keeps_what_the_slowest_consumer_needs,
+        audit_and_messages_commit_with_the_unit,
+        a_failed_unit_keeps_no_audit_or_message,
+        a_tailing_reader_misses_nothing,
+        snapshot_scans_ignore_later_writes,
+        jobs_are_stored_and_updated_by_compare_and_set,
+        query_count_and_replace_index,
     ]
 );
 
@@ -1485,7 +1568,7 @@ mod sqlite {
             .history_count(&history(HistoryScope::System, 1))
             .expect("count");
         assert!(count >= acknowledged.len() as u64);
-        let events = store.outbox_after(0, 1_000_000).expect("outbox");
+        let events = store.changes_after(0, 1_000_000).expect("outbox");
         assert_eq!(
             events.len() as u64,
             count,

@@ -9,6 +9,8 @@
 //! prefer scanning every resource of the type. Negated clauses (`:not`, `ne`, `:missing=true`)
 //! never drive.
 
+use vigil_store::SqlDialect;
+
 use super::fragment::Fragment;
 
 /// Which index table a clause reads.
@@ -187,8 +189,14 @@ fn push_params(sql: &mut Fragment, params: &[String]) {
 }
 
 /// The conditions selecting current, non-deleted resources of `types` (all when empty) under
-/// `alias` that satisfy every clause.
-pub fn render_where(alias: &str, types: &[String], clauses: &[Clause]) -> Fragment {
+/// `alias` that satisfy every clause (grouped in parentheses when there are many, so the
+/// expression stays shallow).
+pub fn render_where(
+    dialect: &dyn SqlDialect,
+    alias: &str,
+    types: &[String],
+    clauses: &[Clause],
+) -> Fragment {
     let driving = clauses
         .iter()
         .enumerate()
@@ -196,49 +204,65 @@ pub fn render_where(alias: &str, types: &[String], clauses: &[Clause]) -> Fragme
         .min()
         .map(|(_, at)| at);
     let index_drives = matches!(driving.map(|at| &clauses[at]), Some(Clause::Index { .. }));
-    let mut sql = Fragment::new();
-    sql.push(alias).push(".deleted = 0");
+    let mut scope = Fragment::new();
+    scope.push(alias).push(".deleted = 0");
     let type_column = if index_drives {
-        format!("+{alias}.type")
+        dialect.without_index(&format!("{alias}.type"))
     } else {
         format!("{alias}.type")
     };
-    sql.append(&type_restriction(&type_column, types));
+    scope.append(&type_restriction(&type_column, types));
+    let mut terms = Vec::with_capacity(clauses.len());
     for (at, clause) in clauses.iter().enumerate() {
-        sql.push(" AND ");
-        match clause {
-            Clause::Direct { condition, .. } => {
-                sql.push("(").append(condition).push(")");
-            }
-            Clause::Index {
-                table,
-                params,
-                condition,
-                negated,
-                ..
-            } => {
-                if *negated || Some(at) == driving {
-                    let keyword = if *negated {
-                        ".rid NOT IN ("
-                    } else {
-                        ".rid IN ("
-                    };
-                    sql.push(alias)
-                        .push(keyword)
-                        .append(&rows_subquery(*table, params, condition, types))
-                        .push(")");
+        terms.push(clause_term(alias, types, clause, Some(at) == driving));
+    }
+    if terms.len() > super::fragment::MAX_FLAT {
+        let mut grouped = Fragment::new();
+        grouped.join(&terms, " AND ");
+        terms = vec![grouped];
+    }
+    for term in terms {
+        scope.push(" AND ").append(&term);
+    }
+    scope
+}
+
+/// One clause as a condition over the resource alias; the driving clause as an IN over its
+/// index rows, the others as correlated EXISTS.
+fn clause_term(alias: &str, types: &[String], clause: &Clause, drives: bool) -> Fragment {
+    let mut sql = Fragment::new();
+    match clause {
+        Clause::Direct { condition, .. } => {
+            sql.push("(").append(condition).push(")");
+        }
+        Clause::Index {
+            table,
+            params,
+            condition,
+            negated,
+            ..
+        } => {
+            if *negated || drives {
+                let keyword = if *negated {
+                    ".rid NOT IN ("
                 } else {
-                    sql.push("EXISTS (SELECT 1 FROM ")
-                        .push(table.name())
-                        .push(" i WHERE i.rid = ")
-                        .push(alias);
-                    sql.push(".rid AND ");
-                    push_params(&mut sql, params);
-                    if !condition.is_empty() {
-                        sql.push(" AND ").append(condition);
-                    }
-                    sql.push(")");
+                    ".rid IN ("
+                };
+                sql.push(alias)
+                    .push(keyword)
+                    .append(&rows_subquery(*table, params, condition, types))
+                    .push(")");
+            } else {
+                sql.push("EXISTS (SELECT 1 FROM ")
+                    .push(table.name())
+                    .push(" i WHERE i.rid = ")
+                    .push(alias);
+                sql.push(".rid AND ");
+                push_params(&mut sql, params);
+                if !condition.is_empty() {
+                    sql.push(" AND ").append(condition);
                 }
+                sql.push(")");
             }
         }
     }
@@ -265,7 +289,9 @@ mod tests {
                 rank::REFERENCE,
             ),
         ];
-        let (sql, values) = render_where("r", &["Observation".into()], &clauses).finish();
+        let dialect = vigil_store::dialect::embedded();
+        let (sql, values) =
+            render_where(dialect.as_ref(), "r", &["Observation".into()], &clauses).finish();
         assert_eq!(
             sql,
             "r.deleted = 0 AND +r.type = $1 AND EXISTS (SELECT 1 FROM idx_token i WHERE i.rid = r.rid AND i.param = $2 \

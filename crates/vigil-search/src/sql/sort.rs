@@ -10,9 +10,9 @@
 use vigil_store::{IndexValue, SqlValue};
 
 use super::clause::Table;
-use super::compile::table_of;
 use super::fragment::Fragment;
-use super::types::MAX_CHAR;
+use crate::criteria::MAX_CHAR;
+use crate::criteria::parse::table_of;
 use crate::registry::BoundParameter;
 
 /// Where a sort value comes from.

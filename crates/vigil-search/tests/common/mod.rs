@@ -6,7 +6,7 @@
 use serde_json::Value;
 use vigil_search::SearchEngine;
 use vigil_store::sqlite::{SqliteOptions, SqliteStore};
-use vigil_store::{NewVersion, Store, WriteMethod};
+use vigil_store::{NewVersion, ResourceStore, WriteMethod};
 
 /// `meta.lastUpdated` the loader gives resources that have none (2020-09-13T12:26:40Z).
 pub const LAST_UPDATED: &str = "2020-09-13T12:26:40Z";

@@ -1,10 +1,10 @@
-//! Snapshot scans and durable jobs: the queries behind [`crate::Store::last_seq`],
-//! [`crate::Store::scan_as_of`] and the job methods (table `job`, migration 0002).
+//! Snapshot scans and durable jobs: the queries behind [`crate::ResourceStore::last_seq`],
+//! [`crate::ResourceStore::scan_as_of`] and the job methods (table `job`, migration 0002).
 //!
 //! A snapshot is a position in the global history (`seq`). History is append-only, so the
 //! newest version of a resource with `seq <= as_of` never changes once written: a scan at a
 //! fixed `as_of` returns the same resources however long it runs and whatever is written
-//! meanwhile.
+//! meanwhile. The contract suite (`tests/contract/jobs.rs`) tests all of it.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -133,128 +133,4 @@ pub(crate) fn jobs(
     let mut statement = conn.prepare_cached(&sql)?;
     let rows = statement.query_map(params![kind, state, limit(max)], job_row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::sqlite::{SqliteOptions, SqliteStore};
-    use crate::{
-        JobRecord, NewVersion, SnapshotScan, Store, StoreErrorKind, WriteMethod, write_with,
-    };
-
-    fn put(store: &SqliteStore, id: &str, version_id: u64, method: WriteMethod, at: i64) {
-        let content = if method == WriteMethod::Delete {
-            String::new()
-        } else {
-            format!(r#"{{"resourceType":"Patient","id":"{id}","v":{version_id}}}"#)
-        };
-        let new = NewVersion {
-            resource_type: "Patient".into(),
-            id: id.into(),
-            version_id,
-            last_updated_micros: at,
-            method,
-            content,
-            index: Vec::new(),
-        };
-        write_with(store, move |tx| tx.put(new)).expect("put");
-    }
-
-    fn scan(store: &SqliteStore, as_of_seq: u64, since: Option<i64>) -> Vec<(String, u64)> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = store
-                .scan_as_of(&SnapshotScan {
-                    resource_type: "Patient".into(),
-                    as_of_seq,
-                    since_micros: since,
-                    after_id: after.clone(),
-                    limit: 2,
-                })
-                .expect("scan");
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            out.extend(page.into_iter().map(|v| (v.id, v.meta.version_id)));
-        }
-        out
-    }
-
-    #[test]
-    fn a_snapshot_scan_ignores_later_writes() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open");
-        assert_eq!(store.last_seq().expect("seq"), 0);
-        put(&store, "a", 1, WriteMethod::Create, 10);
-        put(&store, "b", 1, WriteMethod::Create, 20);
-        put(&store, "c", 1, WriteMethod::Create, 30);
-        put(&store, "d", 1, WriteMethod::Create, 40);
-        put(&store, "d", 2, WriteMethod::Delete, 50);
-        let snapshot = store.last_seq().expect("seq");
-        assert_eq!(snapshot, 5);
-        put(&store, "a", 2, WriteMethod::Update, 60); // updated after: version 1 exported
-        put(&store, "b", 2, WriteMethod::Delete, 70); // deleted after: still exported
-        put(&store, "d", 3, WriteMethod::Update, 80); // re-created after: not exported
-        put(&store, "e", 1, WriteMethod::Create, 90); // created after: not exported
-        let expected = vec![("a".into(), 1), ("b".into(), 1), ("c".into(), 1)];
-        assert_eq!(scan(&store, snapshot, None), expected);
-        assert_eq!(
-            scan(&store, snapshot, Some(20)),
-            vec![("b".into(), 1), ("c".into(), 1)]
-        );
-        let now = store.last_seq().expect("seq");
-        assert_eq!(
-            scan(&store, now, None),
-            vec![
-                ("a".into(), 2),
-                ("c".into(), 1),
-                ("d".into(), 3),
-                ("e".into(), 1)
-            ]
-        );
-    }
-
-    #[test]
-    fn jobs_are_durable_and_updated_by_compare_and_set() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let job = JobRecord {
-            id: "j1".into(),
-            kind: "export".into(),
-            state: "accepted".into(),
-            created_micros: 1,
-            updated_micros: 1,
-            body: "{}".into(),
-        };
-        {
-            let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open");
-            store.insert_job(&job).expect("insert");
-            let again = store.insert_job(&job).expect_err("duplicate id");
-            assert_eq!(again.kind(), StoreErrorKind::VersionConflict);
-            let running = JobRecord {
-                state: "in-progress".into(),
-                updated_micros: 2,
-                body: r#"{"done":1}"#.into(),
-                ..job.clone()
-            };
-            assert!(store.update_job(&running, "accepted").expect("cas"));
-            assert!(
-                !store.update_job(&running, "accepted").expect("cas"),
-                "stale expected state"
-            );
-            store.close().expect("close");
-        }
-        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("reopen");
-        let stored = store.job("j1").expect("read").expect("kept");
-        assert_eq!(stored.state, "in-progress");
-        assert_eq!(stored.body, r#"{"done":1}"#);
-        assert_eq!(store.jobs("export", None, 10).expect("list").len(), 1);
-        assert_eq!(
-            store.jobs("export", Some("accepted"), 10).expect("list"),
-            Vec::new()
-        );
-        assert!(store.jobs("import", None, 10).expect("list").is_empty());
-        assert!(store.delete_job("j1").expect("delete"));
-        assert!(!store.delete_job("j1").expect("delete"));
-        assert_eq!(store.job("j1").expect("read"), None);
-    }
 }

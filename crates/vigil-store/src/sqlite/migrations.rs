@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "export_jobs",
         sql: include_str!("../../migrations/sqlite/0002_export_jobs.sql"),
     },
+    Migration {
+        version: 3,
+        name: "change_feed",
+        sql: include_str!("../../migrations/sqlite/0003_change_feed.sql"),
+    },
 ];
 
 /// What [`migrate`] did.

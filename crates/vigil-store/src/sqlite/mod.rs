@@ -18,8 +18,10 @@
 //! | `idx_quantity` | `rid, n, type, param, system, code, value, canonical_code, canonical_value` | `(param, type, value, rid)`; `(param, type, canonical_code, canonical_value, rid)` where canonical |
 //! | `idx_reference` | `rid, n, type, param, target_type, target_id, url` | `(param, type, target_id, target_type, rid)`; `(param, type, url, rid)` where url |
 //! | `idx_uri` | `rid, n, type, param, uri` | `(param, type, uri, rid)` |
-//! | `outbox` | `seq, rid, version, method, created` | `seq` INTEGER PRIMARY KEY, equal to the version's `resource_version.seq` |
-//! | `outbox_consumer` | `name, position` | `name` PRIMARY KEY |
+//! | `outbox` | `seq, rid, version, method, created, request_id, agent` | `seq` INTEGER PRIMARY KEY, equal to the version's `resource_version.seq`; pruned below the slowest consumer |
+//! | `outbox_consumer` | `name, position` | `name` PRIMARY KEY; a row is a registered consumer |
+//! | `audit` | `seq, recorded, request_id, agent, action, outcome, entity, event, prev_hash, hash` | `seq` INTEGER PRIMARY KEY; append-only (triggers refuse UPDATE/DELETE) |
+//! | `inbound_message` | `sender, control_id, received, raw, state, error` | PRIMARY KEY `(sender, control_id)`; `(state, received)` |
 //! | `schema_version` | `version, name, applied_micros` | `version` PRIMARY KEY |
 //! | `job` | `id, kind, state, created, updated, body` (JSON) | `id` PRIMARY KEY; `(kind, state, created)` |
 //!
@@ -39,7 +41,7 @@
 //!   one contiguous range:
 //!   `EXISTS (SELECT 1 FROM idx_date d WHERE d.rid = r.rid AND d.param = $1 AND d.high >= $2)`.
 //!
-//! Search queries run through [`crate::Store::query_resources`] (committed data, read pool) or
+//! Search queries run through [`crate::ResourceStore::query_resources`] (committed data, read pool) or
 //! [`crate::Transaction::query_resources`] (inside a unit of work); they select
 //! [`RESOURCE_COLUMNS`] from `resource r` and use `$1, $2, ...` placeholders, which SQLite and
 //! PostgreSQL both accept.
@@ -51,6 +53,8 @@
 //! the group commit of `writer.rs` (units run on their caller's thread, in savepoints, one
 //! COMMIT per batch); reads take a connection from the pool and see the last committed state.
 
+mod changes;
+mod dialect;
 mod index;
 mod jobs;
 mod migrations;
@@ -62,14 +66,16 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags};
 
+pub use dialect::SqliteDialect;
 pub use migrations::{MIGRATIONS, Migration, MigrationReport, latest_version, migrate};
 pub use writer::WriteStats;
 
 use crate::{
-    HistoryQuery, JobRecord, OutboxEvent, SnapshotScan, SqlValue, Store, StoreError, StoredVersion,
-    UnitOfWork,
+    AuditEntry, ChangeContext, ChangeEvent, ChangeLog, ConsumerStart, HistoryQuery, InboundMessage,
+    JobRecord, JobStore, MessageStore, ResourceStore, SnapshotScan, SqlValue, StoreError,
+    StoredVersion, UnitOfWork,
 };
 use reader::ReadPool;
 use transaction::SqliteTransaction;
@@ -158,7 +164,7 @@ impl SqliteStore {
         };
         Ok(SqliteStore {
             readers: ReadPool::new(readers),
-            writer: Writer::new(conn, limits),
+            writer: Writer::new(conn, limits)?,
             dir: dir.to_path_buf(),
         })
     }
@@ -185,6 +191,19 @@ impl SqliteStore {
             .with_idle_connection(|conn| read_pragma(conn, name))
     }
 
+    /// Runs a store-internal write on the writer connection and returns its value.
+    fn write_value<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut value = None;
+        self.writer.write(|conn| {
+            value = Some(work(conn)?);
+            Ok(())
+        })?;
+        value.ok_or_else(|| StoreError::internal("a store write committed without its value"))
+    }
+
     /// Finishes (every write has returned once `self` is owned), checkpoints and closes every
     /// connection, reporting any error.
     pub fn close(self) -> Result<(), StoreError> {
@@ -201,10 +220,10 @@ impl SqliteStore {
     }
 }
 
-impl Store for SqliteStore {
-    fn write(&self, work: UnitOfWork<'_>) -> Result<(), StoreError> {
+impl ResourceStore for SqliteStore {
+    fn write_as(&self, context: &ChangeContext, work: UnitOfWork<'_>) -> Result<(), StoreError> {
         self.writer
-            .write(|conn| work(&mut SqliteTransaction::new(conn)))
+            .write(|conn| work(&mut SqliteTransaction::new(conn, context)))
     }
 
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<StoredVersion>, StoreError> {
@@ -237,24 +256,12 @@ impl Store for SqliteStore {
         reader::scan(&self.readers.get(), resource_type, after, limit)
     }
 
-    fn outbox_after(&self, after_seq: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
-        reader::outbox_after(&self.readers.get(), after_seq, limit)
+    fn scan_as_of(&self, scan: &SnapshotScan) -> Result<Vec<StoredVersion>, StoreError> {
+        jobs::scan_as_of(&self.readers.get(), scan)
     }
 
-    fn consumer_position(&self, consumer: &str) -> Result<u64, StoreError> {
-        reader::consumer_position(&self.readers.get(), consumer)
-    }
-
-    fn set_consumer_position(&self, consumer: &str, seq: u64) -> Result<(), StoreError> {
-        let position = rows::to_i64_saturating(seq);
-        self.writer.write(|conn| {
-            conn.prepare_cached(
-                "INSERT INTO outbox_consumer (name, position) VALUES (?1, ?2) \
-                 ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-            )?
-            .execute(params![consumer, position])?;
-            Ok(())
-        })
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        jobs::last_seq(&self.readers.get())
     }
 
     fn query_resources(
@@ -268,26 +275,65 @@ impl Store for SqliteStore {
     fn query_count(&self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
         reader::query_count(&self.readers.get(), sql, params)
     }
+}
 
-    fn last_seq(&self) -> Result<u64, StoreError> {
-        jobs::last_seq(&self.readers.get())
+impl ChangeLog for SqliteStore {
+    fn changes_after(&self, after_seq: u64, limit: usize) -> Result<Vec<ChangeEvent>, StoreError> {
+        changes::changes_after(&self.readers.get(), after_seq, limit)
     }
 
-    fn scan_as_of(&self, scan: &SnapshotScan) -> Result<Vec<StoredVersion>, StoreError> {
-        jobs::scan_as_of(&self.readers.get(), scan)
+    fn wait_for_change(&self, after_seq: u64, timeout: Duration) -> Result<u64, StoreError> {
+        Ok(self.writer.wait_for_commit(after_seq, timeout))
     }
 
+    fn register_consumer(&self, name: &str, start: ConsumerStart) -> Result<u64, StoreError> {
+        self.write_value(|conn| changes::register_consumer(conn, name, start))
+    }
+
+    fn unregister_consumer(&self, name: &str) -> Result<bool, StoreError> {
+        self.write_value(|conn| changes::unregister_consumer(conn, name))
+    }
+
+    fn consumer_position(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        changes::consumer_position(&self.readers.get(), name)
+    }
+
+    fn set_consumer_position(&self, name: &str, seq: u64) -> Result<(), StoreError> {
+        self.writer
+            .write(|conn| changes::set_consumer_position(conn, name, seq))
+    }
+
+    fn consumers(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        changes::consumers(&self.readers.get())
+    }
+
+    fn prune_outbox(&self) -> Result<u64, StoreError> {
+        let Some(floor) = changes::prune_floor(&self.readers.get())? else {
+            return Ok(0);
+        };
+        let mut total = 0;
+        loop {
+            // One chunk per unit of work: requests queued on the writer get in between.
+            let deleted = self.write_value(|conn| changes::prune_chunk(conn, floor))?;
+            total += deleted;
+            if deleted == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    fn audit_after(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        changes::audit_after(&self.readers.get(), after_seq, limit)
+    }
+}
+
+impl JobStore for SqliteStore {
     fn insert_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         self.writer.write(|conn| jobs::insert_job(conn, job))
     }
 
     fn update_job(&self, job: &JobRecord, expected_state: &str) -> Result<bool, StoreError> {
-        let mut updated = false;
-        self.writer.write(|conn| {
-            updated = jobs::update_job(conn, job, expected_state)?;
-            Ok(())
-        })?;
-        Ok(updated)
+        self.write_value(|conn| jobs::update_job(conn, job, expected_state))
     }
 
     fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
@@ -304,12 +350,25 @@ impl Store for SqliteStore {
     }
 
     fn delete_job(&self, id: &str) -> Result<bool, StoreError> {
-        let mut deleted = false;
-        self.writer.write(|conn| {
-            deleted = jobs::delete_job(conn, id)?;
-            Ok(())
-        })?;
-        Ok(deleted)
+        self.write_value(|conn| jobs::delete_job(conn, id))
+    }
+}
+
+impl MessageStore for SqliteStore {
+    fn inbound_message(
+        &self,
+        sender: &str,
+        control_id: &str,
+    ) -> Result<Option<InboundMessage>, StoreError> {
+        changes::inbound_message(&self.readers.get(), sender, control_id)
+    }
+
+    fn inbound_messages(
+        &self,
+        state: &str,
+        limit: usize,
+    ) -> Result<Vec<InboundMessage>, StoreError> {
+        changes::inbound_messages(&self.readers.get(), state, limit)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Reads: a small pool of read-only connections (WAL lets them run alongside the writer and
 //! each other, each seeing the last committed state) and the queries behind the read side of
-//! [`crate::Store`]. Every query binds its inputs; SQL text is only ever assembled from constant
+//! [`crate::ResourceStore`]. Every query binds its inputs; SQL text is only ever assembled from constant
 //! fragments.
 
 use std::ops::Deref;
@@ -8,11 +8,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rusqlite::{Connection, ToSql, params, params_from_iter};
 
-use super::rows::{limit, method_from_code, stored_version, to_i64_saturating, to_u64};
+use super::rows::{limit, stored_version, to_i64_saturating, to_u64};
 use super::{CURRENT_BY_KEY, RESOURCE_COLUMNS};
-use crate::{
-    HistoryQuery, HistoryScope, OutboxEvent, SqlValue, StoreError, StoreErrorKind, StoredVersion,
-};
+use crate::{HistoryQuery, HistoryScope, SqlValue, StoreError, StoreErrorKind, StoredVersion};
 
 /// Columns of a history row, joined to `resource r` for type and id.
 const VERSION_COLUMNS: &str =
@@ -246,42 +244,6 @@ pub(crate) fn scan(
         clauses.join(" AND ")
     );
     collect_versions(conn, &sql, params_from_iter(args))
-}
-
-pub(crate) fn outbox_after(
-    conn: &Connection,
-    after_seq: u64,
-    max: usize,
-) -> Result<Vec<OutboxEvent>, StoreError> {
-    if max == 0 {
-        return Ok(Vec::new());
-    }
-    let mut statement = conn.prepare_cached(
-        "SELECT o.seq, r.type, r.id, o.version, o.method FROM outbox o JOIN resource r ON r.rid = o.rid \
-         WHERE o.seq > ?1 ORDER BY o.seq LIMIT ?2",
-    )?;
-    let mut rows = statement.query(params![to_i64_saturating(after_seq), limit(max)])?;
-    let mut events = Vec::new();
-    while let Some(row) = rows.next()? {
-        events.push(OutboxEvent {
-            seq: to_u64(row.get(0)?, "seq")?,
-            resource_type: row.get(1)?,
-            id: row.get(2)?,
-            version_id: to_u64(row.get(3)?, "version")?,
-            method: method_from_code(row.get(4)?)?,
-        });
-    }
-    Ok(events)
-}
-
-pub(crate) fn consumer_position(conn: &Connection, consumer: &str) -> Result<u64, StoreError> {
-    let mut statement =
-        conn.prepare_cached("SELECT position FROM outbox_consumer WHERE name = ?1")?;
-    let mut rows = statement.query([consumer])?;
-    match rows.next()? {
-        Some(row) => to_u64(row.get(0)?, "consumer position"),
-        None => Ok(0),
-    }
 }
 
 /// Prepares a search-layer statement, refusing anything that would write.

@@ -1,29 +1,31 @@
-//! The [`Transaction`] a unit of work sees: `current`, `put` and the search hook, all on the
-//! writer connection inside the unit's savepoint.
+//! The [`Transaction`] a unit of work sees: `current`, `put`, the search hook, audit and
+//! inbound-message records, all on the writer connection inside the unit's savepoint.
 //!
 //! `put` is where the store's invariants are enforced: the version must be exactly the next one,
-//! the history row, current row, index rows and outbox event are written together, and the
-//! previous version's index rows are replaced (a deletion marker keeps none).
+//! the history row, current row, index rows and change event (stamped with the unit's
+//! [`ChangeContext`]) are written together, and the previous version's index rows are replaced
+//! (a deletion marker keeps none).
 
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{method_code, stored_version};
-use super::{CURRENT_BY_KEY, index, now_micros, reader};
+use super::{CURRENT_BY_KEY, changes, index, now_micros, reader};
 use crate::{
-    NewVersion, SqlValue, StoreError, StoreErrorKind, StoredVersion, Transaction, VersionMeta,
-    WriteMethod,
+    AuditRecord, ChangeContext, InboundMessage, NewVersion, SqlValue, StoreError, StoreErrorKind,
+    StoredVersion, Transaction, VersionMeta, WriteMethod,
 };
 
 /// A unit of work's view of the writer connection.
 pub(crate) struct SqliteTransaction<'c> {
     conn: &'c Connection,
+    context: &'c ChangeContext,
 }
 
 impl<'c> SqliteTransaction<'c> {
-    pub(crate) fn new(conn: &'c Connection) -> Self {
-        SqliteTransaction { conn }
+    pub(crate) fn new(conn: &'c Connection, context: &'c ChangeContext) -> Self {
+        SqliteTransaction { conn, context }
     }
 }
 
@@ -42,7 +44,7 @@ impl Transaction for SqliteTransaction<'_> {
     }
 
     fn put(&mut self, version: NewVersion) -> Result<StoredVersion, StoreError> {
-        put(self.conn, version)
+        put(self.conn, self.context, version)
     }
 
     fn replace_index(
@@ -75,9 +77,29 @@ impl Transaction for SqliteTransaction<'_> {
     ) -> Result<Vec<StoredVersion>, StoreError> {
         reader::query_resources(self.conn, sql, params)
     }
+
+    fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError> {
+        changes::append_audit(self.conn, self.context, record)
+    }
+
+    fn record_message(&mut self, message: &InboundMessage) -> Result<bool, StoreError> {
+        changes::record_message(self.conn, message)
+    }
+
+    fn inbound_message(
+        &mut self,
+        sender: &str,
+        control_id: &str,
+    ) -> Result<Option<InboundMessage>, StoreError> {
+        changes::inbound_message(self.conn, sender, control_id)
+    }
 }
 
-fn put(conn: &Connection, version: NewVersion) -> Result<StoredVersion, StoreError> {
+fn put(
+    conn: &Connection,
+    context: &ChangeContext,
+    version: NewVersion,
+) -> Result<StoredVersion, StoreError> {
     let existing: Option<(i64, i64)> = conn
         .prepare_cached("SELECT rid, version FROM resource WHERE type = ?1 AND id = ?2")?
         .query_row(params![version.resource_type, version.id], |row| {
@@ -146,10 +168,7 @@ fn put(conn: &Connection, version: NewVersion) -> Result<StoredVersion, StoreErr
     if !deleted {
         index::insert_rows(conn, rid, &version.resource_type, &version.index)?;
     }
-    conn.prepare_cached(
-        "INSERT INTO outbox (seq, rid, version, method, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![seq, rid, expected, method, now_micros()])?;
+    changes::append_event(conn, context, seq, rid, expected, method, now_micros())?;
     Ok(StoredVersion {
         resource_type: version.resource_type,
         id: version.id,

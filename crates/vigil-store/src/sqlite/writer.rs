@@ -24,6 +24,12 @@
 //!
 //! If the database rolls the whole transaction back on its own (I/O error, disk full), every
 //! unit of the batch gets the error.
+//!
+//! Change positions (`seq`) are taken inside the open batch as `max(seq) + 1` and batches commit
+//! one after another in the order they opened, so position order is commit order; a unit rolled
+//! back to its savepoint frees its positions for the next unit before anyone could see them.
+//! After each durable COMMIT the writer publishes the newest position to its [`CommitWatch`],
+//! waking change-feed consumers.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -60,6 +66,8 @@ pub struct WriteStats {
 
 pub(crate) struct Writer {
     state: Mutex<WriterState>,
+    /// The newest committed change position, published after every durable COMMIT.
+    watch: CommitWatch,
     /// Signalled when a unit joins the open batch or a batch closes; lingering callers wait here.
     joined: Condvar,
     completion: Mutex<Completion>,
@@ -132,9 +140,60 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The newest committed change position and a condition variable that wakes waiters when it
+/// grows.
+struct CommitWatch {
+    last_seq: Mutex<u64>,
+    grew: Condvar,
+}
+
+impl CommitWatch {
+    fn publish(&self, seq: u64) {
+        let mut last = lock(&self.last_seq);
+        if seq > *last {
+            *last = seq;
+            drop(last);
+            self.grew.notify_all();
+        }
+    }
+
+    fn wait_past(&self, after_seq: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut last = lock(&self.last_seq);
+        while *last <= after_seq {
+            let remaining = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if remaining.is_zero() {
+                break;
+            }
+            last = self
+                .grew
+                .wait_timeout(last, remaining)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        *last
+    }
+}
+
+/// The newest change position in the database (0 when empty).
+fn committed_seq(conn: &Connection) -> Result<u64, StoreError> {
+    let seq: i64 = conn
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM resource_version")?
+        .query_row([], |row| row.get(0))?;
+    Ok(seq.unsigned_abs())
+}
+
 impl Writer {
-    pub(crate) fn new(conn: Connection, limits: BatchLimits) -> Self {
-        Writer {
+    pub(crate) fn new(conn: Connection, limits: BatchLimits) -> Result<Self, StoreError> {
+        let initial_seq = committed_seq(&conn)?;
+        Ok(Writer {
+            watch: CommitWatch {
+                last_seq: Mutex::new(initial_seq),
+                grew: Condvar::new(),
+            },
             state: Mutex::new(WriterState {
                 conn,
                 batch: None,
@@ -154,7 +213,13 @@ impl Writer {
             units_committed: AtomicU64::new(0),
             units_rolled_back: AtomicU64::new(0),
             batches_failed: AtomicU64::new(0),
-        }
+        })
+    }
+
+    /// Waits until a change after `after_seq` has committed or `timeout` passed; returns the
+    /// newest committed position.
+    pub(crate) fn wait_for_commit(&self, after_seq: u64, timeout: Duration) -> u64 {
+        self.watch.wait_past(after_seq, timeout)
     }
 
     pub(crate) fn stats(&self) -> WriteStats {
@@ -259,6 +324,12 @@ impl Writer {
                 self.units_committed
                     .fetch_add(batch.units as u64, Ordering::Relaxed);
                 state.previous_batch_units = batch.units;
+                match committed_seq(&state.conn) {
+                    Ok(seq) => self.watch.publish(seq),
+                    // Waiters keep a timeout and read the log themselves; a missed wake-up
+                    // only delays them.
+                    Err(error) => tracing::warn!(%error, "cannot read the committed position"),
+                }
             }
             Ok(()) => {}
             Err(_) => {

@@ -1,19 +1,25 @@
-//! Filters -> [`Clause`]s, with the registry at hand: parameter lookup, `:missing`, chains
+//! Filters -> [`Criterion`]s, with the registry at hand: parameter lookup, `:missing`, chains
 //! (`subject:Patient.name=x`, any depth), reverse chains (`_has:Observation:patient:code=x`,
 //! nested), `_id`, `_content`/`_text`, and compartments. Unknown parameters are collected as
-//! warnings (or are errors under strict handling).
+//! warnings (or are errors under strict handling); empty values are ignored; a filter repeated
+//! as written is one criterion.
 
-use super::clause::{Clause, Table, rank, render_where};
-use super::fragment::Fragment;
-use super::types;
-use crate::error::SearchError;
+use std::collections::{BTreeSet, HashSet};
+
+use super::{Criterion, RowCriterion, RowTest, composite, date, number, quantity, reference};
+use super::{string, token, unsupported_modifier, uri};
+use crate::error::{SearchError, SearchErrorKind};
 use crate::normalize::normalize;
 use crate::query::value::{split_unescaped, unescape};
 use crate::registry::{BoundParameter, ParamType, SearchParameterRegistry};
+use crate::sql::clause::{Table, rank};
 use crate::terminology::Expansions;
 
 /// Deepest nesting of chains and `_has`.
 const MAX_DEPTH: usize = 4;
+
+/// Most distinct criteria (ANDed parameters) one search may have.
+pub const MAX_CRITERIA: usize = 1_000;
 
 /// Search parameters that exist in FHIR but that this server does not implement: treated as
 /// unknown (a warning, or an error under strict handling).
@@ -28,8 +34,8 @@ pub struct SearchWarning {
     pub message: String,
 }
 
-/// Compiles filters against a registry.
-pub struct Compiler<'r> {
+/// Parses filters against a registry.
+pub struct Parser<'r> {
     registry: &'r SearchParameterRegistry,
     now_micros: i64,
     strict: bool,
@@ -52,19 +58,17 @@ pub fn table_of(kind: ParamType) -> Option<Table> {
     })
 }
 
-/// The alias of the resource table at a nesting depth.
-pub fn alias(depth: usize) -> String {
-    if depth == 0 {
-        "r".to_owned()
-    } else {
-        format!("r{depth}")
-    }
+/// The values of a list, split at unescaped commas, without the empty ones.
+pub fn non_empty(value: &str) -> Vec<&str> {
+    let mut values = split_unescaped(value, ',');
+    values.retain(|v| !v.is_empty());
+    values
 }
 
-impl<'r> Compiler<'r> {
-    /// A compiler; `now_micros` anchors `ap` on dates.
+impl<'r> Parser<'r> {
+    /// A parser; `now_micros` anchors `ap` on dates.
     pub fn new(registry: &'r SearchParameterRegistry, now_micros: i64, strict: bool) -> Self {
-        Compiler {
+        Parser {
             registry,
             now_micros,
             strict,
@@ -80,22 +84,39 @@ impl<'r> Compiler<'r> {
         self
     }
 
-    /// The clauses of every filter (AND), for resources of `types` (all types when empty).
-    pub fn compile_filters(
+    /// The criteria of every filter (AND), for resources of `types` (all types when empty). A
+    /// filter repeated as written is one criterion; more than [`MAX_CRITERIA`] distinct ones
+    /// are refused.
+    pub fn parse_filters(
         &mut self,
         types: &[String],
         filters: &[(String, String)],
-    ) -> Result<Vec<Clause>, SearchError> {
-        let mut clauses = Vec::new();
+    ) -> Result<Vec<Criterion>, SearchError> {
+        let mut distinct = HashSet::new();
+        let filters: Vec<&(String, String)> = filters
+            .iter()
+            .filter(|pair| distinct.insert(*pair))
+            .collect();
+        if filters.len() > MAX_CRITERIA {
+            return Err(SearchError::new(
+                SearchErrorKind::Unsupported,
+                filters.first().map(|(name, _)| name.as_str()),
+                format!(
+                    "a search has at most {MAX_CRITERIA} distinct criteria, this one has {}",
+                    filters.len()
+                ),
+            ));
+        }
+        let mut criteria = Vec::new();
         for (name, value) in filters {
-            if let Some(clause) = self.compile(types, name, value, 0)? {
-                clauses.push(clause);
+            if let Some(criterion) = self.parse(types, name, value, 0)? {
+                criteria.push(criterion);
             }
         }
-        Ok(clauses)
+        Ok(criteria)
     }
 
-    fn ignore(&mut self, error: SearchError) -> Result<Option<Clause>, SearchError> {
+    fn ignore(&mut self, error: SearchError) -> Result<Option<Criterion>, SearchError> {
         if self.strict {
             return Err(error);
         }
@@ -133,13 +154,19 @@ impl<'r> Compiler<'r> {
     }
 
     /// One filter; `None` when it was ignored.
-    fn compile(
+    fn parse(
         &mut self,
         types: &[String],
         name: &str,
         value: &str,
         depth: usize,
-    ) -> Result<Option<Clause>, SearchError> {
+    ) -> Result<Option<Criterion>, SearchError> {
+        // A parameter with an empty value is ignored (FHIR search, "Searching"), and so are the
+        // empty values of a list.
+        let values = non_empty(value);
+        if values.is_empty() {
+            return Ok(None);
+        }
         if depth > MAX_DEPTH {
             return Err(SearchError::unsupported(
                 name,
@@ -147,7 +174,7 @@ impl<'r> Compiler<'r> {
             ));
         }
         if let Some(rest) = name.strip_prefix("_has:") {
-            return self.compile_has(types, name, rest, value, depth);
+            return self.parse_has(name, rest, value, depth);
         }
         let (head, chain) = match name.split_once('.') {
             Some((head, chain)) => (head, Some(chain)),
@@ -159,9 +186,20 @@ impl<'r> Compiler<'r> {
         };
         let scope = types.first().map_or("any resource type", String::as_str);
         match (code, chain) {
-            ("_id", None) => return self.compile_id(name, modifier, value, depth).map(Some),
+            ("_id", None) => {
+                if let Some(modifier) = modifier {
+                    return Err(unsupported_modifier(name, modifier));
+                }
+                let ids = values.into_iter().map(unescape).collect();
+                return Ok(Some(Criterion::Id(ids)));
+            }
             ("_content" | "_text", None) => {
-                return Ok(Some(compile_content(code, name, value, depth)));
+                let needles: BTreeSet<String> = values
+                    .into_iter()
+                    .map(|raw| normalize(&unescape(raw)))
+                    .collect();
+                let narrative = code == "_text";
+                return Ok(Some(Criterion::Content { narrative, needles }));
             }
             _ if NOT_IMPLEMENTED.contains(&code) => {
                 return self.ignore(SearchError::unsupported(
@@ -181,24 +219,22 @@ impl<'r> Compiler<'r> {
                     ":missing cannot be chained further",
                 ));
             }
-            return compile_missing(bound, name, value).map(Some);
+            return missing(bound, name, value).map(|c| Some(Criterion::Rows(c)));
         }
         if let Some(chain) = chain {
-            return self.compile_chain(bound, name, modifier, chain, value, depth);
+            return self.parse_chain(bound, name, modifier, chain, value, depth);
         }
-        let values = split_unescaped(value, ',');
-        let clause = match bound.kind() {
-            ParamType::String => types::string::clause(code, name, modifier, &values)?,
-            ParamType::Token => {
-                types::token::clause(code, name, modifier, &values, &self.expansions)?
+        let criterion = match bound.kind() {
+            ParamType::String => string::criterion(code, name, modifier, &values)?,
+            ParamType::Token => token::criterion(code, name, modifier, &values, &self.expansions)?,
+            ParamType::Date => date::criterion(code, name, modifier, &values, self.now_micros)?,
+            ParamType::Number => number::criterion(code, name, modifier, &values)?,
+            ParamType::Quantity => quantity::criterion(code, name, modifier, &values)?,
+            ParamType::Uri => uri::criterion(code, name, modifier, &values)?,
+            ParamType::Reference => {
+                let is_type = |t: &str| self.registry.is_resource_type(t);
+                reference::criterion(code, name, modifier, &values, is_type)?
             }
-            ParamType::Date => types::date::clause(code, name, modifier, &values, self.now_micros)?,
-            ParamType::Number => types::number::clause(code, name, modifier, &values)?,
-            ParamType::Quantity => types::quantity::clause(code, name, modifier, &values)?,
-            ParamType::Uri => types::uri::clause(code, name, modifier, &values)?,
-            ParamType::Reference => types::reference::clause(code, name, modifier, &values, |t| {
-                self.registry.is_resource_type(t)
-            })?,
             ParamType::Composite => {
                 let kinds: Vec<ParamType> = bound
                     .def
@@ -210,7 +246,7 @@ impl<'r> Compiler<'r> {
                             .map(|def| def.param_type)
                     })
                     .collect();
-                types::composite::clause(code, name, modifier, &values, &kinds)?
+                composite::criterion(code, name, modifier, &values, &kinds)?
             }
             ParamType::Special => {
                 return self.ignore(SearchError::unsupported(
@@ -219,33 +255,11 @@ impl<'r> Compiler<'r> {
                 ));
             }
         };
-        Ok(Some(clause))
-    }
-
-    fn compile_id(
-        &self,
-        name: &str,
-        modifier: Option<&str>,
-        value: &str,
-        depth: usize,
-    ) -> Result<Clause, SearchError> {
-        if let Some(modifier) = modifier {
-            return Err(types::unsupported_modifier(name, modifier));
-        }
-        let ids: Vec<String> = split_unescaped(value, ',')
-            .into_iter()
-            .map(unescape)
-            .collect();
-        let mut condition = Fragment::new();
-        condition.push(&alias(depth)).push(".id IN ").bind_list(ids);
-        Ok(Clause::Direct {
-            condition,
-            rank: rank::ID,
-        })
+        Ok(Some(Criterion::Rows(criterion)))
     }
 
     /// `ref[:Type].rest=value`: references to resources matching `rest=value`.
-    fn compile_chain(
+    fn parse_chain(
         &mut self,
         bound: &BoundParameter,
         name: &str,
@@ -253,7 +267,7 @@ impl<'r> Compiler<'r> {
         chain: &str,
         value: &str,
         depth: usize,
-    ) -> Result<Option<Clause>, SearchError> {
+    ) -> Result<Option<Criterion>, SearchError> {
         if bound.kind() != ParamType::Reference {
             return Err(SearchError::unsupported(
                 name,
@@ -263,7 +277,7 @@ impl<'r> Compiler<'r> {
         let next_code = chain.split(['.', ':']).next().unwrap_or_default();
         let targets: Vec<String> = match modifier {
             Some(target) if self.registry.is_resource_type(target) => vec![target.to_owned()],
-            Some(other) => return Err(types::unsupported_modifier(name, other)),
+            Some(other) => return Err(unsupported_modifier(name, other)),
             None => bound
                 .def
                 .target
@@ -278,57 +292,25 @@ impl<'r> Compiler<'r> {
                 "the chain's target types",
             ));
         }
-        // One sub-query over every target type; several types are matched as (type, id) pairs
-        // so the reference index is still used (an OR of per-type terms is not).
-        let inner_alias = alias(depth + 1);
-        let Some(inner) = self.compile(&targets, chain, value, depth + 1)? else {
+        let Some(inner) = self.parse(&targets, chain, value, depth + 1)? else {
             return Ok(None);
         };
-        // A chain is as selective as what it ends in (`patient.identifier=..` finds one patient).
-        let chain_rank = rank::NESTED.min(inner.rank().max(rank::REFERENCE));
-        let mut condition = Fragment::new();
-        match targets.as_slice() {
-            [only] => {
-                condition
-                    .push("i.target_type = ")
-                    .bind(only.as_str())
-                    .push(" AND i.target_id IN (SELECT ");
-                condition.push(&inner_alias).push(".id");
-            }
-            _ => {
-                condition
-                    .push("(i.target_type, i.target_id) IN (SELECT ")
-                    .push(&inner_alias)
-                    .push(".type, ");
-                condition.push(&inner_alias).push(".id");
-            }
-        }
-        condition
-            .push(" FROM resource ")
-            .push(&inner_alias)
-            .push(" WHERE ");
-        condition
-            .append(&render_where(&inner_alias, &targets, &[inner]))
-            .push(")");
-        Ok(Some(Clause::index(
-            Table::Reference,
-            bound.code(),
-            vec![condition],
-            false,
-            chain_rank,
-        )))
+        Ok(Some(Criterion::Chain {
+            code: bound.code().to_owned(),
+            targets,
+            inner: Box::new(inner),
+        }))
     }
 
     /// `_has:Type:ref:rest=value`: resources referenced (through `ref`) by a `Type` matching
     /// `rest=value`.
-    fn compile_has(
+    fn parse_has(
         &mut self,
-        types: &[String],
         name: &str,
         rest: &str,
         value: &str,
         depth: usize,
-    ) -> Result<Option<Clause>, SearchError> {
+    ) -> Result<Option<Criterion>, SearchError> {
         let mut parts = rest.splitn(3, ':');
         let (Some(source), Some(reference), Some(inner_name)) =
             (parts.next(), parts.next(), parts.next())
@@ -349,53 +331,19 @@ impl<'r> Compiler<'r> {
             _ => return self.ignore(SearchError::unknown_parameter(name, source)),
         }
         let source_types = [source.to_owned()];
-        let Some(inner) = self.compile(&source_types, inner_name, value, depth + 1)? else {
+        let Some(inner) = self.parse(&source_types, inner_name, value, depth + 1)? else {
             return Ok(None);
         };
-        let inner_rank = inner.rank();
-        let outer = alias(depth);
-        let inner_alias = alias(depth + 1);
-        let mut condition = Fragment::new();
-        match types {
-            [only] => {
-                condition
-                    .push(&outer)
-                    .push(".id IN (SELECT i.target_id FROM idx_reference i WHERE i.target_type = ");
-                condition.bind(only.as_str());
-            }
-            _ => {
-                condition
-                    .push("(")
-                    .push(&outer)
-                    .push(".type, ")
-                    .push(&outer)
-                    .push(".id) IN (SELECT i.target_type, ");
-                condition.push("i.target_id FROM idx_reference i WHERE 1 = 1");
-            }
-        }
-        condition
-            .push(" AND i.param = ")
-            .bind(reference)
-            .push(" AND i.type = ")
-            .bind(source);
-        condition
-            .push(" AND i.rid IN (SELECT ")
-            .push(&inner_alias)
-            .push(".rid FROM resource ")
-            .push(&inner_alias);
-        condition
-            .push(" WHERE ")
-            .append(&render_where(&inner_alias, &source_types, &[inner]))
-            .push("))");
-        Ok(Some(Clause::Direct {
-            condition,
-            rank: rank::NESTED.min(inner_rank.max(rank::REFERENCE)),
+        Ok(Some(Criterion::Has {
+            source_type: source.to_owned(),
+            reference: reference.to_owned(),
+            inner: Box::new(inner),
         }))
     }
 }
 
 /// `:missing=true|false`.
-fn compile_missing(bound: &BoundParameter, name: &str, value: &str) -> Result<Clause, SearchError> {
+fn missing(bound: &BoundParameter, name: &str, value: &str) -> Result<RowCriterion, SearchError> {
     let missing = match value {
         "true" => true,
         "false" => false,
@@ -412,56 +360,24 @@ fn compile_missing(bound: &BoundParameter, name: &str, value: &str) -> Result<Cl
             "':missing' is not supported on this parameter",
         ));
     };
-    Ok(Clause::index(
+    Ok(RowCriterion::new(
         table,
         bound.code(),
-        Vec::new(),
+        RowTest::Present,
         missing,
         rank::PRESENCE,
     ))
 }
 
-/// `_content` (anywhere in the resource) and `_text` (in the narrative): basic case-insensitive
-/// substring search over the stored JSON, without an index.
-fn compile_content(code: &str, _name: &str, value: &str, depth: usize) -> Clause {
-    let content = format!(
-        "(SELECT c.content FROM resource_version c WHERE c.seq = {}.seq)",
-        alias(depth)
-    );
-    let column = if code == "_text" {
-        format!("lower(json_extract({content}, '$.text.div'))")
-    } else {
-        format!("lower({content})")
-    };
-    let alternatives: Vec<Fragment> = split_unescaped(value, ',')
-        .into_iter()
-        .map(|raw| {
-            let mut condition = Fragment::text("instr(");
-            condition
-                .push(&column)
-                .push(", ")
-                .bind(normalize(&unescape(raw)))
-                .push(") > 0");
-            condition
-        })
-        .collect();
-    let mut condition = Fragment::new();
-    condition.join(&alternatives, " OR ");
-    Clause::Direct {
-        condition,
-        rank: rank::SCAN,
-    }
-}
-
-/// The clause restricting `resource_type` to the compartment `compartment/id`.
-pub fn compartment_clause(
+/// The criterion restricting `resource_type` to the compartment `compartment/id`.
+pub fn compartment(
     compartment: &str,
     id: &str,
     resource_type: &str,
-) -> Result<Clause, SearchError> {
+) -> Result<Criterion, SearchError> {
     let def = vigil_model::schema::compartment(compartment).ok_or_else(|| {
         SearchError::new(
-            crate::error::SearchErrorKind::UnknownResourceType,
+            SearchErrorKind::UnknownResourceType,
             None,
             format!("'{compartment}' is not a compartment"),
         )
@@ -473,17 +389,12 @@ pub fn compartment_clause(
             format!("{resource_type} is not in the {compartment} compartment"),
         ));
     }
-    let mut condition = Fragment::text("(i.target_id = ");
-    condition
-        .bind(id)
-        .push(" AND i.target_type = ")
-        .bind(compartment)
-        .push(")");
-    Ok(Clause::Index {
+    let target = reference::Target::Local(compartment.to_owned(), id.to_owned());
+    Ok(Criterion::Rows(RowCriterion {
         table: Table::Reference,
         params: params.to_vec(),
-        condition,
+        test: RowTest::Reference([target].into()),
         negated: false,
         rank: rank::REFERENCE,
-    })
+    }))
 }
