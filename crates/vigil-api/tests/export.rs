@@ -528,7 +528,6 @@ async fn cancelling_removes_the_job_and_its_files() {
         .join(pending.trim_start_matches("/_export/"));
     for _ in 0..200 {
         if service
-            .store()
             .job(pending.trim_start_matches("/_export/"))
             .unwrap()
             .is_none()
@@ -539,7 +538,6 @@ async fn cancelling_removes_the_job_and_its_files() {
     }
     assert_eq!(
         service
-            .store()
             .job(pending.trim_start_matches("/_export/"))
             .unwrap(),
         None

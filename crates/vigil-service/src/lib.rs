@@ -13,36 +13,39 @@
 
 #![deny(missing_docs)]
 
-mod bundle;
+mod audit;
+mod authz;
+pub mod bundle;
 mod capability;
-
+mod conditional;
 mod context;
 mod error;
 mod everything;
-mod export;
 mod history;
-mod import;
 mod interactions;
+mod jobs;
 mod meta;
 mod reindex;
 mod search;
+mod unit;
 
+pub use audit::{AuditHook, AuditRecord, InboundMessage, NoAudit, Records, WrittenVersion};
+pub use authz::{Access, Action, AllowAll, Authorizer, Content, Denied};
 pub use bundle::BundleReturn;
+pub use conditional::{Conditional, Decision, Resolution, decide};
 pub use context::{Principal, RequestContext};
 pub use error::{ServiceError, ServiceErrorKind};
-pub use export::{
-    ExportKickoff, ExportLevel, ExportOptions, ExportStatus, ExportWorker, OUTPUT_FORMATS,
-};
 pub use history::{HistoryPage, HistoryParams};
-pub use import::{
-    ImportCounts, ImportFile, ImportFormat, ImportIssue, ImportObserver, ImportOptions, ImportPlan,
-    ImportPosition, ImportReport, ImportTimings,
+pub use interactions::{
+    ConditionalDeleteOutcome, Preconditions, Prepared, ReadResult, WriteOutcome, check_id_syntax,
 };
-pub use interactions::{ConditionalDeleteOutcome, Preconditions, ReadResult, WriteOutcome};
+pub use jobs::{SnapshotPage, SnapshotScan};
 pub use reindex::ReindexReport;
+pub use unit::{Unit, breaks_unit};
 pub use vigil_model::instant::{format_instant, now_micros, parse_instant_micros};
 pub use vigil_patch::{PatchDocument, PatchError, PatchErrorKind, PatchFormat};
 pub use vigil_search::SearchScope;
+pub use vigil_store::{HistoryScope, JobRecord, StoredVersion, WriteMethod};
 
 use std::sync::Arc;
 use vigil_search::SearchEngine;
@@ -79,6 +82,8 @@ pub struct FhirService {
     store: Arc<dyn Store>,
     search: Arc<SearchEngine>,
     config: Arc<ServiceConfig>,
+    authorizer: Arc<dyn Authorizer>,
+    audit: Arc<dyn AuditHook>,
 }
 
 impl FhirService {
@@ -88,17 +93,20 @@ impl FhirService {
             store,
             search,
             config: Arc::new(config),
+            authorizer: Arc::new(AllowAll),
+            audit: Arc::new(NoAudit),
         }
     }
 
-    /// The store behind the service (for operations such as reindex that work below the door).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// The same service asking `authorizer` for every access (the default is [`AllowAll`]).
+    pub fn with_authorizer(self, authorizer: Arc<dyn Authorizer>) -> Self {
+        FhirService { authorizer, ..self }
     }
 
-    /// The search engine (registry, extraction, query compilation).
-    pub fn search_engine(&self) -> &Arc<SearchEngine> {
-        &self.search
+    /// The same service calling `audit` at the end of every unit of work (the default is
+    /// [`NoAudit`]).
+    pub fn with_audit_hook(self, audit: Arc<dyn AuditHook>) -> Self {
+        FhirService { audit, ..self }
     }
 
     /// The service settings.

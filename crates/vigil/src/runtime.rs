@@ -66,7 +66,7 @@ pub fn serve(
         .build()
         .context("cannot start the async runtime")?;
     // Bulk Data export jobs run on their own thread, resuming unfinished jobs at start.
-    let export_worker = vigil_service::ExportWorker::start(service.clone(), Default::default())
+    let export_worker = vigil_bulk::ExportWorker::start(service.clone(), Default::default())
         .map_err(|e| anyhow::anyhow!("cannot start the export worker: {e}"))?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(listen)
@@ -75,7 +75,8 @@ pub fn serve(
         let local = listener.local_addr().context("no local address")?;
         tracing::info!(address = %local, "serving FHIR R4");
         ready(local);
-        let app = vigil_api::app(service, api);
+        // The peer address reaches each request's context through `ConnectInfo`.
+        let app = vigil_api::app(service, api).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await

@@ -3,24 +3,24 @@
 use super::system::history_response;
 use super::{FhirPath, blocking, params};
 use crate::negotiate::{ReturnPreference, check_content_type, response_options};
-use crate::request::{context, if_match, parse_etag, parse_json, read_body};
+use crate::request::{Context, if_match, parse_etag, parse_json, read_body};
 use crate::response::{read_response, version_headers, write_response};
 use crate::{ApiError, AppState};
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use vigil_service::HistoryScope;
 use vigil_service::Preconditions;
-use vigil_store::HistoryScope;
 
 pub(crate) async fn read(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((resource_type, id)): FhirPath<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let options = response_options(&params(query), &headers)?;
-    let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let found = blocking(move || service.read(&context, &resource_type, &id)).await?;
@@ -39,12 +39,12 @@ pub(crate) async fn read(
 
 pub(crate) async fn vread(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((resource_type, id, version)): FhirPath<(String, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let options = response_options(&params(query), &headers)?;
-    let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let found = blocking(move || service.vread(&context, &resource_type, &id, &version)).await?;
@@ -53,6 +53,7 @@ pub(crate) async fn vread(
 
 pub(crate) async fn update(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((resource_type, id)): FhirPath<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -65,7 +66,6 @@ pub(crate) async fn update(
         if_match: if_match(&headers)?,
     };
     let resource = parse_json(&read_body(&state, &headers, body).await?)?;
-    let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let outcome =
@@ -93,6 +93,7 @@ pub(crate) async fn update(
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((resource_type, id)): FhirPath<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -101,7 +102,6 @@ pub(crate) async fn delete(
     let preconditions = Preconditions {
         if_match: if_match(&headers)?,
     };
-    let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let outcome =
@@ -128,12 +128,14 @@ pub(crate) async fn delete(
 
 pub(crate) async fn history(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((resource_type, id)): FhirPath<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     history_response(
         state,
+        context,
         HistoryScope::Instance(resource_type, id),
         params(query),
         headers,

@@ -11,13 +11,15 @@
 
 use super::{FhirPath, blocking, params};
 use crate::negotiate::response_options;
-use crate::request::context;
+use crate::request::Context;
 use crate::response::json_response;
 use crate::{ApiError, AppState};
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use vigil_service::{ExportLevel, ExportStatus, ServiceError};
+use vigil_bulk::export;
+use vigil_bulk::{ExportLevel, ExportStatus};
+use vigil_service::{RequestContext, ServiceError};
 
 /// The media type of export files.
 pub const NDJSON: &str = "application/fhir+ndjson";
@@ -27,30 +29,33 @@ const RETRY_AFTER_SECONDS: &str = "2";
 
 pub(crate) async fn export_system(
     State(state): State<AppState>,
+    Context(context): Context,
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    kickoff(state, ExportLevel::System, uri, query, headers).await
+    kickoff(state, context, ExportLevel::System, uri, query, headers).await
 }
 
 pub(crate) async fn export_patients(
     State(state): State<AppState>,
+    Context(context): Context,
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    kickoff(state, ExportLevel::Patient, uri, query, headers).await
+    kickoff(state, context, ExportLevel::Patient, uri, query, headers).await
 }
 
 pub(crate) async fn export_group(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(id): FhirPath<String>,
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    kickoff(state, ExportLevel::Group(id), uri, query, headers).await
+    kickoff(state, context, ExportLevel::Group(id), uri, query, headers).await
 }
 
 /// The `Prefer` header's parts (`respond-async`, `handling=lenient`, ...).
@@ -65,6 +70,7 @@ fn prefers(headers: &HeaderMap, wanted: &str) -> bool {
 
 async fn kickoff(
     state: AppState,
+    context: RequestContext,
     level: ExportLevel,
     uri: axum::http::Uri,
     query: Option<String>,
@@ -77,7 +83,6 @@ async fn kickoff(
         ));
     }
     let lenient = prefers(&headers, "handling=lenient");
-    let context = context(&state, &headers);
     let request_url = format!(
         "{}{}",
         context.base_url,
@@ -86,7 +91,7 @@ async fn kickoff(
     let pairs = params(query);
     let service = state.service.clone();
     let accepted =
-        blocking(move || service.export_kickoff(&context, level, &request_url, &pairs, lenient))
+        blocking(move || export::kickoff(&service, &context, level, &request_url, &pairs, lenient))
             .await?;
     let mut response = StatusCode::ACCEPTED.into_response();
     if let Ok(location) = HeaderValue::from_str(&accepted.status_url) {
@@ -99,12 +104,11 @@ async fn kickoff(
 
 pub(crate) async fn export_status(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(job_id): FhirPath<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let context = context(&state, &headers);
     let service = state.service.clone();
-    let status = blocking(move || service.export_status(&context, &job_id)).await?;
+    let status = blocking(move || export::status(&service, &context, &job_id)).await?;
     Ok(match status {
         ExportStatus::InProgress { progress } => {
             let mut response = StatusCode::ACCEPTED.into_response();
@@ -136,24 +140,22 @@ pub(crate) async fn export_status(
 
 pub(crate) async fn export_cancel(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(job_id): FhirPath<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let context = context(&state, &headers);
     let service = state.service.clone();
-    blocking(move || service.export_cancel(&context, &job_id)).await?;
+    blocking(move || export::cancel(&service, &context, &job_id)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
 pub(crate) async fn export_file(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((job_id, file)): FhirPath<(String, String)>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let context = context(&state, &headers);
     let service = state.service.clone();
     let bytes = blocking(move || {
-        let path = service.export_file(&context, &job_id, &file)?;
+        let path = export::file(&service, &context, &job_id, &file)?;
         std::fs::read(&path).map_err(|error| {
             ServiceError::internal(format!(
                 "cannot read export file {}: {error}",
@@ -171,13 +173,13 @@ pub(crate) async fn export_file(
 
 pub(crate) async fn everything(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(id): FhirPath<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let pairs = params(query);
     let options = response_options(&pairs, &headers)?;
-    let context = context(&state, &headers);
     let service = state.service.clone();
     let bundle = blocking(move || service.everything(&context, &id, &pairs)).await?;
     Ok(json_response(StatusCode::OK, &bundle, options.pretty))

@@ -131,11 +131,11 @@ pub fn export_server(data: &std::path::Path) -> (TestServer, FhirService) {
 /// An export worker with small pages and files (so paging and file roll-over are exercised)
 /// that polls often.
 #[allow(dead_code)]
-pub fn export_worker(service: &FhirService) -> vigil_service::ExportWorker {
-    let options = vigil_service::ExportOptions {
+pub fn export_worker(service: &FhirService) -> vigil_bulk::ExportWorker {
+    let options = vigil_bulk::ExportOptions {
         page_size: 7,
         max_resources_per_file: 25,
         poll_interval: std::time::Duration::from_millis(20),
     };
-    vigil_service::ExportWorker::start(service.clone(), options).unwrap()
+    vigil_bulk::ExportWorker::start(service.clone(), options).unwrap()
 }

@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 
 use super::ExportOptions;
 use super::job::{ExportJob, JobState, KIND};
-use super::runner::{job_dir, remove_dir};
-use crate::{FhirService, ServiceError, now_micros};
+use super::runner::{job_dir, remove_dir, run_export};
+use vigil_service::{FhirService, RequestContext, ServiceError, now_micros};
 
 /// A running export worker; stops (and joins its thread) when dropped.
 pub struct ExportWorker {
@@ -33,7 +33,7 @@ impl ExportWorker {
         service: FhirService,
         options: ExportOptions,
     ) -> Result<ExportWorker, ServiceError> {
-        if service.config.export_dir.is_none() {
+        if service.config().export_dir.is_none() {
             return Err(ServiceError::internal(
                 "the export worker needs ServiceConfig::export_dir",
             ));
@@ -78,18 +78,21 @@ impl Drop for ExportWorker {
 }
 
 fn work(service: &FhirService, options: &ExportOptions, shared: &Shared) {
-    let Some(root) = service.config.export_dir.clone() else {
+    let Some(root) = service.config().export_dir.clone() else {
         return;
     };
+    // The worker reads as a system process: every exported resource still passes the
+    // service's authorizer (as `Operation("export")`), under this context.
+    let context = RequestContext::system("export", "");
     let stopping = || shared.stop.load(Ordering::SeqCst);
-    match service.export_jobs(Some(JobState::InProgress)) {
+    match export_jobs(service, Some(JobState::InProgress)) {
         Ok(jobs) => {
             for job in jobs {
                 if stopping() {
                     return;
                 }
                 tracing::info!(job = %job.id, "resuming an export interrupted by a shutdown");
-                service.run_export(job, &root, options, &shared.stop);
+                run_export(service, &context, job, &root, options, &shared.stop);
             }
         }
         Err(error) => tracing::error!(%error, "cannot list interrupted exports"),
@@ -97,7 +100,7 @@ fn work(service: &FhirService, options: &ExportOptions, shared: &Shared) {
     while !stopping() {
         let ran = match next_job(service, &root) {
             Ok(Some(job)) => {
-                service.run_export(job, &root, options, &shared.stop);
+                run_export(service, &context, job, &root, options, &shared.stop);
                 true
             }
             Ok(None) => false,
@@ -123,30 +126,25 @@ fn next_job(
     service: &FhirService,
     root: &std::path::Path,
 ) -> Result<Option<ExportJob>, ServiceError> {
-    for job in service.export_jobs(Some(JobState::Cancelled))? {
+    for job in export_jobs(service, Some(JobState::Cancelled))? {
         remove_dir(&job_dir(root, &job.id));
-        service.store.delete_job(&job.id)?;
+        service.delete_job(&job.id)?;
     }
-    for mut job in service.export_jobs(Some(JobState::Accepted))? {
+    for mut job in export_jobs(service, Some(JobState::Accepted))? {
         job.state = JobState::InProgress;
         job.progress = "started".to_owned();
-        if service
-            .store
-            .update_job(&job.to_record(now_micros()), JobState::Accepted.as_str())?
-        {
+        if service.update_job(&job.to_record(now_micros()), JobState::Accepted.as_str())? {
             return Ok(Some(job));
         }
     }
     Ok(None)
 }
 
-impl FhirService {
-    /// Export jobs, optionally in one state, oldest first (unreadable records are skipped).
-    pub(crate) fn export_jobs(
-        &self,
-        state: Option<JobState>,
-    ) -> Result<Vec<ExportJob>, ServiceError> {
-        let records = self.store.jobs(KIND, state.map(JobState::as_str), 1000)?;
-        Ok(records.iter().filter_map(ExportJob::from_record).collect())
-    }
+/// Export jobs, optionally in one state, oldest first (unreadable records are skipped).
+fn export_jobs(
+    service: &FhirService,
+    state: Option<JobState>,
+) -> Result<Vec<ExportJob>, ServiceError> {
+    let records = service.jobs(KIND, state.map(JobState::as_str), 1000)?;
+    Ok(records.iter().filter_map(ExportJob::from_record).collect())
 }

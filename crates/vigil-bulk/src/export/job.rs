@@ -1,4 +1,4 @@
-//! The export job as it is kept in the store: a [`vigil_store::JobRecord`] of kind `export`
+//! The export job as it is kept in the store: a [`vigil_service::JobRecord`] of kind `export`
 //! whose JSON body holds the request, the snapshot, progress, the output manifest and errors.
 //!
 //! States: `accepted` (waiting for the worker) -> `in-progress` -> `completed` or `failed`;
@@ -7,7 +7,7 @@
 //! body written by an older build still loads.
 
 use serde_json::{Map, Value, json};
-use vigil_store::JobRecord;
+use vigil_service::JobRecord;
 
 /// The store `kind` of export jobs.
 pub(crate) const KIND: &str = "export";
