@@ -99,8 +99,16 @@ impl FhirService {
             Some(_) => {}
         }
         let request = self.everything_request(pairs)?;
-        let (matches, next) = self.everything_page(patient_id, &request)?;
-        let included = self.referenced(&matches)?;
+        // The authorizer: the operation on the Patient, then each member and reference.
+        let operation = crate::authz::Action::Operation("everything");
+        self.allow(
+            context,
+            &crate::authz::Access::to_resource(operation, "Patient", patient_id, None),
+        )?;
+        let (mut matches, next) = self.everything_page(patient_id, &request)?;
+        matches.retain(|v| self.allows_version(context, operation, v));
+        let mut included = self.referenced(&matches)?;
+        included.retain(|v| self.allows_version(context, operation, v));
         let base = &context.base_url;
         let link = |page: Option<&Cursor>| {
             let mut query = form_urlencoded::Serializer::new(String::new());

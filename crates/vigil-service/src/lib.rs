@@ -27,6 +27,7 @@ mod jobs;
 mod meta;
 mod reindex;
 mod search;
+mod search_access;
 mod unit;
 
 pub use audit::{AuditHook, AuditRecord, InboundMessage, NoAudit, Records, WrittenVersion};

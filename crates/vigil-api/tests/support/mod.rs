@@ -60,6 +60,21 @@ impl TestServer {
         TestServer { app, _dir: dir }
     }
 
+    /// A server whose service asks `authorizer`, with `$export` enabled (files under the
+    /// temp dir's `export`), and that service (for an export worker).
+    pub fn with_authorizer(authorizer: Arc<dyn vigil_service::Authorizer>) -> (Self, FhirService) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
+        let search = Arc::new(vigil_search::SearchEngine::r4());
+        let config = ServiceConfig {
+            export_dir: Some(dir.path().join("export")),
+            ..ServiceConfig::default()
+        };
+        let service = FhirService::new(store, search, config).with_authorizer(authorizer);
+        let app = vigil_api::app(service.clone(), ApiConfig::default());
+        (TestServer { app, _dir: dir }, service)
+    }
+
     pub async fn request(
         &self,
         method: &str,

@@ -25,6 +25,7 @@
 use super::references::{as_conditional, for_each_reference};
 use super::request_url::EntryTarget;
 use super::{BundleReturn, Entry, EntryMethod, response_bundle, version_entry};
+use crate::authz::{Access, Action};
 use crate::conditional::{Conditional, Decision};
 use crate::interactions::{Preconditions, Prepared, WriteOutcome};
 use crate::{FhirService, PatchDocument, RequestContext, ServiceError, ServiceErrorKind, Unit};
@@ -150,6 +151,12 @@ impl FhirService {
             }
         }
 
+        // GET entries run after the commit; what they may read is checked now, so that a
+        // refusal fails the transaction before anything is written.
+        for entry in &reads {
+            self.allow_read_entry(context, entry)
+                .map_err(|e| e.in_entry(entry.index))?;
+        }
         let base = context.base_url.clone();
         let mut responses: Vec<Option<Value>> = vec![None; count];
         let written = self.unit(context, |unit| transaction_unit(unit, deletes, writes))?;
@@ -260,6 +267,38 @@ impl FhirService {
                 Ok(serde_json::json!({"resource": bundle, "response": {"status": "200 OK"}}))
             }
         }
+    }
+
+    /// The authorizer's type- or id-level answer for a GET entry, before it runs.
+    fn allow_read_entry(
+        &self,
+        context: &RequestContext,
+        entry: &Entry,
+    ) -> Result<(), ServiceError> {
+        let (action, resource_type, id) = match &entry.target {
+            EntryTarget::Instance(t, id) => (Action::Read, t, Some(id.as_str())),
+            EntryTarget::Version(t, id, _) => (Action::VRead, t, Some(id.as_str())),
+            EntryTarget::History(t, id) => (Action::History, t, id.as_deref()),
+            EntryTarget::Type(t) => (Action::Search, t, None),
+            EntryTarget::Query(t, query) => {
+                let request = vigil_search::SearchRequest::from_query(
+                    crate::SearchScope::Type(t.clone()),
+                    query,
+                    false,
+                )?;
+                return self.allow_search(context, &request);
+            }
+        };
+        self.allow(
+            context,
+            &Access {
+                action,
+                resource_type,
+                id,
+                resource: None,
+                previous: None,
+            },
+        )
     }
 
     fn search_entry(
