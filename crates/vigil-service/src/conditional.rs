@@ -184,3 +184,55 @@ impl FhirService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The module's table, row by row: every interaction × {0, 1, 2 matches} × {body id
+    /// absent, equal to the match, different}.
+    #[test]
+    fn one_table_for_every_conditional_interaction() {
+        use Conditional::*;
+        let resolutions = [
+            Resolution::None,
+            Resolution::One("m".to_owned()),
+            Resolution::Many,
+        ];
+        for interaction in [Create, Update, Patch, Delete, Reference] {
+            for resolution in &resolutions {
+                for body_id in [None, Some("m"), Some("other")] {
+                    let decided =
+                        decide(interaction, resolution.clone(), body_id, "Patient", "x=1");
+                    let expected: Result<Decision, (ServiceErrorKind, IssueType)> =
+                        match (interaction, resolution, body_id) {
+                            (_, Resolution::Many, _) => Err((
+                                ServiceErrorKind::PreconditionFailed,
+                                IssueType::MultipleMatches,
+                            )),
+                            (Create | Update, Resolution::None, _) => Ok(Decision::Create),
+                            (Delete, Resolution::None, _) => Ok(Decision::Nothing),
+                            (Patch | Reference, Resolution::None, _) => {
+                                Err((ServiceErrorKind::NotFound, IssueType::NotFound))
+                            }
+                            (Update, Resolution::One(_), Some("other")) => {
+                                Err((ServiceErrorKind::Invalid, IssueType::Invalid))
+                            }
+                            (_, Resolution::One(id), _) => Ok(Decision::Existing(id.clone())),
+                        };
+                    let got = decided.map_err(|e| (e.kind(), e.issues()[0].code));
+                    assert_eq!(got, expected, "{interaction:?} {resolution:?} {body_id:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_criteria_are_refused() {
+        assert_eq!(
+            check_criteria("  ").map_err(|e| e.kind()),
+            Err(ServiceErrorKind::PreconditionFailed)
+        );
+        assert_eq!(resolution(vec!["a".into(), "b".into()]), Resolution::Many);
+    }
+}
