@@ -28,12 +28,12 @@ pub fn open_service(data_dir: &Path) -> anyhow::Result<(FhirService, Arc<SqliteS
     let store = SqliteStore::open(data_dir, SqliteOptions::default())
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
     let store = Arc::new(store);
-    let search = Arc::new(crate::commands::search_engine(store.as_ref())?);
     let config = ServiceConfig {
         export_dir: Some(data_dir.join("export")),
         ..ServiceConfig::default()
     };
-    let service = FhirService::new(store.clone(), search, config);
+    let service = FhirService::open(store.clone(), config)
+        .map_err(|e| anyhow::anyhow!("cannot load the search parameters: {e}"))?;
     Ok((service, store))
 }
 

@@ -94,8 +94,8 @@ fn open(args: &ImportArgs) -> anyhow::Result<(FhirService, Arc<SqliteStore>)> {
     let store = SqliteStore::open(&args.data, options)
         .with_context(|| format!("cannot open the database in {}", args.data.display()))?;
     let store = Arc::new(store);
-    let search = Arc::new(crate::commands::search_engine(store.as_ref())?);
-    let service = FhirService::new(store.clone(), search, ServiceConfig::default());
+    let service = FhirService::open(store.clone(), ServiceConfig::default())
+        .map_err(|e| anyhow::anyhow!("cannot load the search parameters: {e}"))?;
     Ok((service, store))
 }
 
