@@ -29,6 +29,8 @@ struct Rule {
 struct Recorder {
     log: Mutex<Vec<String>>,
     rules: Mutex<Vec<Rule>>,
+    /// The last context seen.
+    context: Mutex<Option<RequestContext>>,
 }
 
 impl Recorder {
@@ -62,7 +64,8 @@ impl Recorder {
 }
 
 impl Authorizer for Recorder {
-    fn authorize(&self, _context: &RequestContext, access: &Access<'_>) -> Result<(), Denied> {
+    fn authorize(&self, context: &RequestContext, access: &Access<'_>) -> Result<(), Denied> {
+        *self.context.lock().unwrap() = Some(context.clone());
         let mut line = format!("{} {}", access.action.name(), access.resource_type);
         if let Some(id) = access.id {
             line.push('/');
@@ -197,7 +200,10 @@ async fn search_asks_per_type_and_per_resource_and_leaves_refused_ones_out() {
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
     // o1 is left out; the Patient it refers to is readable, so it stays included (includes
     // are computed by the search engine before the per-resource answers); p2 is left out.
-    assert_eq!(entry_ids(&response.json()), ["Observation/o2", "Patient/p1"]);
+    assert_eq!(
+        entry_ids(&response.json()),
+        ["Observation/o2", "Patient/p1"]
+    );
     recorder.assert_asked(&[
         "search-type Observation",
         "search-type Patient",
@@ -584,4 +590,35 @@ async fn export_asks_for_each_exported_resource() {
         .request("GET", "/$export", None, &[("prefer", "respond-async")])
         .await;
     assert_forbidden(&response);
+}
+
+#[tokio::test]
+async fn the_context_carries_the_peer_address_and_the_request_id() {
+    let (server, _service, recorder) = ward().await;
+    let peer: std::net::SocketAddr = "192.0.2.7:50123".parse().unwrap();
+    let mut request = axum::http::Request::builder()
+        .method("GET")
+        .uri("/Patient/p1")
+        .header("host", "localhost")
+        .header("x-request-id", "req-42")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    assert_eq!(server.send(request).await.status, StatusCode::OK);
+    let context = recorder.context.lock().unwrap().clone().unwrap();
+    assert_eq!(context.remote_addr, Some(peer));
+    assert_eq!(context.request_id, "req-42");
+    assert_eq!(context.agent(), "dev");
+    assert_eq!(context.base_url, "http://localhost");
+
+    // Without a peer (in-process) and with an unusable request id: none, and a fresh id.
+    let long = "x".repeat(200);
+    server
+        .request("GET", "/Patient/p1", None, &[("x-request-id", &long)])
+        .await;
+    let context = recorder.context.lock().unwrap().clone().unwrap();
+    assert_eq!(context.remote_addr, None);
+    assert_eq!(context.request_id.len(), 36, "a new uuid");
 }

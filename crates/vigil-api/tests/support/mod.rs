@@ -105,6 +105,12 @@ impl TestServer {
         let request = builder
             .body(body.map(Body::from).unwrap_or_else(Body::empty))
             .unwrap();
+        self.send(request).await
+    }
+
+    /// Sends a request built by the test (e.g. with a `ConnectInfo` extension, as a real
+    /// connection has).
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
