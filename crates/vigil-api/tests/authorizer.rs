@@ -171,6 +171,12 @@ async fn read_and_vread_ask_for_the_resource_and_a_refusal_is_403() {
         StatusCode::OK
     );
 
+    // Unknown or refused: a refused caller cannot tell (403 either way); others get 404.
+    recorder.deny("read", "Patient", Some("nobody"));
+    assert_forbidden(&server.request("GET", "/Patient/nobody", None, &[]).await);
+    let unknown = server.request("GET", "/Patient/someone", None, &[]).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
     recorder.deny("vread", "Patient", Some("p2"));
     assert_forbidden(
         &server

@@ -17,9 +17,9 @@ impl FhirService {
     ) -> Result<ReadResult, ServiceError> {
         self.check_type(resource_type)?;
         let found = self.store.read(resource_type, id)?;
-        let result = live(found, || format!("{resource_type}/{id} is not known"))?;
-        self.allow_read(context, Action::Read, &result)?;
-        Ok(result)
+        let result = live(found, || format!("{resource_type}/{id} is not known"));
+        self.allow_read(context, Action::Read, resource_type, id, &result)?;
+        result
     }
 
     /// One version of a resource; `Gone` when that version is a deletion marker.
@@ -39,23 +39,28 @@ impl FhirService {
         let found = self.store.vread(resource_type, id, number)?;
         let result = live(found, || {
             format!("{resource_type}/{id} has no version {number}")
-        })?;
-        self.allow_read(context, Action::VRead, &result)?;
-        Ok(result)
+        });
+        self.allow_read(context, Action::VRead, resource_type, id, &result)?;
+        result
     }
 
-    /// Asks the authorizer about returning a version read.
+    /// Asks the authorizer about a read: with the content when found, without it when the
+    /// resource is unknown or deleted (so a refused caller learns nothing of its existence).
     fn allow_read(
         &self,
         context: &RequestContext,
         action: Action<'_>,
-        result: &ReadResult,
+        resource_type: &str,
+        id: &str,
+        result: &Result<ReadResult, ServiceError>,
     ) -> Result<(), ServiceError> {
-        let version = &result.version;
-        let content = Content::text(&version.content);
+        let content = result
+            .as_ref()
+            .ok()
+            .map(|found| Content::text(&found.version.content));
         self.allow(
             context,
-            &Access::to_resource(action, &version.resource_type, &version.id, Some(&content)),
+            &Access::to_resource(action, resource_type, id, content.as_ref()),
         )
     }
 }
