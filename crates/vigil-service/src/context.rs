@@ -40,6 +40,28 @@ impl fmt::Display for Principal {
     }
 }
 
+impl Principal {
+    /// The principal an agent name ([`RequestContext::agent`]) stands for: `dev`,
+    /// `system:NAME`, `user:ID`, `client:ID`; `None` for anything else. For work recorded
+    /// under a request and resumed later (export jobs).
+    pub fn from_agent(agent: &str) -> Option<Principal> {
+        if agent == "dev" {
+            return Some(Principal::Developer);
+        }
+        let (kind, name) = agent.split_once(':')?;
+        if name.is_empty() {
+            return None;
+        }
+        let name = name.to_owned();
+        match kind {
+            "system" => Some(Principal::System(name)),
+            "user" => Some(Principal::User { id: name }),
+            "client" => Some(Principal::Client { id: name }),
+            _ => None,
+        }
+    }
+}
+
 /// The context of one request through the service door.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -112,7 +134,14 @@ mod tests {
             let mut context = RequestContext::new(principal, "http://x/");
             context.patient = Some("Patient/1".into());
             assert_eq!(context.agent(), agent);
+            assert_eq!(
+                Principal::from_agent(agent).as_ref(),
+                Some(&context.principal)
+            );
             assert_eq!(context.base_url, "http://x");
+        }
+        for bad in ["", "user:", "nurse:x", "developer"] {
+            assert_eq!(Principal::from_agent(bad), None, "{bad}");
         }
     }
 }

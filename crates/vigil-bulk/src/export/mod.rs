@@ -140,6 +140,8 @@ pub fn kickoff(
         progress: "accepted".to_owned(),
         error: None,
         finished_micros: None,
+        requested_by: context.agent(),
+        request_id: context.request_id.clone(),
     };
     service.insert_job(&job.to_record(now))?;
     tracing::info!(job = %job.id, request_id = %context.request_id, "export accepted");
