@@ -70,10 +70,50 @@ impl FhirService {
             }
         }
 
+        self.rewrite_references(context, &mut writes)?;
+
+        // GET entries run after the commit; what they may read is checked now, so that a
+        // refusal fails the transaction before anything is written.
+        for entry in &reads {
+            self.allow_read_entry(context, entry)
+                .map_err(|e| e.in_entry(entry.index))?;
+        }
+        let base = context.base_url.clone();
+        let mut responses: Vec<Option<Value>> = vec![None; count];
+        let written = self.unit(context, |unit| transaction_unit(unit, deletes, writes))?;
+        for (index, outcome, status) in written {
+            responses[index] = Some(match outcome {
+                Some(outcome) => version_entry(&base, &outcome.version, status, returns),
+                None => serde_json::json!({"response": {"status": super::status_text(status)}}),
+            });
+        }
+        for entry in reads {
+            let index = entry.index;
+            responses[index] = Some(
+                self.read_entry(context, entry)
+                    .map_err(|e| e.in_entry(index))?,
+            );
+        }
+        let entries = responses
+            .into_iter()
+            .map(|r| r.unwrap_or(Value::Null))
+            .collect();
+        Ok(response_bundle("transaction-response", entries))
+    }
+
+    /// Rewrites the references of every write before the unit: `fullUrl`s of entries whose
+    /// id is certain become `Type/id`, conditional references are resolved against committed
+    /// data (each once); references to conditional entries are marked for the unit. Resources
+    /// with nothing left to resolve are prepared (index rows) here.
+    fn rewrite_references(
+        &self,
+        context: &RequestContext,
+        writes: &mut [Write],
+    ) -> Result<(), ServiceError> {
         // fullUrl -> Type/id for entries whose id is already certain.
         let mut local: HashMap<String, String> = HashMap::new();
         let mut conditional_urls: HashSet<String> = HashSet::new();
-        for write in &writes {
+        for write in writes.iter() {
             let Some(full_url) = &write.entry.full_url else {
                 continue;
             };
@@ -91,7 +131,7 @@ impl FhirService {
             }
         }
         let mut resolved_conditionals: HashMap<String, String> = HashMap::new();
-        for write in &mut writes {
+        for write in writes.iter_mut() {
             let index = write.entry.index;
             // A patch's references are in the values it writes; they are rewritten as one array.
             let mut resource = match &mut write.patch {
@@ -151,33 +191,7 @@ impl FhirService {
             }
         }
 
-        // GET entries run after the commit; what they may read is checked now, so that a
-        // refusal fails the transaction before anything is written.
-        for entry in &reads {
-            self.allow_read_entry(context, entry)
-                .map_err(|e| e.in_entry(entry.index))?;
-        }
-        let base = context.base_url.clone();
-        let mut responses: Vec<Option<Value>> = vec![None; count];
-        let written = self.unit(context, |unit| transaction_unit(unit, deletes, writes))?;
-        for (index, outcome, status) in written {
-            responses[index] = Some(match outcome {
-                Some(outcome) => version_entry(&base, &outcome.version, status, returns),
-                None => serde_json::json!({"response": {"status": super::status_text(status)}}),
-            });
-        }
-        for entry in reads {
-            let index = entry.index;
-            responses[index] = Some(
-                self.read_entry(context, entry)
-                    .map_err(|e| e.in_entry(index))?,
-            );
-        }
-        let entries = responses
-            .into_iter()
-            .map(|r| r.unwrap_or(Value::Null))
-            .collect();
-        Ok(response_bundle("transaction-response", entries))
+        Ok(())
     }
 
     /// Validates a write entry's resource and decides its id where it can.
