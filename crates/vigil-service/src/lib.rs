@@ -1,15 +1,24 @@
-//! The one door between callers (REST today; HL7 ingest, CDS, the web UI and the CLI later) and
-//! the store.
+//! The one door between callers (REST handlers, transaction and batch entries, `vigil import`
+//! and `$export` in vigil-bulk; HL7 ingest, CDS and the web UI next) and the store.
 //!
-//! Every interaction takes a [`RequestContext`] saying who is asking, with which scopes and from
-//! where, so authorization and audit are added here once for every caller. The service owns the
-//! FHIR semantics of the RESTful interactions: validation through `vigil-model`, id assignment,
-//! version numbering, `meta` maintenance, optimistic locking (`If-Match`), conditional
-//! create/update/delete, deletion markers and history bundles.
+//! - Every call carries a [`RequestContext`]: who ([`Principal`], client, patient in context,
+//!   scopes, roles), from where (the peer address), why (purpose of use, break-the-glass
+//!   reason), a request id and the base URL.
+//! - Every resource read, written or returned is put to one [`Authorizer`] as an [`Access`]
+//!   ([`AllowAll`] by default; [`FhirService::with_authorizer`]); a refusal is
+//!   [`ServiceErrorKind::Forbidden`], or the resource is left out of a Bundle.
+//! - Every write goes through a [`Unit`] of work ([`FhirService::unit`]): create, update,
+//!   patch, delete, their conditional forms (one resolver, [`decide`]) and reads in one durable
+//!   commit, with the [`AuditHook`]'s [`AuditRecord`]s and [`InboundMessage`]s committed in it.
+//! - The service owns the FHIR semantics of the RESTful interactions: validation through
+//!   `vigil-model`, id assignment, version numbering, `meta` maintenance, optimistic locking
+//!   (`If-Match`), deletion markers, history and searchset bundles, `$everything`.
 //!
-//! Architecture invariants: the service knows nothing of HTTP (no status codes, no headers: the
-//! API crate maps [`ServiceError`] and [`WriteOutcome`] onto HTTP), and nothing of SQL (it talks to
-//! the [`vigil_store::Store`] trait and to `vigil_search::SearchEngine` for index rows and criteria).
+//! Architecture invariants: nothing outside this crate reaches the store or the search engine;
+//! the service knows nothing of HTTP (no status codes, no headers: the API crate maps
+//! [`ServiceError`] and [`WriteOutcome`] onto HTTP), and nothing of SQL (it talks to the
+//! [`vigil_store::Store`] trait and to `vigil_search::SearchEngine` for index rows and
+//! criteria).
 
 #![deny(missing_docs)]
 

@@ -4,7 +4,7 @@
 //! - Kick-off ([`kickoff`]) checks the parameters, fixes the snapshot
 //!   (`transactionTime` and the store's history position at that moment) and stores an
 //!   `accepted` job; the API answers 202 with the status URL `{base}/_export/{job id}`.
-//! - The worker ([`worker`]) runs jobs one at a time ([`runner`]): NDJSON files under
+//! - The worker (`worker`) runs jobs one at a time (`runner`): NDJSON files under
 //!   `<export dir>/<job id>/<Type>-<n>.ndjson`, each resource's version as of the snapshot,
 //!   exactly once.
 //! - Status ([`status`]): in progress (with a progress text for
@@ -12,7 +12,7 @@
 //!   jobs are not found. [`cancel`] marks the job cancelled and removes its
 //!   files.
 //!
-//! Jobs live in the store's `job` table (kind `export`, see [`job`]), so they survive a
+//! Jobs live in the store's `job` table (kind `export`, see `job`), so they survive a
 //! restart: `accepted` jobs wait for the worker, `in-progress` ones are resumed.
 
 mod job;

@@ -1,9 +1,9 @@
 //! `POST /` with a Bundle of type `transaction` or `batch` (FHIR http.html#transaction).
 //!
-//! - [`request_url`]: what each entry's `request.url` names;
-//! - [`references`]: rewriting `fullUrl`s and conditional references to `Type/id`;
-//! - [`transaction`]: all entries in one unit of work, all or nothing;
-//! - [`batch`]: each entry on its own.
+//! - `request_url`: what each entry's `request.url` names;
+//! - `references`: rewriting `fullUrl`s and conditional references to `Type/id`;
+//! - `transaction`: all entries in one unit of work, all or nothing;
+//! - `batch`: each entry on its own.
 //!
 //! Public for bulk import, which loads Bundle entries with the same parsing and reference
 //! rules: [`parse_entry`], [`Entry`], [`EntryTarget`], [`for_each_reference`],
