@@ -1,11 +1,15 @@
-//! Reading a request: query parameters, base URL, context, body (with its size limit),
-//! `If-Match`.
+//! Reading a request: query parameters, base URL, the request context (an extractor, built
+//! once per request), body (with its size limit), `If-Match`.
 
 use crate::{ApiError, AppState};
 use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use serde_json::Value;
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use vigil_model::IssueType;
 use vigil_service::{Principal, RequestContext};
 
@@ -40,20 +44,34 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// The request context of a REST call. Until the security issue lands, every caller is the
-/// development principal.
-pub(crate) fn context(state: &AppState, headers: &HeaderMap) -> RequestContext {
-    RequestContext {
-        principal: Principal::Developer,
-        scopes: Vec::new(),
-        remote_addr: None,
-        request_id: headers
+/// The request context of a REST call, as an extractor: who (until the security issue lands,
+/// every caller is the development principal), from where (the TCP peer from axum's
+/// `ConnectInfo`, never a forwarded header; absent when the router is driven in-process), a
+/// request id (`X-Request-Id` when sent, up to 128 characters, else a new one) and the base
+/// URL. Built once per request; handlers take it as an argument.
+pub(crate) struct Context(pub(crate) RequestContext);
+
+impl FromRequestParts<AppState> for Context {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let headers = &parts.headers;
+        let mut context = RequestContext::new(Principal::Developer, &base_url(state, headers));
+        if let Some(id) = headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
-            .filter(|v| v.len() <= 128)
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-        base_url: base_url(state, headers),
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+        {
+            context.request_id = id.to_owned();
+        }
+        context.remote_addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| *addr);
+        Ok(Context(context))
     }
 }
 

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use vigil_model::elements::SummaryMode;
 use vigil_model::{Issue, IssueType, Severity};
-use vigil_store::StoredVersion;
+use vigil_service::StoredVersion;
 
 /// `W/"n"`.
 pub(crate) fn etag(version_id: u64) -> String {

@@ -528,7 +528,6 @@ async fn cancelling_removes_the_job_and_its_files() {
         .join(pending.trim_start_matches("/_export/"));
     for _ in 0..200 {
         if service
-            .store()
             .job(pending.trim_start_matches("/_export/"))
             .unwrap()
             .is_none()
@@ -539,7 +538,6 @@ async fn cancelling_removes_the_job_and_its_files() {
     }
     assert_eq!(
         service
-            .store()
             .job(pending.trim_start_matches("/_export/"))
             .unwrap(),
         None
@@ -622,12 +620,12 @@ async fn a_large_export_file_is_streamed_intact() {
             .await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     }
-    let options = vigil_service::ExportOptions {
+    let options = vigil_bulk::ExportOptions {
         page_size: 500,
         max_resources_per_file: 10_000,
         poll_interval: Duration::from_millis(20),
     };
-    let _worker = vigil_service::ExportWorker::start(service.clone(), options).unwrap();
+    let _worker = vigil_bulk::ExportWorker::start(service.clone(), options).unwrap();
     let status = kickoff(&server, "/$export?_type=Patient").await;
     let manifest = wait_for_manifest(&server, &status).await;
     let output = &manifest["output"][0];

@@ -1,19 +1,65 @@
-//! Who is asking, with which rights, from where: passed to every interaction.
+//! Who is asking, with which rights, from where and why: passed to every interaction.
+//!
+//! Built once per request (by the API's extractor for HTTP callers, by
+//! [`RequestContext::system`] for local tools), read by the [`crate::Authorizer`] and by audit
+//! and change records ([`RequestContext::agent`]).
 
+use std::fmt;
 use std::net::SocketAddr;
 
 /// The authenticated party behind a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Principal {
     /// Development mode: no authentication (allowed on loopback only).
     Developer,
-    /// A local system process (CLI import, migrations, the demo loader).
+    /// A local system process (CLI import, migrations, the demo loader, ingest, CDS).
     System(String),
-    /// A user authenticated by the authorization server (future SMART on FHIR issue).
+    /// A user authenticated by the authorization server (SMART on FHIR, later).
     User {
         /// Stable user id.
         id: String,
     },
+    /// A client application acting on its own behalf (SMART backend services).
+    Client {
+        /// The client id.
+        id: String,
+    },
+}
+
+impl fmt::Display for Principal {
+    /// The agent name for audit and change records: `dev`, `system:import`, `user:alice`,
+    /// `client:ward-board`. Never PHI.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::Developer => f.write_str("dev"),
+            Principal::System(name) => write!(f, "system:{name}"),
+            Principal::User { id } => write!(f, "user:{id}"),
+            Principal::Client { id } => write!(f, "client:{id}"),
+        }
+    }
+}
+
+impl Principal {
+    /// The principal an agent name ([`RequestContext::agent`]) stands for: `dev`,
+    /// `system:NAME`, `user:ID`, `client:ID`; `None` for anything else. For work recorded
+    /// under a request and resumed later (export jobs).
+    pub fn from_agent(agent: &str) -> Option<Principal> {
+        if agent == "dev" {
+            return Some(Principal::Developer);
+        }
+        let (kind, name) = agent.split_once(':')?;
+        if name.is_empty() {
+            return None;
+        }
+        let name = name.to_owned();
+        match kind {
+            "system" => Some(Principal::System(name)),
+            "user" => Some(Principal::User { id: name }),
+            "client" => Some(Principal::Client { id: name }),
+            _ => None,
+        }
+    }
 }
 
 /// The context of one request through the service door.
@@ -21,10 +67,20 @@ pub enum Principal {
 pub struct RequestContext {
     /// Who is asking.
     pub principal: Principal,
+    /// The client application the request came through (SMART `client_id`), if known.
+    pub client_id: Option<String>,
+    /// The patient in context (SMART `patient` launch context), if any.
+    pub patient: Option<String>,
     /// Granted scopes (SMART style, e.g. `user/*.rs`); empty in development mode.
     pub scopes: Vec<String>,
-    /// Peer address for network callers.
+    /// Roles of the principal (e.g. `nurse`, `admin`); empty in development mode.
+    pub roles: Vec<String>,
+    /// The real peer address for network callers (the TCP peer, not a header).
     pub remote_addr: Option<SocketAddr>,
+    /// Why: the purpose of use (e.g. `TREAT`), if the caller stated one.
+    pub purpose_of_use: Option<String>,
+    /// Why, in an emergency: the break-the-glass reason the caller gave, if any.
+    pub break_glass_reason: Option<String>,
     /// Correlation id for logs and audit.
     pub request_id: String,
     /// The base URL resources are addressed under (e.g. `http://127.0.0.1:8080`), no trailing
@@ -33,14 +89,59 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    /// A context for local system work (CLI, demo loader) with the given base URL.
-    pub fn system(name: &str, base_url: &str) -> Self {
+    /// A context for `principal` with nothing else known yet (no scopes, roles, reason or
+    /// peer), a fresh request id and the given base URL.
+    pub fn new(principal: Principal, base_url: &str) -> Self {
         RequestContext {
-            principal: Principal::System(name.to_owned()),
+            principal,
+            client_id: None,
+            patient: None,
             scopes: Vec::new(),
+            roles: Vec::new(),
             remote_addr: None,
+            purpose_of_use: None,
+            break_glass_reason: None,
             request_id: uuid::Uuid::new_v4().to_string(),
             base_url: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// A context for local system work (CLI, demo loader) with the given base URL.
+    pub fn system(name: &str, base_url: &str) -> Self {
+        RequestContext::new(Principal::System(name.to_owned()), base_url)
+    }
+
+    /// The agent recorded in audit and change-feed records: `dev`, `system:import`,
+    /// `user:alice`, `client:ward-board` (no PHI).
+    pub fn agent(&self) -> String {
+        self.principal.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_names_the_principal_only() {
+        let cases = [
+            (Principal::Developer, "dev"),
+            (Principal::System("import".into()), "system:import"),
+            (Principal::User { id: "alice".into() }, "user:alice"),
+            (Principal::Client { id: "board".into() }, "client:board"),
+        ];
+        for (principal, agent) in cases {
+            let mut context = RequestContext::new(principal, "http://x/");
+            context.patient = Some("Patient/1".into());
+            assert_eq!(context.agent(), agent);
+            assert_eq!(
+                Principal::from_agent(agent).as_ref(),
+                Some(&context.principal)
+            );
+            assert_eq!(context.base_url, "http://x");
+        }
+        for bad in ["", "user:", "nurse:x", "developer"] {
+            assert_eq!(Principal::from_agent(bad), None, "{bad}");
         }
     }
 }

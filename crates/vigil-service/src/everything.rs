@@ -107,8 +107,17 @@ impl FhirService {
             Some(_) => {}
         }
         let request = self.everything_request(pairs)?;
-        let (matches, next) = self.everything_page(patient_id, &request)?;
-        let included = self.referenced(&matches)?;
+        // The authorizer: the operation on the Patient, then each member and reference.
+        let operation = crate::authz::Action::Operation("everything");
+        self.allow(
+            context,
+            &crate::authz::Access::to_resource(operation, "Patient", patient_id, None),
+        )?;
+        let (mut matches, next) = self.everything_page(patient_id, &request)?;
+        matches.retain(|v| self.allows_version(context, operation, v));
+        let mut included = self.referenced(&matches)?;
+        included.retain(|v| self.allows_version(context, operation, v));
+        // Counted in the index, before the authorizer's per-resource answers.
         let total = self.everything_total(patient_id, &request)?;
         let base = &context.base_url;
         let link = |page: Option<&Cursor>| {

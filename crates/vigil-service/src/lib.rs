@@ -1,49 +1,62 @@
-//! The one door between callers (REST today; HL7 ingest, CDS, the web UI and the CLI later) and
-//! the store.
+//! The one door between callers (REST handlers, transaction and batch entries, `vigil import`
+//! and `$export` in vigil-bulk; HL7 ingest, CDS and the web UI next) and the store.
 //!
-//! Every interaction takes a [`RequestContext`] saying who is asking, with which scopes and from
-//! where, so authorization and audit are added here once for every caller. The service owns the
-//! FHIR semantics of the RESTful interactions: validation through `vigil-model`, id assignment,
-//! version numbering, `meta` maintenance, optimistic locking (`If-Match`), conditional
-//! create/update/delete, deletion markers and history bundles.
+//! - Every call carries a [`RequestContext`]: who ([`Principal`], client, patient in context,
+//!   scopes, roles), from where (the peer address), why (purpose of use, break-the-glass
+//!   reason), a request id and the base URL.
+//! - Every resource read, written or returned is put to one [`Authorizer`] as an [`Access`]
+//!   ([`AllowAll`] by default; [`FhirService::with_authorizer`]); a refusal is
+//!   [`ServiceErrorKind::Forbidden`], or the resource is left out of a Bundle.
+//! - Every write goes through a [`Unit`] of work ([`FhirService::unit`]): create, update,
+//!   patch, delete, their conditional forms (one resolver, [`decide`]) and reads in one durable
+//!   commit, with the [`AuditHook`]'s [`AuditRecord`]s and [`InboundMessage`]s committed in it.
+//! - The service owns the FHIR semantics of the RESTful interactions: validation through
+//!   `vigil-model`, id assignment, version numbering, `meta` maintenance, optimistic locking
+//!   (`If-Match`), deletion markers, history and searchset bundles, `$everything`.
 //!
-//! Architecture invariants: the service knows nothing of HTTP (no status codes, no headers: the
-//! API crate maps [`ServiceError`] and [`WriteOutcome`] onto HTTP), and nothing of SQL (it talks to
-//! the [`vigil_store::Store`] trait and to `vigil_search::SearchEngine` for index rows and criteria).
+//! Architecture invariants: nothing outside this crate reaches the store or the search engine;
+//! the service knows nothing of HTTP (no status codes, no headers: the API crate maps
+//! [`ServiceError`] and [`WriteOutcome`] onto HTTP), and nothing of SQL (it talks to the
+//! [`vigil_store::Store`] trait and to `vigil_search::SearchEngine` for index rows and
+//! criteria).
 
 #![deny(missing_docs)]
 
-mod bundle;
+mod audit;
+mod authz;
+pub mod bundle;
 mod capability;
-
+mod conditional;
 mod context;
 mod error;
 mod everything;
-mod export;
 pub mod feed;
 mod history;
-mod import;
 mod interactions;
+mod jobs;
 mod meta;
 mod reindex;
 mod search;
+mod search_access;
+mod unit;
 
+pub use audit::{AuditHook, AuditRecord, InboundMessage, NoAudit, Records, WrittenVersion};
+pub use authz::{Access, Action, AllowAll, Authorizer, Content, Denied};
 pub use bundle::BundleReturn;
+pub use conditional::{Conditional, Decision, Resolution, decide};
 pub use context::{Principal, RequestContext};
 pub use error::{ServiceError, ServiceErrorKind};
-pub use export::{
-    ExportKickoff, ExportLevel, ExportOptions, ExportStatus, ExportWorker, OUTPUT_FORMATS,
-};
 pub use history::{HistoryPage, HistoryParams};
-pub use import::{
-    ImportCounts, ImportFile, ImportFormat, ImportIssue, ImportObserver, ImportOptions, ImportPlan,
-    ImportPosition, ImportReport, ImportTimings,
+pub use interactions::{
+    ConditionalDeleteOutcome, Preconditions, Prepared, ReadResult, WriteOutcome, check_id_syntax,
 };
-pub use interactions::{ConditionalDeleteOutcome, Preconditions, ReadResult, WriteOutcome};
+pub use jobs::{SnapshotPage, SnapshotScan};
 pub use reindex::ReindexReport;
+pub use unit::{Unit, breaks_unit};
 pub use vigil_model::instant::{format_instant, now_micros, parse_instant_micros};
 pub use vigil_patch::{PatchDocument, PatchError, PatchErrorKind, PatchFormat};
 pub use vigil_search::SearchScope;
+pub use vigil_store::{HistoryScope, JobRecord, StoredVersion, WriteMethod};
 
 use std::sync::Arc;
 use vigil_search::SearchEngine;
@@ -84,6 +97,8 @@ pub struct FhirService {
     store: Arc<dyn Store>,
     search: Arc<SearchEngine>,
     config: Arc<ServiceConfig>,
+    authorizer: Arc<dyn Authorizer>,
+    audit: Arc<dyn AuditHook>,
     /// The CapabilityStatement without its base URL, built on first use (it depends only on
     /// the registry and the configuration, fixed for the service's life).
     capability: Arc<std::sync::OnceLock<serde_json::Value>>,
@@ -96,18 +111,21 @@ impl FhirService {
             store,
             search,
             config: Arc::new(config),
+            authorizer: Arc::new(AllowAll),
+            audit: Arc::new(NoAudit),
             capability: Arc::default(),
         }
     }
 
-    /// The store behind the service (for operations such as reindex that work below the door).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// The same service asking `authorizer` for every access (the default is [`AllowAll`]).
+    pub fn with_authorizer(self, authorizer: Arc<dyn Authorizer>) -> Self {
+        FhirService { authorizer, ..self }
     }
 
-    /// The search engine (registry, extraction, query compilation).
-    pub fn search_engine(&self) -> &Arc<SearchEngine> {
-        &self.search
+    /// The same service calling `audit` at the end of every unit of work (the default is
+    /// [`NoAudit`]).
+    pub fn with_audit_hook(self, audit: Arc<dyn AuditHook>) -> Self {
+        FhirService { audit, ..self }
     }
 
     /// The service settings.

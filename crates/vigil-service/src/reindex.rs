@@ -1,9 +1,13 @@
-//! Reindexing: recompute the search index rows of every current resource with the search
-//! engine's present definitions (after the registry changed, e.g. custom SearchParameter
+//! Search parameters over time: [`FhirService::open`] builds the search engine from the R4
+//! definitions plus the SearchParameter resources stored, and reindexing recomputes the index
+//! rows of every current resource with the present definitions (after custom SearchParameter
 //! resources were added), without writing new versions.
 
-use crate::{FhirService, ServiceError};
+use crate::{FhirService, ServiceConfig, ServiceError};
 use serde_json::Value;
+use std::sync::Arc;
+use vigil_search::{SearchEngine, SearchOptions, SearchParameterRegistry};
+use vigil_store::Store;
 
 /// What a reindex did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -18,6 +22,39 @@ pub struct ReindexReport {
 const PAGE: usize = 500;
 
 impl FhirService {
+    /// A service over `store` whose search engine knows the R4 parameters plus every
+    /// SearchParameter resource stored in it (custom parameters take effect at the next
+    /// open; [`FhirService::reindex`] fills their index rows for existing data). A stored
+    /// SearchParameter the registry cannot use is logged and skipped.
+    pub fn open(store: Arc<dyn Store>, config: ServiceConfig) -> Result<Self, ServiceError> {
+        let mut registry = SearchParameterRegistry::r4();
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let page = store.scan(
+                Some("SearchParameter"),
+                after.as_ref().map(|(t, i)| (t.as_str(), i.as_str())),
+                PAGE,
+            )?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.resource_type.clone(), last.id.clone()));
+            for version in &page {
+                let added = serde_json::from_str::<Value>(&version.content)
+                    .map_err(|e| e.to_string())
+                    .and_then(|resource| {
+                        registry.add_resource(&resource).map_err(|e| e.to_string())
+                    });
+                if let Err(problem) = added {
+                    tracing::warn!(id = %version.id, %problem, "stored SearchParameter not usable; skipped");
+                }
+            }
+            if page.len() < PAGE {
+                break;
+            }
+        }
+        let search = SearchEngine::new(registry, SearchOptions::default());
+        Ok(FhirService::new(store, Arc::new(search), config))
+    }
+
     /// Rewrites the index rows of every current resource, a page at a time: rows are extracted
     /// outside the writer lock, then one unit of work per page replaces them for the resources
     /// whose version did not change meanwhile. `progress` gets the running count.

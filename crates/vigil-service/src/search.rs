@@ -6,6 +6,7 @@
 //! `self`/`next`/`previous` links carrying an opaque cursor, `total` when computed, and
 //! `_summary`/`_elements` applied to each matched resource.
 
+use crate::authz::Action;
 use crate::{FhirService, RequestContext, ServiceError, format_instant, now_micros};
 use serde_json::{Map, Value, json};
 use vigil_model::elements::SummaryMode as ModelSummary;
@@ -43,7 +44,16 @@ impl FhirService {
         if let Some(count) = request.count {
             request.count = Some(count.min(self.config.max_page_size));
         }
-        let result = self.search.search(self.store.as_ref(), &request)?;
+        self.allow_search(context, &request)?;
+        let mut result = self.search.search(self.store.as_ref(), &request)?;
+        // A resource the caller may not read is left out of the Bundle, not a refusal of the
+        // whole search.
+        result
+            .matches
+            .retain(|v| self.allows_version(context, Action::Read, v));
+        result
+            .included
+            .retain(|v| self.allows_version(context, Action::Read, v));
         let summary = request.summary.map(model_summary);
         let links = Links {
             base: &context.base_url,

@@ -28,12 +28,12 @@ pub fn open_service(data_dir: &Path) -> anyhow::Result<(FhirService, Arc<SqliteS
     let store = SqliteStore::open(data_dir, SqliteOptions::default())
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
     let store = Arc::new(store);
-    let search = Arc::new(crate::commands::search_engine(store.as_ref())?);
     let config = ServiceConfig {
         export_dir: Some(data_dir.join("export")),
         ..ServiceConfig::default()
     };
-    let service = FhirService::new(store.clone(), search, config);
+    let service = FhirService::open(store.clone(), config)
+        .map_err(|e| anyhow::anyhow!("cannot load the search parameters: {e}"))?;
     Ok((service, store))
 }
 
@@ -66,7 +66,7 @@ pub fn serve(
         .build()
         .context("cannot start the async runtime")?;
     // Bulk Data export jobs run on their own thread, resuming unfinished jobs at start.
-    let export_worker = vigil_service::ExportWorker::start(service.clone(), Default::default())
+    let export_worker = vigil_bulk::ExportWorker::start(service.clone(), Default::default())
         .map_err(|e| anyhow::anyhow!("cannot start the export worker: {e}"))?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(listen)
@@ -75,7 +75,8 @@ pub fn serve(
         let local = listener.local_addr().context("no local address")?;
         tracing::info!(address = %local, "serving FHIR R4");
         ready(local);
-        let app = vigil_api::app(service, api);
+        // The peer address reaches each request's context through `ConnectInfo`.
+        let app = vigil_api::app(service, api).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await

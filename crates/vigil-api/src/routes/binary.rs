@@ -22,7 +22,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 use vigil_model::IssueType;
-use vigil_store::StoredVersion;
+use vigil_service::StoredVersion;
 
 /// The request header carrying `Binary.securityContext` (a reference).
 const SECURITY_CONTEXT: &str = "x-security-context";

@@ -2,7 +2,7 @@
 
 use super::{blocking, params};
 use crate::negotiate::{ReturnPreference, check_content_type, response_options};
-use crate::request::{context, parse_json, read_body};
+use crate::request::{Context, parse_json, read_body};
 use crate::response::json_response;
 use crate::{ApiError, AppState};
 use axum::body::Body;
@@ -13,6 +13,7 @@ use vigil_service::BundleReturn;
 
 pub(crate) async fn process(
     State(state): State<AppState>,
+    Context(context): Context,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -26,7 +27,6 @@ pub(crate) async fn process(
         }
         _ => BundleReturn::Minimal,
     };
-    let context = context(&state, &headers);
     let service = state.service.clone();
     let response = blocking(move || service.process_bundle(&context, bundle, returns)).await?;
     Ok(json_response(StatusCode::OK, &response, options.pretty))

@@ -3,18 +3,19 @@
 use super::system::history_response;
 use super::{FhirPath, binary, blocking, params};
 use crate::negotiate::{ResponseOptions, ReturnPreference, response_options};
-use crate::request::{context, if_match, parse_etag, read_body};
+use crate::request::{Context, if_match, parse_etag, read_body};
 use crate::response::{read_response, version_headers, write_response};
 use crate::{ApiError, AppState};
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use vigil_service::HistoryScope;
 use vigil_service::Preconditions;
-use vigil_store::HistoryScope;
 
 pub(crate) async fn read(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((resource_type, id)): FhirPath<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -26,7 +27,6 @@ pub(crate) async fn read(
     } else {
         response_options(&params, &headers)?
     };
-    let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let found = blocking(move || service.read(&context, &resource_type, &id)).await?;
@@ -49,7 +49,7 @@ pub(crate) async fn read(
 /// A Binary's native content, or its resource form when the client accepts JSON but not the
 /// content type.
 fn native_or_resource(
-    version: &vigil_store::StoredVersion,
+    version: &vigil_service::StoredVersion,
     params: &[(String, String)],
     headers: &HeaderMap,
     base: &str,
@@ -66,6 +66,7 @@ fn native_or_resource(
 
 pub(crate) async fn vread(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((resource_type, id, version)): FhirPath<(String, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -77,7 +78,6 @@ pub(crate) async fn vread(
     } else {
         response_options(&params, &headers)?
     };
-    let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let found = blocking(move || service.vread(&context, &resource_type, &id, &version)).await?;
@@ -89,6 +89,7 @@ pub(crate) async fn vread(
 
 pub(crate) async fn update(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((resource_type, id)): FhirPath<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -102,7 +103,6 @@ pub(crate) async fn update(
     let if_absent = if_none_match_any(&headers)?;
     let body = read_body(&state, &headers, body).await?;
     let resource = binary::request_resource(&resource_type, Some(&id), &headers, &body)?;
-    let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let outcome = blocking(move || {
@@ -150,6 +150,7 @@ fn if_none_match_any(headers: &HeaderMap) -> Result<bool, ApiError> {
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((resource_type, id)): FhirPath<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -158,7 +159,6 @@ pub(crate) async fn delete(
     let preconditions = Preconditions {
         if_match: if_match(&headers)?,
     };
-    let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let outcome =
@@ -185,12 +185,14 @@ pub(crate) async fn delete(
 
 pub(crate) async fn history(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((resource_type, id)): FhirPath<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     history_response(
         state,
+        context,
         HistoryScope::Instance(resource_type, id),
         params(query),
         headers,

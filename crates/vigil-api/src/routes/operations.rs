@@ -11,7 +11,7 @@
 
 use super::{FhirPath, blocking, params};
 use crate::negotiate::response_options;
-use crate::request::context;
+use crate::request::Context;
 use crate::response::json_response;
 use crate::{ApiError, AppState};
 use axum::body::Body;
@@ -21,7 +21,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use http_body_util::channel::{Channel, Sender};
 use tokio::io::AsyncReadExt;
-use vigil_service::{ExportLevel, ExportStatus, ServiceError};
+use vigil_bulk::export;
+use vigil_bulk::{ExportLevel, ExportStatus};
+use vigil_service::{RequestContext, ServiceError};
 
 /// The media type of export files.
 pub const NDJSON: &str = "application/fhir+ndjson";
@@ -31,30 +33,33 @@ const RETRY_AFTER_SECONDS: &str = "2";
 
 pub(crate) async fn export_system(
     State(state): State<AppState>,
+    Context(context): Context,
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    kickoff(state, ExportLevel::System, uri, query, headers).await
+    kickoff(state, context, ExportLevel::System, uri, query, headers).await
 }
 
 pub(crate) async fn export_patients(
     State(state): State<AppState>,
+    Context(context): Context,
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    kickoff(state, ExportLevel::Patient, uri, query, headers).await
+    kickoff(state, context, ExportLevel::Patient, uri, query, headers).await
 }
 
 pub(crate) async fn export_group(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(id): FhirPath<String>,
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    kickoff(state, ExportLevel::Group(id), uri, query, headers).await
+    kickoff(state, context, ExportLevel::Group(id), uri, query, headers).await
 }
 
 /// The `Prefer` header's parts (`respond-async`, `handling=lenient`, ...).
@@ -69,6 +74,7 @@ fn prefers(headers: &HeaderMap, wanted: &str) -> bool {
 
 async fn kickoff(
     state: AppState,
+    context: RequestContext,
     level: ExportLevel,
     uri: axum::http::Uri,
     query: Option<String>,
@@ -81,7 +87,6 @@ async fn kickoff(
         ));
     }
     let lenient = prefers(&headers, "handling=lenient");
-    let context = context(&state, &headers);
     let request_url = format!(
         "{}{}",
         context.base_url,
@@ -90,7 +95,7 @@ async fn kickoff(
     let pairs = params(query);
     let service = state.service.clone();
     let accepted =
-        blocking(move || service.export_kickoff(&context, level, &request_url, &pairs, lenient))
+        blocking(move || export::kickoff(&service, &context, level, &request_url, &pairs, lenient))
             .await?;
     let mut response = StatusCode::ACCEPTED.into_response();
     if let Ok(location) = HeaderValue::from_str(&accepted.status_url) {
@@ -103,12 +108,11 @@ async fn kickoff(
 
 pub(crate) async fn export_status(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(job_id): FhirPath<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let context = context(&state, &headers);
     let service = state.service.clone();
-    let status = blocking(move || service.export_status(&context, &job_id)).await?;
+    let status = blocking(move || export::status(&service, &context, &job_id)).await?;
     Ok(match status {
         ExportStatus::InProgress { progress } => {
             let mut response = StatusCode::ACCEPTED.into_response();
@@ -140,12 +144,11 @@ pub(crate) async fn export_status(
 
 pub(crate) async fn export_cancel(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(job_id): FhirPath<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let context = context(&state, &headers);
     let service = state.service.clone();
-    blocking(move || service.export_cancel(&context, &job_id)).await?;
+    blocking(move || export::cancel(&service, &context, &job_id)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -158,12 +161,11 @@ const FILE_BUFFERED_CHUNKS: usize = 2;
 
 pub(crate) async fn export_file(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((job_id, file)): FhirPath<(String, String)>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let context = context(&state, &headers);
     let service = state.service.clone();
-    let path = blocking(move || service.export_file(&context, &job_id, &file)).await?;
+    let path = blocking(move || export::file(&service, &context, &job_id, &file)).await?;
     let unreadable = |error: std::io::Error| {
         ApiError::from(ServiceError::internal(format!(
             "cannot read export file {}: {error}",
@@ -205,13 +207,13 @@ async fn stream_file(mut file: tokio::fs::File, mut sender: Sender<Bytes, std::i
 
 pub(crate) async fn everything(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(id): FhirPath<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let pairs = params(query);
     let options = response_options(&pairs, &headers)?;
-    let context = context(&state, &headers);
     let service = state.service.clone();
     let bundle = blocking(move || service.everything(&context, &id, &pairs)).await?;
     Ok(json_response(StatusCode::OK, &bundle, options.pretty))

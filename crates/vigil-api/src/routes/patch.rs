@@ -9,7 +9,7 @@
 use super::type_level::criteria_of;
 use super::{FhirPath, blocking, params};
 use crate::negotiate::response_options;
-use crate::request::{context, if_match, parse_json, read_body};
+use crate::request::{Context, if_match, parse_json, read_body};
 use crate::response::write_response;
 use crate::{ApiError, AppState};
 use axum::body::Body;
@@ -24,6 +24,7 @@ const JSON_PATCH: &str = "application/json-patch+json";
 
 pub(crate) async fn patch(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((resource_type, id)): FhirPath<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -35,7 +36,6 @@ pub(crate) async fn patch(
         if_match: if_match(&headers)?,
     };
     let document = read_patch(&state, &headers, body).await?;
-    let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let outcome =
@@ -46,6 +46,7 @@ pub(crate) async fn patch(
 
 pub(crate) async fn conditional_patch(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(resource_type): FhirPath<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -61,7 +62,6 @@ pub(crate) async fn conditional_patch(
         if_match: if_match(&headers)?,
     };
     let document = read_patch(&state, &headers, body).await?;
-    let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let outcome = blocking(move || {

@@ -6,7 +6,7 @@
 
 use super::{FhirPath, blocking, params};
 use crate::negotiate::response_options;
-use crate::request::{context, read_body};
+use crate::request::{Context, read_body};
 use crate::response::json_response;
 use crate::{ApiError, AppState};
 use axum::body::Body;
@@ -14,16 +14,18 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use vigil_model::IssueType;
-use vigil_service::SearchScope;
+use vigil_service::{RequestContext, SearchScope};
 
 pub(crate) async fn type_search(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(resource_type): FhirPath<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     run(
         state,
+        context,
         SearchScope::Type(resource_type),
         params(query),
         headers,
@@ -33,22 +35,32 @@ pub(crate) async fn type_search(
 
 pub(crate) async fn type_search_post(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(resource_type): FhirPath<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let pairs = with_form_body(&state, params(query), &headers, body).await?;
-    run(state, SearchScope::Type(resource_type), pairs, headers).await
+    run(
+        state,
+        context,
+        SearchScope::Type(resource_type),
+        pairs,
+        headers,
+    )
+    .await
 }
 
 pub(crate) async fn system_search(
     State(state): State<AppState>,
+    Context(context): Context,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     run(
         state,
+        context,
         SearchScope::System(Vec::new()),
         params(query),
         headers,
@@ -58,22 +70,32 @@ pub(crate) async fn system_search(
 
 pub(crate) async fn system_search_post(
     State(state): State<AppState>,
+    Context(context): Context,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let pairs = with_form_body(&state, params(query), &headers, body).await?;
-    run(state, SearchScope::System(Vec::new()), pairs, headers).await
+    run(
+        state,
+        context,
+        SearchScope::System(Vec::new()),
+        pairs,
+        headers,
+    )
+    .await
 }
 
 pub(crate) async fn compartment_search(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath((compartment, id, resource_type)): FhirPath<(String, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     run(
         state,
+        context,
         SearchScope::Compartment {
             compartment,
             id,
@@ -87,13 +109,13 @@ pub(crate) async fn compartment_search(
 
 async fn run(
     state: AppState,
+    context: RequestContext,
     scope: SearchScope,
     pairs: Vec<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let options = response_options(&pairs, &headers)?;
     let strict = prefers_strict(&headers);
-    let context = context(&state, &headers);
     let service = state.service.clone();
     let bundle = blocking(move || service.search(&context, scope, pairs, strict)).await?;
     Ok(json_response(StatusCode::OK, &bundle, options.pretty))

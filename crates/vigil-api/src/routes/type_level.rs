@@ -4,18 +4,19 @@
 use super::system::history_response;
 use super::{FhirPath, binary, blocking, params};
 use crate::negotiate::{check_content_type, response_options};
-use crate::request::{context, if_match, parse_json, read_body};
+use crate::request::{Context, if_match, parse_json, read_body};
 use crate::response::write_response;
 use crate::{ApiError, AppState};
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use vigil_service::HistoryScope;
 use vigil_service::Preconditions;
-use vigil_store::HistoryScope;
 
 pub(crate) async fn create(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(resource_type): FhirPath<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -32,7 +33,6 @@ pub(crate) async fn create(
             &resource_type,
         )?),
     };
-    let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let outcome = blocking(move || {
@@ -74,6 +74,7 @@ fn conditional_criteria(header: &str, resource_type: &str) -> Result<String, Api
 
 pub(crate) async fn conditional_update(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(resource_type): FhirPath<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -97,7 +98,6 @@ pub(crate) async fn conditional_update(
         if_match: if_match(&headers)?,
     };
     let resource = parse_json(&read_body(&state, &headers, body).await?)?;
-    let context = context(&state, &headers);
     let base = context.base_url.clone();
     let service = state.service.clone();
     let outcome = blocking(move || {
@@ -127,6 +127,7 @@ pub(crate) async fn conditional_update(
 
 pub(crate) async fn conditional_delete(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(resource_type): FhirPath<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -139,7 +140,6 @@ pub(crate) async fn conditional_delete(
     let preconditions = Preconditions {
         if_match: if_match(&headers)?,
     };
-    let context = context(&state, &headers);
     let service = state.service.clone();
     blocking(move || {
         service.conditional_delete(&context, &resource_type, &criteria, &preconditions)
@@ -171,12 +171,14 @@ pub(super) fn criteria_of(query: Option<&str>, what: &str) -> Result<String, Api
 
 pub(crate) async fn history(
     State(state): State<AppState>,
+    Context(context): Context,
     FhirPath(resource_type): FhirPath<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     history_response(
         state,
+        context,
         HistoryScope::Type(resource_type),
         params(query),
         headers,

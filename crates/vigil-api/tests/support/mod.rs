@@ -70,6 +70,21 @@ impl TestServer {
         TestServer { app, _dir: dir }
     }
 
+    /// A server whose service asks `authorizer`, with `$export` enabled (files under the
+    /// temp dir's `export`), and that service (for an export worker).
+    pub fn with_authorizer(authorizer: Arc<dyn vigil_service::Authorizer>) -> (Self, FhirService) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
+        let search = Arc::new(vigil_search::SearchEngine::r4());
+        let config = ServiceConfig {
+            export_dir: Some(dir.path().join("export")),
+            ..ServiceConfig::default()
+        };
+        let service = FhirService::new(store, search, config).with_authorizer(authorizer);
+        let app = vigil_api::app(service.clone(), ApiConfig::default());
+        (TestServer { app, _dir: dir }, service)
+    }
+
     pub async fn request(
         &self,
         method: &str,
@@ -100,6 +115,12 @@ impl TestServer {
         let request = builder
             .body(body.map(Body::from).unwrap_or_else(Body::empty))
             .unwrap();
+        self.send(request).await
+    }
+
+    /// Sends a request built by the test (e.g. with a `ConnectInfo` extension, as a real
+    /// connection has).
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
@@ -141,11 +162,11 @@ pub fn export_server(data: &std::path::Path) -> (TestServer, FhirService) {
 /// An export worker with small pages and files (so paging and file roll-over are exercised)
 /// that polls often.
 #[allow(dead_code)]
-pub fn export_worker(service: &FhirService) -> vigil_service::ExportWorker {
-    let options = vigil_service::ExportOptions {
+pub fn export_worker(service: &FhirService) -> vigil_bulk::ExportWorker {
+    let options = vigil_bulk::ExportOptions {
         page_size: 7,
         max_resources_per_file: 25,
         poll_interval: std::time::Duration::from_millis(20),
     };
-    vigil_service::ExportWorker::start(service.clone(), options).unwrap()
+    vigil_bulk::ExportWorker::start(service.clone(), options).unwrap()
 }

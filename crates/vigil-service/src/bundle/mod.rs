@@ -1,25 +1,33 @@
 //! `POST /` with a Bundle of type `transaction` or `batch` (FHIR http.html#transaction).
 //!
-//! - [`request_url`]: what each entry's `request.url` names;
-//! - [`references`]: rewriting `fullUrl`s and conditional references to `Type/id`;
-//! - [`transaction`]: all entries in one unit of work, all or nothing;
-//! - [`batch`]: each entry on its own;
-//! - [`reads`]: GET and HEAD entries, any read interaction of the REST API.
+//! - `request_url`: what each entry's `request.url` names;
+//! - `references`: rewriting `fullUrl`s and conditional references to `Type/id`;
+//! - `transaction`: all entries in one unit of work, all or nothing;
+//! - `batch`: each entry on its own;
+//! - `reads`: GET and HEAD entries, any read interaction of the REST API.
+//!
+//! Public for bulk import, which loads Bundle entries with the same parsing and reference
+//! rules: [`parse_entry`], [`Entry`], [`EntryTarget`], [`for_each_reference`],
+//! [`as_conditional`].
 
 mod batch;
 mod reads;
-pub(crate) mod references;
-pub(crate) mod request_url;
+mod references;
+mod request_url;
 mod transaction;
 
 use crate::{FhirService, RequestContext, ServiceError, format_instant};
-use request_url::{EntryTarget, parse_entry_url};
+use request_url::parse_entry_url;
+
+pub use references::{as_conditional, for_each_reference};
+pub use request_url::EntryTarget;
 use serde_json::{Map, Value, json};
 use vigil_store::StoredVersion;
 
 /// The HTTP method of a bundle entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EntryMethod {
+#[allow(missing_docs)]
+pub enum EntryMethod {
     Get,
     Head,
     Post,
@@ -30,14 +38,21 @@ pub(crate) enum EntryMethod {
 
 /// One parsed entry of a transaction or batch.
 #[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    pub(crate) index: usize,
-    pub(crate) method: EntryMethod,
-    pub(crate) target: EntryTarget,
-    pub(crate) full_url: Option<String>,
-    pub(crate) resource: Option<Value>,
-    pub(crate) if_match: Option<u64>,
-    pub(crate) if_none_exist: Option<String>,
+pub struct Entry {
+    /// Its position in `Bundle.entry`.
+    pub index: usize,
+    /// `request.method`.
+    pub method: EntryMethod,
+    /// What `request.url` names.
+    pub target: EntryTarget,
+    /// `fullUrl`.
+    pub full_url: Option<String>,
+    /// `resource`.
+    pub resource: Option<Value>,
+    /// `request.ifMatch`, as a version number.
+    pub if_match: Option<u64>,
+    /// `request.ifNoneExist`.
+    pub if_none_exist: Option<String>,
 }
 
 /// How much of each written resource the response carries.
@@ -123,7 +138,7 @@ impl FhirService {
 }
 
 /// Parses one entry's request part; the resource is validated later, by type.
-pub(crate) fn parse_entry(
+pub fn parse_entry(
     context: &RequestContext,
     index: usize,
     entry: Value,

@@ -10,10 +10,13 @@
 //! | `Patient/id/$everything?...` | the `$everything` Bundle |
 //! | `$export` (any level) | 400: it runs asynchronously, outside a Bundle |
 //!
-//! A HEAD entry is answered as a GET without the `resource`.
+//! A HEAD entry is answered as a GET without the `resource`. In a transaction,
+//! [`FhirService::allow_read_entry`] asks the authorizer (and refuses unsupported operations)
+//! before the commit, so that a refusal fails the transaction before anything is written.
 
 use super::request_url::EntryTarget;
 use super::{BundleReturn, Entry, EntryMethod, version_entry};
+use crate::authz::{Access, Action};
 use crate::{
     FhirService, HistoryParams, RequestContext, SearchScope, ServiceError, ServiceErrorKind,
 };
@@ -34,6 +37,63 @@ impl FhirService {
             object.remove("resource");
         }
         Ok(answer)
+    }
+
+    /// The authorizer's type- or id-level answer for a GET entry, before it runs; an operation
+    /// that cannot run in a Bundle is refused here too.
+    pub(super) fn allow_read_entry(
+        &self,
+        context: &RequestContext,
+        entry: &Entry,
+    ) -> Result<(), ServiceError> {
+        let search = |scope: SearchScope, query: &str| {
+            let request = vigil_search::SearchRequest::from_query(scope, query, false)?;
+            self.allow_search(context, &request)
+        };
+        let (action, resource_type, id) = match &entry.target {
+            EntryTarget::Instance(t, id) => (Action::Read, t.as_str(), Some(id.as_str())),
+            EntryTarget::Version(t, id, _) => (Action::VRead, t.as_str(), Some(id.as_str())),
+            EntryTarget::History(t, id, _) => (Action::History, t.as_str(), id.as_deref()),
+            EntryTarget::Type(t) => (Action::Search, t.as_str(), None),
+            EntryTarget::Query(t, query) => return search(SearchScope::Type(t.clone()), query),
+            EntryTarget::SystemSearch(query) => {
+                return search(SearchScope::System(Vec::new()), query);
+            }
+            EntryTarget::Compartment {
+                compartment,
+                id,
+                resource_type,
+                query,
+            } => {
+                let scope = SearchScope::Compartment {
+                    compartment: compartment.clone(),
+                    id: id.clone(),
+                    resource_type: resource_type.clone(),
+                };
+                return search(scope, query);
+            }
+            // The statement is public; system history asks per version as it runs.
+            EntryTarget::Metadata | EntryTarget::SystemHistory(_) => return Ok(()),
+            EntryTarget::Operation {
+                resource_type,
+                id,
+                name,
+                ..
+            } => {
+                supported_operation(resource_type.as_deref(), id.as_deref(), name)?;
+                (Action::Operation("everything"), "Patient", id.as_deref())
+            }
+        };
+        self.allow(
+            context,
+            &Access {
+                action,
+                resource_type,
+                id,
+                resource: None,
+                previous: None,
+            },
+        )
     }
 
     fn get_entry(
@@ -143,24 +203,32 @@ impl FhirService {
         name: &str,
         query: &str,
     ) -> Result<Value, ServiceError> {
-        match (resource_type.as_deref(), id, name) {
-            (Some("Patient"), Some(id), "everything") => {
-                Ok(found(self.everything(context, &id, &pairs(query))?))
-            }
-            (_, _, "export") => Err(ServiceError::new(
-                ServiceErrorKind::NotSupported,
-                IssueType::NotSupported,
-                "$export runs asynchronously and cannot be an entry of a Bundle; send GET [base]/$export with 'Prefer: respond-async'",
-            )),
-            (resource_type, _, name) => Err(ServiceError::new(
-                ServiceErrorKind::NotSupported,
-                IssueType::NotSupported,
-                format!(
-                    "the operation ${name} is not supported{}",
-                    resource_type.map_or(String::new(), |t| format!(" on {t}"))
-                ),
-            )),
-        }
+        let id = supported_operation(resource_type.as_deref(), id.as_deref(), name)?;
+        Ok(found(self.everything(context, id, &pairs(query))?))
+    }
+}
+
+/// The operations a Bundle entry may run: `Patient/[id]/$everything` (returns the id).
+fn supported_operation<'a>(
+    resource_type: Option<&str>,
+    id: Option<&'a str>,
+    name: &str,
+) -> Result<&'a str, ServiceError> {
+    match (resource_type, id, name) {
+        (Some("Patient"), Some(id), "everything") => Ok(id),
+        (_, _, "export") => Err(ServiceError::new(
+            ServiceErrorKind::NotSupported,
+            IssueType::NotSupported,
+            "$export runs asynchronously and cannot be an entry of a Bundle; send GET [base]/$export with 'Prefer: respond-async'",
+        )),
+        (resource_type, _, name) => Err(ServiceError::new(
+            ServiceErrorKind::NotSupported,
+            IssueType::NotSupported,
+            format!(
+                "the operation ${name} is not supported{}",
+                resource_type.map_or(String::new(), |t| format!(" on {t}"))
+            ),
+        )),
     }
 }
 

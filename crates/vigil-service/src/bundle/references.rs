@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 /// Every `reference` string of a resource (at any depth, contained resources included), with
 /// a mutable handle so the caller can rewrite it.
-pub(crate) fn for_each_reference(
+pub fn for_each_reference(
     value: &mut Value,
     visit: &mut dyn FnMut(&mut String) -> Result<(), String>,
 ) -> Result<(), String> {
@@ -39,7 +39,7 @@ fn visit_object(
 }
 
 /// A conditional reference: `Type?query` (not a local `Type/id`, not a URL, not a fragment).
-pub(crate) fn as_conditional(reference: &str) -> Option<(&str, &str)> {
+pub fn as_conditional(reference: &str) -> Option<(&str, &str)> {
     let (resource_type, query) = reference.split_once('?')?;
     let is_type = !resource_type.is_empty()
         && resource_type.starts_with(|c: char| c.is_ascii_uppercase())

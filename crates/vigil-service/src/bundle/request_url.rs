@@ -4,7 +4,7 @@ use crate::ServiceError;
 
 /// The target of a bundle entry's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum EntryTarget {
+pub enum EntryTarget {
     /// `Patient` (create, or a search without parameters).
     Type(String),
     /// `Patient/123`.
@@ -49,7 +49,7 @@ pub(crate) enum EntryTarget {
 impl EntryTarget {
     /// The resource type the target names; empty for system-level targets (`metadata`,
     /// `_history`, a system search, `$op`).
-    pub(crate) fn resource_type(&self) -> &str {
+    pub fn resource_type(&self) -> &str {
         match self {
             EntryTarget::Type(t)
             | EntryTarget::Instance(t, _)

@@ -30,12 +30,11 @@ use super::{
     BundleReturn, Entry, EntryMethod, NoneMatch, check_write_none_match, not_modified,
     response_bundle, version_entry,
 };
+use crate::conditional::{Conditional, Decision};
 use crate::interactions::{Preconditions, Prepared, WriteOutcome};
-use crate::{FhirService, PatchDocument, RequestContext, ServiceError, ServiceErrorKind};
+use crate::{FhirService, PatchDocument, RequestContext, ServiceError, ServiceErrorKind, Unit};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
-use vigil_model::IssueType;
-use vigil_store::Transaction;
 
 /// What a write entry will do, once its target is known.
 struct Write {
@@ -85,10 +84,53 @@ impl FhirService {
             }
         }
 
+        self.rewrite_references(context, &mut writes)?;
+
+        // GET entries run after the commit; what they may read is checked now, so that a
+        // refusal fails the transaction before anything is written.
+        for entry in &reads {
+            self.allow_read_entry(context, entry)
+                .map_err(|e| e.in_entry(entry.index))?;
+        }
+        let base = context.base_url.clone();
+        let mut responses: Vec<Option<Value>> = vec![None; count];
+        let written = self.unit(context, |unit| transaction_unit(unit, deletes, writes))?;
+        for (index, outcome, status) in written {
+            responses[index] = Some(match outcome {
+                Some(outcome) => version_entry(&base, &outcome.version, status, returns),
+                None => serde_json::json!({"response": {"status": super::status_text(status)}}),
+            });
+        }
+        for entry in reads {
+            let index = entry.index;
+            let response = self
+                .read_entry(context, entry)
+                .map_err(|e| e.in_entry(index))?;
+            responses[index] = Some(not_modified(
+                response,
+                none_match.get(index).copied().flatten(),
+            ));
+        }
+        let entries = responses
+            .into_iter()
+            .map(|r| r.unwrap_or(Value::Null))
+            .collect();
+        Ok(response_bundle("transaction-response", entries))
+    }
+
+    /// Rewrites the references of every write before the unit: `fullUrl`s of entries whose
+    /// id is certain become `Type/id`, conditional references are resolved against committed
+    /// data (each once); references to conditional entries are marked for the unit. Resources
+    /// with nothing left to resolve are prepared (index rows) here.
+    fn rewrite_references(
+        &self,
+        context: &RequestContext,
+        writes: &mut [Write],
+    ) -> Result<(), ServiceError> {
         // fullUrl -> Type/id for entries whose id is already certain.
         let mut local: HashMap<String, String> = HashMap::new();
         let mut conditional_urls: HashSet<String> = HashSet::new();
-        for write in &writes {
+        for write in writes.iter() {
             let Some(full_url) = &write.entry.full_url else {
                 continue;
             };
@@ -111,7 +153,7 @@ impl FhirService {
                 .filter_map(|write| write.entry.full_url.as_deref()),
         );
         let mut resolved_conditionals: HashMap<String, String> = HashMap::new();
-        for write in &mut writes {
+        for write in writes.iter_mut() {
             let index = write.entry.index;
             let referrer = write.entry.full_url.clone();
             // A patch's references are in the values it writes; they are rewritten as one array.
@@ -135,12 +177,12 @@ impl FhirService {
                         Some(target) => target.clone(),
                         None => {
                             let target = self
-                                .resolve_conditional_reference(resource_type, query)
+                                .resolve_reference(context, resource_type, query)
                                 .map_err(|e| {
-                                let text = message(&e);
-                                failure = Some(e);
-                                text
-                            })?;
+                                    let text = message(&e);
+                                    failure = Some(e);
+                                    text
+                                })?;
                             resolved_conditionals.insert(reference.clone(), target.clone());
                             target
                         }
@@ -176,30 +218,7 @@ impl FhirService {
             }
         }
 
-        let base = context.base_url.clone();
-        let mut responses: Vec<Option<Value>> = vec![None; count];
-        let written = self.run_unit(|tx| self.transaction_unit(tx, deletes, writes))?;
-        for (index, outcome, status) in written {
-            responses[index] = Some(match outcome {
-                Some(outcome) => version_entry(&base, &outcome.version, status, returns),
-                None => serde_json::json!({"response": {"status": super::status_text(status)}}),
-            });
-        }
-        for entry in reads {
-            let index = entry.index;
-            let response = self
-                .read_entry(context, entry)
-                .map_err(|e| e.in_entry(index))?;
-            responses[index] = Some(not_modified(
-                response,
-                none_match.get(index).copied().flatten(),
-            ));
-        }
-        let entries = responses
-            .into_iter()
-            .map(|r| r.unwrap_or(Value::Null))
-            .collect();
-        Ok(response_bundle("transaction-response", entries))
+        Ok(())
     }
 
     /// Validates a write entry's resource and decides its id where it can.
@@ -247,230 +266,6 @@ impl FhirService {
             patch: None,
             if_absent: false,
         })
-    }
-
-    /// A conditional reference must match exactly one current resource.
-    fn resolve_conditional_reference(
-        &self,
-        resource_type: &str,
-        query: &str,
-    ) -> Result<String, ServiceError> {
-        self.check_type(resource_type)?;
-        let ids =
-            self.search_engine()
-                .matching_ids(self.store.as_ref(), resource_type, query, 2)?;
-        match ids.as_slice() {
-            [id] => Ok(format!("{resource_type}/{id}")),
-            [] => Err(ServiceError::new(
-                ServiceErrorKind::NotFound,
-                IssueType::NotFound,
-                format!("the conditional reference '{resource_type}?{query}' matches no resource"),
-            )),
-            _ => Err(ServiceError::new(
-                ServiceErrorKind::PreconditionFailed,
-                IssueType::MultipleMatches,
-                format!(
-                    "the conditional reference '{resource_type}?{query}' matches more than one resource"
-                ),
-            )),
-        }
-    }
-
-    /// Everything that writes, in one unit of work. Returns (entry index, outcome, status); a
-    /// delete that found nothing has no outcome.
-    fn transaction_unit(
-        &self,
-        tx: &mut dyn Transaction,
-        deletes: Vec<Entry>,
-        mut writes: Vec<Write>,
-    ) -> Result<Vec<(usize, Option<WriteOutcome>, u16)>, ServiceError> {
-        let mut results = Vec::new();
-        for entry in deletes {
-            let index = entry.index;
-            let preconditions = Preconditions {
-                if_match: entry.if_match,
-            };
-            let outcome = match &entry.target {
-                EntryTarget::Instance(resource_type, id) => {
-                    match self.delete_in(tx, resource_type, id, &preconditions) {
-                        Ok(outcome) => Some(outcome),
-                        // Deleting what does not exist changes nothing (http.html#delete allows 404 or
-                        // success); a transaction need not fail for it.
-                        Err(error) if error.kind() == ServiceErrorKind::NotFound => None,
-                        Err(error) => return Err(error.in_entry(index)),
-                    }
-                }
-                EntryTarget::Query(resource_type, query) => {
-                    match self
-                        .conditional_matches_in(tx, resource_type, query)
-                        .map_err(|e| e.in_entry(index))?
-                        .as_slice()
-                    {
-                        [] => None,
-                        [id] => Some(
-                            self.delete_in(tx, resource_type, id, &preconditions)
-                                .map_err(|e| e.in_entry(index))?,
-                        ),
-                        _ => {
-                            return Err(crate::interactions::multiple_matches(
-                                resource_type,
-                                query,
-                            )
-                            .in_entry(index));
-                        }
-                    }
-                }
-                _ => {
-                    return Err(ServiceError::invalid(
-                        "DELETE needs [type]/[id] or [type]?criteria",
-                        "request.url",
-                    )
-                    .in_entry(index));
-                }
-            };
-            results.push((index, outcome, 204));
-        }
-
-        // Conditional creates and updates find their targets now, inside the unit.
-        let mut late: HashMap<String, String> = HashMap::new();
-        let mut existing: HashMap<usize, WriteOutcome> = HashMap::new();
-        for write in &mut writes {
-            let index = write.entry.index;
-            let resource_type = write.entry.target.resource_type().to_owned();
-            if write.patch.is_some() {
-                if let EntryTarget::Query(_, criteria) = &write.entry.target {
-                    let id = self
-                        .patch_target_in(tx, &resource_type, criteria)
-                        .map_err(|e| e.in_entry(index))?;
-                    write.id = Some(id);
-                }
-                if let (Some(full_url), Some(id)) = (&write.entry.full_url, &write.id) {
-                    late.insert(full_url.clone(), format!("{resource_type}/{id}"));
-                }
-                continue;
-            }
-            if let Some(criteria) = &write.entry.if_none_exist {
-                match self
-                    .conditional_matches_in(tx, &resource_type, criteria)
-                    .map_err(|e| e.in_entry(index))?
-                    .as_slice()
-                {
-                    [] => {}
-                    [id] => {
-                        let version = tx
-                            .current(&resource_type, id)?
-                            .ok_or_else(|| ServiceError::internal("match vanished"))?;
-                        write.id = Some(id.clone());
-                        existing.insert(
-                            index,
-                            WriteOutcome {
-                                version,
-                                created: false,
-                                unchanged: true,
-                                warnings: Vec::new(),
-                            },
-                        );
-                    }
-                    _ => {
-                        return Err(crate::interactions::multiple_matches(
-                            &resource_type,
-                            criteria,
-                        )
-                        .in_entry(index));
-                    }
-                }
-            }
-            if let EntryTarget::Query(_, criteria) = &write.entry.target {
-                let id = match self
-                    .conditional_matches_in(tx, &resource_type, criteria)
-                    .map_err(|e| e.in_entry(index))?
-                    .as_slice()
-                {
-                    [] => write
-                        .object
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-                    [id] => id.clone(),
-                    _ => {
-                        return Err(crate::interactions::multiple_matches(
-                            &resource_type,
-                            criteria,
-                        )
-                        .in_entry(index));
-                    }
-                };
-                write.id = Some(id);
-            }
-            if let (Some(full_url), Some(id)) = (&write.entry.full_url, &write.id) {
-                late.insert(full_url.clone(), format!("{resource_type}/{id}"));
-            }
-        }
-
-        for write in writes {
-            let index = write.entry.index;
-            if let Some(outcome) = existing.remove(&index) {
-                results.push((index, Some(outcome), 200));
-                continue;
-            }
-            let resource_type = write.entry.target.resource_type().to_owned();
-            let id = write
-                .id
-                .clone()
-                .ok_or_else(|| ServiceError::internal("write without an id"))?;
-            if let Some(mut patch) = write.patch {
-                if write.pending_refs {
-                    rewrite_late(&mut patch, &late).map_err(|e| e.in_entry(index))?;
-                }
-                let preconditions = Preconditions {
-                    if_match: write.entry.if_match,
-                };
-                let outcome = self
-                    .patch_in(tx, &resource_type, &id, &patch, &preconditions)
-                    .map_err(|e| e.in_entry(index))?;
-                results.push((index, Some(outcome), 200));
-                continue;
-            }
-            let prepared = match write.prepared {
-                Some(prepared) if !write.pending_refs => prepared,
-                _ => {
-                    let mut resource = Value::Object(write.object);
-                    for_each_reference(&mut resource, &mut |reference| {
-                        if let Some(target) = late.get(reference.as_str()) {
-                            *reference = target.clone();
-                        }
-                        Ok(())
-                    })
-                    .map_err(|p| ServiceError::invalid(p, "reference").in_entry(index))?;
-                    let Value::Object(object) = resource else {
-                        return Err(ServiceError::internal(format!(
-                            "entry {index} is no longer an object"
-                        )));
-                    };
-                    self.prepare(&resource_type, &id, object)
-                        .map_err(|e| e.in_entry(index))?
-                }
-            };
-            if write.if_absent {
-                crate::interactions::refuse_existing(tx, &resource_type, &id)
-                    .map_err(|e| e.in_entry(index))?;
-            }
-            let outcome = match write.entry.method {
-                EntryMethod::Post => self.create_in(tx, prepared, None),
-                _ => self.update_in(
-                    tx,
-                    prepared,
-                    &Preconditions {
-                        if_match: write.entry.if_match,
-                    },
-                ),
-            }
-            .map_err(|e| e.in_entry(index))?;
-            let status = if outcome.created { 201 } else { 200 };
-            results.push((index, Some(outcome), status));
-        }
-        Ok(results)
     }
 }
 
@@ -547,4 +342,164 @@ fn rewrite_late(
     });
     patch.put_back_values(values);
     rewritten.map_err(|p| ServiceError::invalid(p, "reference"))
+}
+
+/// Everything that writes, in one unit of work. Returns (entry index, outcome, status); a
+/// delete that found nothing has no outcome.
+fn transaction_unit(
+    unit: &mut Unit<'_>,
+    deletes: Vec<Entry>,
+    mut writes: Vec<Write>,
+) -> Result<Vec<(usize, Option<WriteOutcome>, u16)>, ServiceError> {
+    let mut results = Vec::new();
+    for entry in deletes {
+        let index = entry.index;
+        let outcome = delete_entry(unit, &entry).map_err(|e| e.in_entry(index))?;
+        results.push((index, outcome, 204));
+    }
+    // Conditional creates, updates and patches find their targets now, inside the unit.
+    let mut late: HashMap<String, String> = HashMap::new();
+    let mut existing: HashMap<usize, WriteOutcome> = HashMap::new();
+    for write in &mut writes {
+        let index = write.entry.index;
+        if let Some(outcome) = find_target(unit, write).map_err(|e| e.in_entry(index))? {
+            existing.insert(index, outcome);
+        }
+        if let (Some(full_url), Some(id)) = (&write.entry.full_url, &write.id) {
+            let resource_type = write.entry.target.resource_type();
+            late.insert(full_url.clone(), format!("{resource_type}/{id}"));
+        }
+    }
+    for write in writes {
+        let index = write.entry.index;
+        if let Some(outcome) = existing.remove(&index) {
+            results.push((index, Some(outcome), 200));
+            continue;
+        }
+        let outcome = write_entry(unit, write, &late).map_err(|e| e.in_entry(index))?;
+        let status = if outcome.created { 201 } else { 200 };
+        results.push((index, Some(outcome), status));
+    }
+    Ok(results)
+}
+
+/// A DELETE entry; `None` when there was nothing to delete.
+fn delete_entry(unit: &mut Unit<'_>, entry: &Entry) -> Result<Option<WriteOutcome>, ServiceError> {
+    let preconditions = Preconditions {
+        if_match: entry.if_match,
+    };
+    match &entry.target {
+        EntryTarget::Instance(resource_type, id) => {
+            match unit.delete(resource_type, id, &preconditions) {
+                Ok(outcome) => Ok(Some(outcome)),
+                // Deleting what does not exist changes nothing (http.html#delete allows 404 or
+                // success); a transaction need not fail for it.
+                Err(error) if error.kind() == ServiceErrorKind::NotFound => Ok(None),
+                Err(error) => Err(error),
+            }
+        }
+        EntryTarget::Query(resource_type, query) => Ok(unit
+            .conditional_delete(resource_type, query, &preconditions)?
+            .deleted),
+        _ => Err(ServiceError::invalid(
+            "DELETE needs [type]/[id] or [type]?criteria",
+            "request.url",
+        )),
+    }
+}
+
+/// Resolves a write entry's conditional target (the one resolver: `ifNoneExist`, `PUT` and
+/// `PATCH` with criteria) and sets its id. Returns the outcome of a conditional create that
+/// matched (nothing to write).
+fn find_target(
+    unit: &mut Unit<'_>,
+    write: &mut Write,
+) -> Result<Option<WriteOutcome>, ServiceError> {
+    let resource_type = write.entry.target.resource_type().to_owned();
+    if let Some(criteria) = &write.entry.if_none_exist
+        && write.patch.is_none()
+        && let Decision::Existing(id) =
+            unit.resolve_for(Conditional::Create, &resource_type, criteria, None)?
+    {
+        let version = unit
+            .read(&resource_type, &id)?
+            .ok_or_else(|| ServiceError::internal("match vanished"))?;
+        write.id = Some(id);
+        return Ok(Some(WriteOutcome {
+            version,
+            created: false,
+            unchanged: true,
+            warnings: Vec::new(),
+        }));
+    }
+    let EntryTarget::Query(_, criteria) = &write.entry.target else {
+        return Ok(None);
+    };
+    let (interaction, body_id) = match write.patch {
+        Some(_) => (Conditional::Patch, None),
+        None => (
+            Conditional::Update,
+            write.object.get("id").and_then(Value::as_str),
+        ),
+    };
+    let id = match unit.resolve_for(interaction, &resource_type, criteria, body_id)? {
+        Decision::Existing(id) => id,
+        Decision::Create | Decision::Nothing => body_id
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+    };
+    if write.patch.is_none() {
+        crate::check_id_syntax(&id)?;
+    }
+    write.id = Some(id);
+    Ok(None)
+}
+
+/// A POST, PUT or PATCH entry whose target is known.
+fn write_entry(
+    unit: &mut Unit<'_>,
+    write: Write,
+    late: &HashMap<String, String>,
+) -> Result<WriteOutcome, ServiceError> {
+    let index = write.entry.index;
+    let resource_type = write.entry.target.resource_type().to_owned();
+    let id = write
+        .id
+        .clone()
+        .ok_or_else(|| ServiceError::internal("write without an id"))?;
+    let preconditions = Preconditions {
+        if_match: write.entry.if_match,
+    };
+    if let Some(mut patch) = write.patch {
+        if write.pending_refs {
+            rewrite_late(&mut patch, late)?;
+        }
+        return unit.patch(&resource_type, &id, &patch, &preconditions);
+    }
+    let prepared = match write.prepared {
+        Some(prepared) if !write.pending_refs => prepared,
+        _ => {
+            let mut resource = Value::Object(write.object);
+            for_each_reference(&mut resource, &mut |reference| {
+                if let Some(target) = late.get(reference.as_str()) {
+                    *reference = target.clone();
+                }
+                Ok(())
+            })
+            .map_err(|p| ServiceError::invalid(p, "reference"))?;
+            let Value::Object(object) = resource else {
+                return Err(ServiceError::internal(format!(
+                    "entry {index} is no longer an object"
+                )));
+            };
+            unit.service.prepare(&resource_type, &id, object)?
+        }
+    };
+    if write.if_absent {
+        unit.refuse_existing(&resource_type, &id)?;
+    }
+    match write.entry.method {
+        EntryMethod::Post => unit.create(prepared, None),
+        _ => unit.update(prepared, &preconditions),
+    }
 }

@@ -27,7 +27,7 @@ pub use wake::{StopSignal, WakeLoop, Waker};
 
 use vigil_store::{ChangeContext, ChangeEvent, StoreError};
 
-use crate::{Principal, RequestContext};
+use crate::RequestContext;
 
 /// What can stop a consumer or loop from starting.
 #[derive(Debug, thiserror::Error)]
@@ -52,12 +52,7 @@ pub enum FeedError {
 /// agent string (`dev`, `system:NAME`, `user:ID`). Units of work written for a request pass this
 /// to [`vigil_store::write_with_context`] so change events and audit records say who wrote them.
 pub fn change_context(context: &RequestContext) -> ChangeContext {
-    let agent = match &context.principal {
-        Principal::Developer => "dev".to_owned(),
-        Principal::System(name) => format!("system:{name}"),
-        Principal::User { id } => format!("user:{id}"),
-    };
-    ChangeContext::new(context.request_id.clone(), agent)
+    ChangeContext::new(context.request_id.clone(), context.agent())
 }
 
 /// The lower-case name of an event's write method (`create`, `update`, `delete`, `patch`).
@@ -76,6 +71,7 @@ mod tests;
 #[cfg(test)]
 mod context_tests {
     use super::*;
+    use crate::Principal;
 
     #[test]
     fn request_contexts_map_to_agents() {

@@ -1,9 +1,11 @@
 //! create (`POST [type]`) and conditional create (`If-None-Exist`).
 
-use super::{Prepared, WriteOutcome, multiple_matches, to_text};
-use crate::{FhirService, RequestContext, ServiceError, meta};
+use super::{Prepared, WriteOutcome, to_text};
+use crate::authz::{Action, Content};
+use crate::conditional::{Conditional, Decision};
+use crate::{FhirService, RequestContext, ServiceError, Unit, meta};
 use serde_json::Value;
-use vigil_store::{NewVersion, Transaction, WriteMethod};
+use vigil_store::{NewVersion, WriteMethod};
 
 impl FhirService {
     /// Creates a resource with a server-assigned id. An `id` in the body is ignored, as the FHIR
@@ -15,7 +17,7 @@ impl FhirService {
     /// the write, so two concurrent conditional creates cannot both create.
     pub fn create(
         &self,
-        _context: &RequestContext,
+        context: &RequestContext,
         resource_type: &str,
         body: Value,
         if_none_exist: Option<&str>,
@@ -23,29 +25,27 @@ impl FhirService {
         self.check_type(resource_type)?;
         let (object, warnings) = self.validate_body(resource_type, body)?;
         let prepared = self.prepare(resource_type, &uuid::Uuid::new_v4().to_string(), object)?;
-        let outcome = self.run_unit(|tx| self.create_in(tx, prepared, if_none_exist))?;
+        let outcome = self.unit(context, |unit| unit.create(prepared, if_none_exist))?;
         Ok(WriteOutcome {
             warnings,
             ..outcome
         })
     }
+}
 
-    /// The create step inside a unit of work.
-    pub(crate) fn create_in(
-        &self,
-        tx: &mut dyn Transaction,
+impl Unit<'_> {
+    /// Creates `prepared` under its id (version 1). With `if_none_exist`, resolves the
+    /// criteria first: one match is returned unchanged (and must be readable), several fail.
+    pub fn create(
+        &mut self,
         prepared: Prepared,
         if_none_exist: Option<&str>,
     ) -> Result<WriteOutcome, ServiceError> {
-        let resource_type = prepared.resource_type.as_str();
         if let Some(criteria) = if_none_exist {
-            match self
-                .conditional_matches_in(tx, resource_type, criteria)?
-                .as_slice()
-            {
-                [] => {}
-                [existing] => {
-                    let version = tx.current(resource_type, existing)?.ok_or_else(|| {
+            let resource_type = prepared.resource_type.clone();
+            match self.resolve_for(Conditional::Create, &resource_type, criteria, None)? {
+                Decision::Existing(existing) => {
+                    let version = self.read(&resource_type, &existing)?.ok_or_else(|| {
                         ServiceError::internal(
                             "a matching resource vanished inside its unit of work",
                         )
@@ -57,12 +57,22 @@ impl FhirService {
                         warnings: Vec::new(),
                     });
                 }
-                _ => return Err(multiple_matches(resource_type, criteria)),
+                Decision::Create | Decision::Nothing => {}
             }
         }
+        {
+            let content = Content::object(&prepared.object);
+            self.allow_write(
+                Action::Create,
+                &prepared.resource_type,
+                &prepared.id,
+                Some(&content),
+                None,
+            )?;
+        }
         let stamped = Value::Object(meta::stamp(prepared.object, &prepared.id, 1, prepared.now));
-        let version = tx.put(NewVersion {
-            resource_type: prepared.resource_type.clone(),
+        let version = self.put(NewVersion {
+            resource_type: prepared.resource_type,
             id: prepared.id,
             version_id: 1,
             last_updated_micros: prepared.now,

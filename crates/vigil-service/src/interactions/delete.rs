@@ -3,9 +3,11 @@
 //! A delete appends a deletion marker version; history keeps every earlier version and the
 //! resource can be created again by update. Deleting something already deleted writes nothing.
 
-use super::{Preconditions, WriteOutcome, multiple_matches};
-use crate::{FhirService, RequestContext, ServiceError, now_micros};
-use vigil_store::{NewVersion, Transaction, WriteMethod};
+use super::{Preconditions, WriteOutcome};
+use crate::authz::Action;
+use crate::conditional::{Conditional, Decision};
+use crate::{FhirService, RequestContext, ServiceError, Unit, now_micros};
+use vigil_store::{NewVersion, WriteMethod};
 
 /// What a conditional delete did.
 #[derive(Debug, Clone)]
@@ -19,29 +21,48 @@ impl FhirService {
     /// nothing is written and the outcome is `unchanged`.
     pub fn delete(
         &self,
-        _context: &RequestContext,
+        context: &RequestContext,
         resource_type: &str,
         id: &str,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
         self.check_type(resource_type)?;
-        self.run_unit(|tx| self.delete_in(tx, resource_type, id, preconditions))
+        self.unit(context, |unit| {
+            unit.delete(resource_type, id, preconditions)
+        })
     }
 
-    /// The delete step inside a unit of work.
-    pub(crate) fn delete_in(
+    /// Deletes the one resource matching `criteria`; no match deletes nothing, several matches
+    /// fail with `PreconditionFailed` (this server declares `conditionalDelete: single`).
+    pub fn conditional_delete(
         &self,
-        tx: &mut dyn Transaction,
+        context: &RequestContext,
+        resource_type: &str,
+        criteria: &str,
+        preconditions: &Preconditions,
+    ) -> Result<ConditionalDeleteOutcome, ServiceError> {
+        self.check_type(resource_type)?;
+        self.unit(context, |unit| {
+            unit.conditional_delete(resource_type, criteria, preconditions)
+        })
+    }
+}
+
+impl Unit<'_> {
+    /// Deletes `resource_type/id` inside this unit (see [`FhirService::delete`]).
+    pub fn delete(
+        &mut self,
         resource_type: &str,
         id: &str,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
-        let Some(current) = tx.current(resource_type, id)? else {
+        let Some(current) = self.tx.current(resource_type, id)? else {
             return Err(ServiceError::not_found(format!(
                 "{resource_type}/{id} is not known"
             )));
         };
         preconditions.check(Some(&current), resource_type, id)?;
+        self.allow_write(Action::Delete, resource_type, id, None, Some(&current))?;
         if current.meta.deleted {
             return Ok(WriteOutcome {
                 version: current,
@@ -50,7 +71,7 @@ impl FhirService {
                 warnings: Vec::new(),
             });
         }
-        let version = tx.put(NewVersion {
+        let version = self.put(NewVersion {
             resource_type: resource_type.to_owned(),
             id: id.to_owned(),
             version_id: current.meta.version_id + 1,
@@ -67,27 +88,18 @@ impl FhirService {
         })
     }
 
-    /// Deletes the one resource matching `criteria`; no match deletes nothing, several matches
-    /// fail with `PreconditionFailed` (this server declares `conditionalDelete: single`).
+    /// Conditional delete inside this unit (see [`crate::decide`]).
     pub fn conditional_delete(
-        &self,
-        _context: &RequestContext,
+        &mut self,
         resource_type: &str,
         criteria: &str,
         preconditions: &Preconditions,
     ) -> Result<ConditionalDeleteOutcome, ServiceError> {
-        self.check_type(resource_type)?;
-        self.run_unit(|tx| {
-            match self
-                .conditional_matches_in(tx, resource_type, criteria)?
-                .as_slice()
-            {
-                [] => Ok(ConditionalDeleteOutcome { deleted: None }),
-                [id] => Ok(ConditionalDeleteOutcome {
-                    deleted: Some(self.delete_in(tx, resource_type, id, preconditions)?),
-                }),
-                _ => Err(multiple_matches(resource_type, criteria)),
-            }
-        })
+        match self.resolve_for(Conditional::Delete, resource_type, criteria, None)? {
+            Decision::Existing(id) => Ok(ConditionalDeleteOutcome {
+                deleted: Some(self.delete(resource_type, &id, preconditions)?),
+            }),
+            Decision::Create | Decision::Nothing => Ok(ConditionalDeleteOutcome { deleted: None }),
+        }
     }
 }

@@ -8,13 +8,12 @@ mod read;
 mod update;
 
 pub use delete::ConditionalDeleteOutcome;
-pub(crate) use update::{check_id_syntax, refuse_existing};
+pub use update::check_id_syntax;
 
 use crate::{FhirService, ServiceError, ServiceErrorKind};
 use serde_json::{Map, Value};
-use std::sync::{Arc, Mutex};
 use vigil_model::{Issue, IssueType, Severity};
-use vigil_store::{StoreError, StoreErrorKind, StoredVersion, Transaction};
+use vigil_store::StoredVersion;
 
 /// Preconditions a client attached to a write.
 #[derive(Debug, Clone, Default)]
@@ -65,14 +64,65 @@ pub struct WriteOutcome {
 
 /// A resource ready to be written: validated, its id chosen, its index rows extracted. Index
 /// extraction (FHIRPath over every search parameter) is the expensive part of a write, so it
-/// happens before the unit of work, outside the writer lock.
+/// happens before the unit of work, outside the writer lock ([`FhirService::prepare`]).
 #[derive(Debug, Clone)]
-pub(crate) struct Prepared {
+pub struct Prepared {
     pub(crate) resource_type: String,
     pub(crate) id: String,
+    /// The id the client put in the resource, before the service chose one.
+    pub(crate) body_id: Option<String>,
     pub(crate) object: Map<String, Value>,
     pub(crate) index: Vec<vigil_store::IndexRow>,
     pub(crate) now: i64,
+    /// The committed version seen outside the lock ([`FhirService::look_ahead`]).
+    pub(crate) seen: Option<Seen>,
+}
+
+/// What [`FhirService::look_ahead`] found committed, and the text to store if it still holds.
+#[derive(Debug, Clone)]
+pub(crate) enum Seen {
+    /// No such resource: `content` is version 1.
+    Absent { content: String },
+    /// Equal to the live version `version`: nothing to write.
+    Same { version: u64 },
+    /// A different live version, or a deletion marker: `content` is version + 1.
+    Differs {
+        version: u64,
+        deleted: bool,
+        content: String,
+    },
+}
+
+impl Prepared {
+    /// The resource type.
+    pub fn resource_type(&self) -> &str {
+        &self.resource_type
+    }
+
+    /// The id it will be written under.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The id the client put in the resource, if any.
+    pub fn body_id(&self) -> Option<&str> {
+        self.body_id.as_deref()
+    }
+
+    /// The resource as it will be stored (without `meta.versionId`/`lastUpdated` of the
+    /// final version).
+    pub fn object(&self) -> &Map<String, Value> {
+        &self.object
+    }
+
+    /// The same resource under another id (index rows do not depend on the id).
+    pub(crate) fn with_id(self, id: String) -> Prepared {
+        Prepared {
+            id,
+            seen: None,
+            ..self
+        }
+    }
 }
 
 /// The result of a read or vread: the stored version (never a deletion marker).
@@ -98,7 +148,7 @@ impl FhirService {
 
     /// Validates a resource sent for `resource_type`: a JSON object of that type that passes the
     /// model's validation. Returns the object and the non-error issues.
-    pub(crate) fn validate_body(
+    pub fn validate_body(
         &self,
         resource_type: &str,
         body: Value,
@@ -142,15 +192,17 @@ impl FhirService {
         Ok((object, warnings))
     }
 
-    /// Extracts the index rows of `object` as it will be stored under `id` (the version number
-    /// and time do not change index rows).
-    pub(crate) fn prepare(
+    /// Extracts the index rows of `object` (validated by [`FhirService::validate_body`]) as it
+    /// will be stored under `id` (the version number and time do not change index rows). Runs
+    /// outside any unit of work.
+    pub fn prepare(
         &self,
         resource_type: &str,
         id: &str,
         object: Map<String, Value>,
     ) -> Result<Prepared, ServiceError> {
         let now = crate::now_micros();
+        let body_id = object.get("id").and_then(Value::as_str).map(str::to_owned);
         let stamped = Value::Object(crate::meta::stamp(object, id, 1, now));
         let index = self.search.index_rows(resource_type, &stamped)?;
         let Value::Object(object) = stamped else {
@@ -161,61 +213,13 @@ impl FhirService {
         Ok(Prepared {
             resource_type: resource_type.to_owned(),
             id: id.to_owned(),
+            body_id,
             object,
             index,
             now,
+            seen: None,
         })
     }
-
-    /// Runs `work` as one durable unit of work, carrying service errors out of the store.
-    pub(crate) fn run_unit<T: Send>(
-        &self,
-        work: impl FnOnce(&mut dyn Transaction) -> Result<T, ServiceError> + Send,
-    ) -> Result<T, ServiceError> {
-        let failure: Arc<Mutex<Option<ServiceError>>> = Arc::new(Mutex::new(None));
-        let slot = Arc::clone(&failure);
-        let result = vigil_store::write_with(self.store.as_ref(), move |tx| {
-            work(tx).map_err(|error| {
-                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
-                StoreError::new(StoreErrorKind::Aborted, "aborted by the service")
-            })
-        });
-        match result {
-            Ok(value) => Ok(value),
-            Err(error) => {
-                let carried = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-                Err(carried.unwrap_or_else(|| ServiceError::from(error)))
-            }
-        }
-    }
-
-    /// The ids matching conditional criteria inside a unit of work (so the answer cannot change
-    /// before the write): at most two, enough to tell none, one and several apart.
-    pub(crate) fn conditional_matches_in(
-        &self,
-        tx: &mut dyn Transaction,
-        resource_type: &str,
-        criteria: &str,
-    ) -> Result<Vec<String>, ServiceError> {
-        if criteria.trim().is_empty() {
-            return Err(ServiceError::new(
-                ServiceErrorKind::PreconditionFailed,
-                IssueType::Processing,
-                "a conditional interaction needs search criteria",
-            ));
-        }
-        Ok(self
-            .search
-            .matching_ids_in(tx, resource_type, criteria, 2)?)
-    }
-}
-
-pub(crate) fn multiple_matches(resource_type: &str, criteria: &str) -> ServiceError {
-    ServiceError::new(
-        ServiceErrorKind::PreconditionFailed,
-        IssueType::MultipleMatches,
-        format!("more than one {resource_type} matches the criteria '{criteria}'"),
-    )
 }
 
 /// The stored text of a resource: compact JSON, decimals as written.

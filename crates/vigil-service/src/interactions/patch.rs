@@ -14,18 +14,22 @@
 //! a valid resource of the same type and id, is `Invalid` (400, as HAPI answers), with the
 //! operation at fault named; nothing is stored.
 
-use super::{Preconditions, Prepared, WriteOutcome, multiple_matches, to_text};
-use crate::{FhirService, PatchDocument, RequestContext, ServiceError, ServiceErrorKind, meta};
+use super::{Preconditions, Prepared, WriteOutcome, to_text};
+use crate::authz::{Action, Content};
+use crate::conditional::{Conditional, Decision};
+use crate::{
+    FhirService, PatchDocument, RequestContext, ServiceError, ServiceErrorKind, Unit, meta,
+};
 use serde_json::{Map, Value};
 use vigil_model::IssueType;
-use vigil_store::{NewVersion, StoredVersion, Transaction, WriteMethod};
+use vigil_store::{NewVersion, StoredVersion, WriteMethod};
 
 impl FhirService {
     /// Applies `patch` to the current version of `resource_type/id` and stores the result as
     /// a new version. A patch that changes nothing writes nothing (`unchanged`).
     pub fn patch(
         &self,
-        _context: &RequestContext,
+        context: &RequestContext,
         resource_type: &str,
         id: &str,
         patch: &PatchDocument,
@@ -33,18 +37,18 @@ impl FhirService {
     ) -> Result<WriteOutcome, ServiceError> {
         self.check_type(resource_type)?;
         let mut drafted = self.draft_outside(resource_type, id, patch)?;
-        self.run_unit(|tx| {
-            let current = current_patchable(tx, resource_type, id, preconditions)?;
+        self.unit(context, |unit| {
+            let current = unit.current_patchable(resource_type, id, preconditions)?;
             match drafted.take() {
                 // Nobody wrote since the draft was made: it is the patch of the current version.
                 Some((committed, draft))
                     if committed.meta.version_id == current.meta.version_id =>
                 {
-                    write_draft(tx, resource_type, id, current, draft)
+                    unit.write_draft(resource_type, id, current, draft)
                 }
                 _ => {
                     let draft = self.draft(resource_type, id, &current, patch)?;
-                    write_draft(tx, resource_type, id, current, draft)
+                    unit.write_draft(resource_type, id, current, draft)
                 }
             }
         })
@@ -55,51 +59,16 @@ impl FhirService {
     /// one unit of work.
     pub fn conditional_patch(
         &self,
-        _context: &RequestContext,
+        context: &RequestContext,
         resource_type: &str,
         criteria: &str,
         patch: &PatchDocument,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
         self.check_type(resource_type)?;
-        self.run_unit(|tx| {
-            let id = self.patch_target_in(tx, resource_type, criteria)?;
-            self.patch_in(tx, resource_type, &id, patch, preconditions)
+        self.unit(context, |unit| {
+            unit.conditional_patch(resource_type, criteria, patch, preconditions)
         })
-    }
-
-    /// The one resource a conditional patch applies to.
-    pub(crate) fn patch_target_in(
-        &self,
-        tx: &mut dyn Transaction,
-        resource_type: &str,
-        criteria: &str,
-    ) -> Result<String, ServiceError> {
-        match self
-            .conditional_matches_in(tx, resource_type, criteria)?
-            .as_slice()
-        {
-            [id] => Ok(id.clone()),
-            [] => Err(ServiceError::not_found(format!(
-                "no {resource_type} matches the criteria '{criteria}'; a conditional patch needs exactly one"
-            ))),
-            _ => Err(multiple_matches(resource_type, criteria)),
-        }
-    }
-
-    /// The patch step inside a unit of work: current version, If-Match, apply, validate,
-    /// index, write.
-    pub(crate) fn patch_in(
-        &self,
-        tx: &mut dyn Transaction,
-        resource_type: &str,
-        id: &str,
-        patch: &PatchDocument,
-        preconditions: &Preconditions,
-    ) -> Result<WriteOutcome, ServiceError> {
-        let current = current_patchable(tx, resource_type, id, preconditions)?;
-        let draft = self.draft(resource_type, id, &current, patch)?;
-        write_draft(tx, resource_type, id, current, draft)
     }
 
     /// The patch of `patch`'s target prepared against the committed version, outside the unit
@@ -168,65 +137,105 @@ struct Draft {
     warnings: Vec<vigil_model::Issue>,
 }
 
-/// The current version of the target, if it can be patched under `preconditions`.
-fn current_patchable(
-    tx: &mut dyn Transaction,
-    resource_type: &str,
-    id: &str,
-    preconditions: &Preconditions,
-) -> Result<StoredVersion, ServiceError> {
-    let Some(current) = tx.current(resource_type, id)? else {
-        return Err(ServiceError::not_found(format!(
-            "{resource_type}/{id} is not known"
-        )));
-    };
-    preconditions.check(Some(&current), resource_type, id)?;
-    if current.meta.deleted {
-        return Err(ServiceError::new(
-            ServiceErrorKind::Gone,
-            IssueType::Deleted,
-            format!(
-                "{resource_type}/{id} was deleted (version {}); a deleted resource cannot be patched",
-                current.meta.version_id
-            ),
-        ));
+impl Unit<'_> {
+    /// Patches `resource_type/id` inside this unit: current version, If-Match, apply,
+    /// validate, index, write.
+    pub fn patch(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        patch: &PatchDocument,
+        preconditions: &Preconditions,
+    ) -> Result<WriteOutcome, ServiceError> {
+        let current = self.current_patchable(resource_type, id, preconditions)?;
+        let draft = self.service.draft(resource_type, id, &current, patch)?;
+        self.write_draft(resource_type, id, current, draft)
     }
-    Ok(current)
-}
 
-/// Writes a draft as the version after `current`.
-fn write_draft(
-    tx: &mut dyn Transaction,
-    resource_type: &str,
-    id: &str,
-    current: StoredVersion,
-    draft: Draft,
-) -> Result<WriteOutcome, ServiceError> {
-    let Some(prepared) = draft.prepared else {
-        return Ok(WriteOutcome {
-            version: current,
+    /// Conditional patch inside this unit (see [`crate::decide`]): exactly one match is
+    /// patched.
+    pub fn conditional_patch(
+        &mut self,
+        resource_type: &str,
+        criteria: &str,
+        patch: &PatchDocument,
+        preconditions: &Preconditions,
+    ) -> Result<WriteOutcome, ServiceError> {
+        match self.resolve_for(Conditional::Patch, resource_type, criteria, None)? {
+            Decision::Existing(id) => self.patch(resource_type, &id, patch, preconditions),
+            Decision::Create | Decision::Nothing => Err(ServiceError::internal(
+                "a conditional patch decided to create",
+            )),
+        }
+    }
+
+    /// The current version of the target, if it can be patched under `preconditions`.
+    fn current_patchable(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        preconditions: &Preconditions,
+    ) -> Result<StoredVersion, ServiceError> {
+        let Some(current) = self.tx.current(resource_type, id)? else {
+            return Err(ServiceError::not_found(format!(
+                "{resource_type}/{id} is not known"
+            )));
+        };
+        preconditions.check(Some(&current), resource_type, id)?;
+        if current.meta.deleted {
+            return Err(ServiceError::new(
+                ServiceErrorKind::Gone,
+                IssueType::Deleted,
+                format!(
+                    "{resource_type}/{id} was deleted (version {}); a deleted resource cannot be patched",
+                    current.meta.version_id
+                ),
+            ));
+        }
+        Ok(current)
+    }
+
+    /// Writes a draft as the version after `current`.
+    fn write_draft(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        current: StoredVersion,
+        draft: Draft,
+    ) -> Result<WriteOutcome, ServiceError> {
+        {
+            let new = match &draft.prepared {
+                Some(prepared) => Content::object(&prepared.object),
+                None => Content::text(&current.content),
+            };
+            self.allow_write(Action::Patch, resource_type, id, Some(&new), Some(&current))?;
+        }
+        let Some(prepared) = draft.prepared else {
+            return Ok(WriteOutcome {
+                version: current,
+                created: false,
+                unchanged: true,
+                warnings: draft.warnings,
+            });
+        };
+        let version_id = current.meta.version_id + 1;
+        let stamped = Value::Object(meta::stamp(prepared.object, id, version_id, prepared.now));
+        let version = self.put(NewVersion {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            version_id,
+            last_updated_micros: prepared.now,
+            method: WriteMethod::Patch,
+            content: to_text(&stamped)?,
+            index: prepared.index,
+        })?;
+        Ok(WriteOutcome {
+            version,
             created: false,
-            unchanged: true,
+            unchanged: false,
             warnings: draft.warnings,
-        });
-    };
-    let version_id = current.meta.version_id + 1;
-    let stamped = Value::Object(meta::stamp(prepared.object, id, version_id, prepared.now));
-    let version = tx.put(NewVersion {
-        resource_type: resource_type.to_owned(),
-        id: id.to_owned(),
-        version_id,
-        last_updated_micros: prepared.now,
-        method: WriteMethod::Patch,
-        content: to_text(&stamped)?,
-        index: prepared.index,
-    })?;
-    Ok(WriteOutcome {
-        version,
-        created: false,
-        unchanged: false,
-        warnings: draft.warnings,
-    })
+        })
+    }
 }
 
 /// The patched resource must keep its `id` (the server's `meta.versionId`/`lastUpdated` are

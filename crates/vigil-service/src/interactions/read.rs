@@ -1,6 +1,7 @@
 //! read (`GET [type]/[id]`) and vread (`GET [type]/[id]/_history/[vid]`).
 
 use super::ReadResult;
+use crate::authz::{Access, Action, Content};
 use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind};
 use vigil_model::IssueType;
 use vigil_store::StoredVersion;
@@ -10,19 +11,21 @@ impl FhirService {
     /// existed.
     pub fn read(
         &self,
-        _context: &RequestContext,
+        context: &RequestContext,
         resource_type: &str,
         id: &str,
     ) -> Result<ReadResult, ServiceError> {
         self.check_type(resource_type)?;
         let found = self.store.read(resource_type, id)?;
-        live(found, || format!("{resource_type}/{id} is not known"))
+        let result = live(found, || format!("{resource_type}/{id} is not known"));
+        self.allow_read(context, Action::Read, resource_type, id, &result)?;
+        result
     }
 
     /// One version of a resource; `Gone` when that version is a deletion marker.
     pub fn vread(
         &self,
-        _context: &RequestContext,
+        context: &RequestContext,
         resource_type: &str,
         id: &str,
         version_id: &str,
@@ -34,9 +37,31 @@ impl FhirService {
             )));
         };
         let found = self.store.vread(resource_type, id, number)?;
-        live(found, || {
+        let result = live(found, || {
             format!("{resource_type}/{id} has no version {number}")
-        })
+        });
+        self.allow_read(context, Action::VRead, resource_type, id, &result)?;
+        result
+    }
+
+    /// Asks the authorizer about a read: with the content when found, without it when the
+    /// resource is unknown or deleted (so a refused caller learns nothing of its existence).
+    fn allow_read(
+        &self,
+        context: &RequestContext,
+        action: Action<'_>,
+        resource_type: &str,
+        id: &str,
+        result: &Result<ReadResult, ServiceError>,
+    ) -> Result<(), ServiceError> {
+        let content = result
+            .as_ref()
+            .ok()
+            .map(|found| Content::text(&found.version.content));
+        self.allow(
+            context,
+            &Access::to_resource(action, resource_type, id, content.as_ref()),
+        )
     }
 }
 

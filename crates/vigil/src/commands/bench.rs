@@ -58,7 +58,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 let (service, _store) = runtime::open_service(&data)?;
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
                 let address = listener.local_addr()?;
-                let app = vigil_api::app(service, ApiConfig::default());
+                let app = vigil_api::app(service, ApiConfig::default())
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>();
                 let handle = tokio::spawn(async move { axum::serve(listener, app).await });
                 (format!("http://{address}"), Some((handle, data)))
             }

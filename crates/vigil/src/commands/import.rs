@@ -1,6 +1,6 @@
 //! `vigil import`: offline bulk load of Bundles and NDJSON files into a data directory.
 //!
-//! The work is `FhirService::import` (vigil-service, `import` module, which documents the id
+//! The work is `vigil_bulk::import` (vigil-bulk, `import` module, which documents the id
 //! rules and the load order); this file is the command line around it: a progress bar on
 //! stderr (hidden when stderr is not a terminal), one line per failed entry or line on stderr,
 //! the summary line on stdout, and a non-zero exit status when anything failed.
@@ -11,10 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use vigil_service::{
-    FhirService, ImportCounts, ImportIssue, ImportObserver, ImportOptions, ImportPlan,
-    ImportReport, RequestContext, ServiceConfig,
+use vigil_bulk::{
+    ImportCounts, ImportIssue, ImportObserver, ImportOptions, ImportPlan, ImportReport,
 };
+use vigil_service::{FhirService, RequestContext, ServiceConfig};
 use vigil_store::sqlite::{SqliteOptions, SqliteStore};
 
 /// Options of `vigil import`.
@@ -64,7 +64,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     }
     let context = RequestContext::system("import", &args.base_url);
     let mut progress = Progress::new();
-    let report = service.import(&context, &args.inputs, &options, &mut progress);
+    let report = vigil_bulk::import(&service, &context, &args.inputs, &options, &mut progress);
     progress.bar.finish_and_clear();
     drop(service);
     match Arc::try_unwrap(store) {
@@ -94,8 +94,8 @@ fn open(args: &ImportArgs) -> anyhow::Result<(FhirService, Arc<SqliteStore>)> {
     let store = SqliteStore::open(&args.data, options)
         .with_context(|| format!("cannot open the database in {}", args.data.display()))?;
     let store = Arc::new(store);
-    let search = Arc::new(crate::commands::search_engine(store.as_ref())?);
-    let service = FhirService::new(store.clone(), search, ServiceConfig::default());
+    let service = FhirService::open(store.clone(), ServiceConfig::default())
+        .map_err(|e| anyhow::anyhow!("cannot load the search parameters: {e}"))?;
     Ok((service, store))
 }
 
@@ -142,8 +142,7 @@ fn timings_text(report: &ImportReport) -> String {
         ("validate (workers)", t.validate),
         ("references (workers)", t.references),
         ("index extraction (workers)", t.index),
-        ("current version lookup (workers)", t.existing),
-        ("serialize (workers)", t.serialize),
+        ("current version lookup, serialize (workers)", t.existing),
         ("units of work, inside (writer)", t.unit),
         ("BEGIN/COMMIT/fsync (writer)", t.commit),
         ("writer waiting for workers", t.writer_idle),

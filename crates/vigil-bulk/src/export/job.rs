@@ -1,4 +1,4 @@
-//! The export job as it is kept in the store: a [`vigil_store::JobRecord`] of kind `export`
+//! The export job as it is kept in the store: a [`vigil_service::JobRecord`] of kind `export`
 //! whose JSON body holds the request, the snapshot, progress, the output manifest and errors.
 //!
 //! States: `accepted` (waiting for the worker) -> `in-progress` -> `completed` or `failed`;
@@ -7,7 +7,7 @@
 //! body written by an older build still loads.
 
 use serde_json::{Map, Value, json};
-use vigil_store::JobRecord;
+use vigil_service::JobRecord;
 
 /// The store `kind` of export jobs.
 pub(crate) const KIND: &str = "export";
@@ -91,6 +91,11 @@ pub(crate) struct ExportJob {
     /// Why the job failed.
     pub(crate) error: Option<String>,
     pub(crate) finished_micros: Option<i64>,
+    /// Who asked ([`vigil_service::RequestContext::agent`]): the worker runs the job under
+    /// that principal, so the authorizer judges each exported resource for the requester.
+    pub(crate) requested_by: String,
+    /// The kick-off's request id, for logs and audit.
+    pub(crate) request_id: String,
 }
 
 impl ExportJob {
@@ -128,6 +133,8 @@ impl ExportJob {
             .collect();
         body.insert("output".into(), Value::Array(output));
         body.insert("progress".into(), json!(self.progress));
+        body.insert("requestedBy".into(), json!(self.requested_by));
+        body.insert("requestId".into(), json!(self.request_id));
         if let Some(error) = &self.error {
             body.insert("error".into(), json!(error));
         }
@@ -216,6 +223,8 @@ impl ExportJob {
             progress: text("progress").unwrap_or_default(),
             error: text("error"),
             finished_micros: body.get("finished").and_then(Value::as_i64),
+            requested_by: text("requestedBy").unwrap_or_else(|| "system:export".to_owned()),
+            request_id: text("requestId").unwrap_or_default(),
         })
     }
 }
@@ -246,6 +255,8 @@ mod tests {
             progress: "1 of 2 types".into(),
             error: None,
             finished_micros: None,
+            requested_by: "user:alice".into(),
+            request_id: "r1".into(),
         };
         let record = job.to_record(11);
         assert_eq!(record.state, "in-progress");

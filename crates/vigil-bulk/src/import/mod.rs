@@ -7,7 +7,7 @@
 //! scan (every file once: format, Bundle.type, fullUrl -> type, item count)
 //!   -> reader thread (one file at a time, entry by entry / line by line, chunks of raw JSON text)
 //!   -> N worker threads (parse, validate, choose the id, rewrite references, extract index rows,
-//!      look up the current version, serialize)              -- all CPU work, outside the lock
+//!      look ahead at the current version and serialize)    -- all CPU work, outside the lock
 //!   -> writer (the calling thread: chunks back in input order, one unit of work = one fsync
 //!      per batch of `batch_size` resources)
 //! ```
@@ -55,10 +55,10 @@ mod plan;
 mod scan;
 mod stream;
 
-use crate::{FhirService, RequestContext, ServiceError};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use vigil_service::{FhirService, RequestContext, ServiceError};
 
 pub use scan::{ImportFile, ImportFormat, ImportPlan};
 
@@ -184,10 +184,8 @@ pub struct ImportTimings {
     pub references: Duration,
     /// Search index extraction (workers).
     pub index: Duration,
-    /// Looking up the current version and comparing (workers).
+    /// Looking up the current version, comparing and serializing the next one (workers).
     pub existing: Duration,
-    /// Serializing the stored JSON (workers).
-    pub serialize: Duration,
     /// Inside units of work, under the writer lock (writer).
     pub unit: Duration,
     /// Units of work minus their inside: BEGIN, COMMIT and its fsync (writer).
@@ -252,24 +250,25 @@ pub trait ImportObserver {
     }
 }
 
-impl FhirService {
-    /// Imports `inputs` (files, or directories searched for `*.json`, `*.ndjson` and `*.jsonl`)
-    /// as described in the module documentation. Failed entries, lines and files are reported
-    /// to `observer` and counted, and the rest goes on: there is always a report.
-    pub fn import(
-        &self,
-        context: &RequestContext,
-        inputs: &[PathBuf],
-        options: &ImportOptions,
-        observer: &mut dyn ImportObserver,
-    ) -> ImportReport {
-        let started = std::time::Instant::now();
-        let (plan, url_types, issues) = scan::scan(inputs);
-        let scan_time = started.elapsed();
-        observer.planned(&plan);
-        let mut report = pipeline::run(self, context, &plan, &url_types, options, observer, issues);
-        report.timings.scan = scan_time;
-        report.elapsed = started.elapsed();
-        report
-    }
+/// Imports `inputs` (files, or directories searched for `*.json`, `*.ndjson` and `*.jsonl`)
+/// through `service`'s door as described in the module documentation. Failed entries, lines
+/// and files are reported to `observer` and counted, and the rest goes on: there is always a
+/// report.
+pub fn import(
+    service: &FhirService,
+    context: &RequestContext,
+    inputs: &[PathBuf],
+    options: &ImportOptions,
+    observer: &mut dyn ImportObserver,
+) -> ImportReport {
+    let started = std::time::Instant::now();
+    let (plan, url_types, issues) = scan::scan(inputs);
+    let scan_time = started.elapsed();
+    observer.planned(&plan);
+    let mut report = pipeline::run(
+        service, context, &plan, &url_types, options, observer, issues,
+    );
+    report.timings.scan = scan_time;
+    report.elapsed = started.elapsed();
+    report
 }

@@ -1,53 +1,34 @@
 //! The workers' part: from the raw text of an entry or line to a write ready for the unit of
 //! work (parse, validate, choose the id, rewrite references, extract index rows, look up the
-//! current version, serialize). Everything here runs outside the writer lock.
+//! current version, serialize). Everything here runs outside the writer lock, through the
+//! service's public preparation steps.
 
 use super::scan::UrlTypes;
 use super::stream::{ItemKind, RawItem};
-use crate::bundle::references::{as_conditional, for_each_reference};
-use crate::bundle::request_url::EntryTarget;
-use crate::bundle::{Entry, EntryMethod, parse_entry};
-use crate::interactions::{Prepared, check_id_syntax};
-use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind, meta};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use vigil_model::IssueType;
+use vigil_service::bundle::{
+    Entry, EntryMethod, EntryTarget, as_conditional, for_each_reference, parse_entry,
+};
+use vigil_service::{
+    FhirService, Prepared, RequestContext, ServiceError, ServiceErrorKind, check_id_syntax,
+};
 
 /// What the unit of work does with a prepared resource.
 #[derive(Debug)]
 pub(crate) enum WriteKind {
-    /// Update semantics on a known id; `existing` is what the worker saw committed.
-    Put {
-        existing: Existing,
-        if_match: Option<u64>,
-    },
+    /// Update semantics on a known id (the worker looked ahead at its committed version).
+    Put { if_match: Option<u64> },
     /// Create unless `criteria` match (`ifNoneExist`, or the identifier rule).
     CreateIfNoneExist { criteria: String },
     /// `PUT Type?criteria`.
-    ConditionalUpdate {
-        criteria: String,
-        body_id: Option<String>,
-    },
+    ConditionalUpdate { criteria: String },
     /// A new resource with a new id.
     Create,
-}
-
-/// The current version the worker found for a `Put`, and the JSON to store for it.
-#[derive(Debug)]
-pub(crate) enum Existing {
-    /// No such resource: `content` is version 1.
-    Absent { content: String },
-    /// Equal to the live version `version`: nothing to write.
-    Same { version: u64 },
-    /// A different live version, or a deletion marker (`deleted`): `content` is version + 1.
-    Differs {
-        version: u64,
-        deleted: bool,
-        content: String,
-    },
 }
 
 /// A resource ready for the writer.
@@ -65,7 +46,6 @@ pub(crate) struct StageClock {
     pub(crate) references: AtomicU64,
     pub(crate) index: AtomicU64,
     pub(crate) existing: AtomicU64,
-    pub(crate) serialize: AtomicU64,
 }
 
 fn lap(counter: &AtomicU64, since: &mut Instant) {
@@ -109,69 +89,20 @@ impl Planner<'_> {
         let object = self.rewrite_references(object)?;
         lap(&self.clock.references, &mut since);
 
-        let prepared = self.service.prepare(&resource_type, &id, object)?;
+        let mut prepared = self.service.prepare(&resource_type, &id, object)?;
         lap(&self.clock.index, &mut since);
 
         let kind = match kind {
             Choice::Put { if_match } => {
-                let existing = self.existing(&prepared)?;
+                // The committed version, compared and the next version serialized here,
+                // outside the writer lock.
+                self.service.look_ahead(&mut prepared)?;
                 lap(&self.clock.existing, &mut since);
-                let existing = match existing {
-                    Seen::Absent => Existing::Absent {
-                        content: to_text(&prepared.object)?,
-                    },
-                    Seen::Same { version } => Existing::Same { version },
-                    Seen::Differs { version, deleted } => Existing::Differs {
-                        version,
-                        deleted,
-                        content: to_text(&meta::stamp(
-                            prepared.object.clone(),
-                            &prepared.id,
-                            version + 1,
-                            prepared.now,
-                        ))?,
-                    },
-                };
-                lap(&self.clock.serialize, &mut since);
-                WriteKind::Put { existing, if_match }
+                WriteKind::Put { if_match }
             }
             Choice::Other(kind) => kind,
         };
         Ok(PlannedWrite { prepared, kind })
-    }
-
-    /// The committed version of the resource, compared with the one about to be written.
-    fn existing(&self, prepared: &Prepared) -> Result<Seen, ServiceError> {
-        let Some(current) = self
-            .service
-            .store()
-            .read(&prepared.resource_type, &prepared.id)?
-        else {
-            return Ok(Seen::Absent);
-        };
-        let version = current.meta.version_id;
-        if current.meta.deleted {
-            return Ok(Seen::Differs {
-                version,
-                deleted: true,
-            });
-        }
-        let stored: Map<String, Value> = serde_json::from_str(&current.content)
-            .map_err(|e| ServiceError::internal(format!("stored content unreadable: {e}")))?;
-        let candidate = meta::stamp(
-            prepared.object.clone(),
-            &prepared.id,
-            version,
-            current.meta.last_updated_micros,
-        );
-        Ok(if meta::same_content(&candidate, &stored) {
-            Seen::Same { version }
-        } else {
-            Seen::Differs {
-                version,
-                deleted: false,
-            }
-        })
     }
 
     /// `fullUrl`s of scanned entries become `Type/id`; conditional references become the one
@@ -214,7 +145,8 @@ impl Planner<'_> {
         }
     }
 
-    /// A conditional reference must match exactly one committed resource.
+    /// A conditional reference must match exactly one committed resource (the service's
+    /// one resolver); each distinct one is resolved once.
     fn resolve_conditional(
         &self,
         resource_type: &str,
@@ -224,30 +156,9 @@ impl Planner<'_> {
         if let Some(target) = lock(&self.resolved).get(&key) {
             return Ok(target.clone());
         }
-        self.service.check_type(resource_type)?;
-        let ids = self.service.search_engine().matching_ids(
-            self.service.store().as_ref(),
-            resource_type,
-            query,
-            2,
-        )?;
-        let target = match ids.as_slice() {
-            [id] => format!("{resource_type}/{id}"),
-            [] => {
-                return Err(ServiceError::new(
-                    ServiceErrorKind::NotFound,
-                    IssueType::NotFound,
-                    format!("the conditional reference '{key}' matches no resource"),
-                ));
-            }
-            _ => {
-                return Err(ServiceError::new(
-                    ServiceErrorKind::PreconditionFailed,
-                    IssueType::MultipleMatches,
-                    format!("the conditional reference '{key}' matches more than one resource"),
-                ));
-            }
-        };
+        let target = self
+            .service
+            .resolve_reference(self.context, resource_type, query)?;
         lock(&self.resolved).insert(key, target.clone());
         Ok(target)
     }
@@ -257,12 +168,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-enum Seen {
-    Absent,
-    Same { version: u64 },
-    Differs { version: u64, deleted: bool },
 }
 
 enum Choice {
@@ -341,7 +246,6 @@ fn choose_id(
             body_id.clone().or(from_url).unwrap_or_else(new_id),
             Choice::Other(WriteKind::ConditionalUpdate {
                 criteria: criteria.clone(),
-                body_id,
             }),
         ),
         (EntryMethod::Post, EntryTarget::Type(_)) => {
@@ -416,11 +320,6 @@ fn escape(text: &str) -> String {
         out.push(c);
     }
     out
-}
-
-fn to_text(object: &Map<String, Value>) -> Result<String, ServiceError> {
-    serde_json::to_string(object)
-        .map_err(|error| ServiceError::internal(format!("serializing a resource: {error}")))
 }
 
 #[cfg(test)]

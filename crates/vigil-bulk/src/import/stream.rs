@@ -6,7 +6,6 @@
 //! `entry` array, captured as a `RawValue`, to a callback while the array streams.
 
 use super::ImportPosition;
-use crate::ServiceError;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -14,6 +13,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use vigil_service::ServiceError;
 
 /// The JSON text of one item.
 #[derive(Debug)]

@@ -7,7 +7,6 @@
 //! the lines of NDJSON files; it holds no file in memory.
 
 use super::{ImportIssue, ImportPosition};
-use crate::ServiceError;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::collections::HashMap;
 use std::fmt;
@@ -15,6 +14,7 @@ use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use vigil_service::ServiceError;
 
 /// How a file is read.
 #[derive(Debug, Clone, PartialEq, Eq)]

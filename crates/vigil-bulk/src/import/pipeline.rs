@@ -14,13 +14,13 @@ use super::{
     ImportCounts, ImportIssue, ImportObserver, ImportOptions, ImportPosition, ImportReport,
     ImportTimings,
 };
-use crate::{FhirService, RequestContext, ServiceError};
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use vigil_service::{FhirService, RequestContext, ServiceError};
 
 /// How long the writer waits for more work before committing a partial batch.
 const LINGER: Duration = Duration::from_millis(20);
@@ -93,6 +93,7 @@ pub(crate) fn run(
 ) -> ImportReport {
     let mut writer = WriterState {
         service,
+        context,
         plan,
         observer,
         batch_size: options.batch_size.max(1),
@@ -155,7 +156,6 @@ pub(crate) fn run(
             references: nanos(&clock.references),
             index: nanos(&clock.index),
             existing: nanos(&clock.existing),
-            serialize: nanos(&clock.serialize),
             unit,
             commit: writer.write_time.saturating_sub(unit),
             writer_idle: writer.idle,
@@ -285,6 +285,7 @@ fn work(planner: &Planner<'_>, receiver: &Mutex<Receiver<Chunk>>, sender: SyncSe
 
 struct WriterState<'a> {
     service: &'a FhirService,
+    context: &'a RequestContext,
     plan: &'a ImportPlan,
     observer: &'a mut dyn ImportObserver,
     batch_size: usize,
@@ -361,9 +362,12 @@ impl WriterState<'_> {
         if !self.batch.is_empty() {
             let started = Instant::now();
             let writes = std::mem::take(&mut self.batch);
-            let results = self
-                .service
-                .commit_import_batch(writes, &mut self.unit_nanos);
+            let results = super::apply::commit_batch(
+                self.service,
+                self.context,
+                writes,
+                &mut self.unit_nanos,
+            );
             self.write_time += started.elapsed();
             self.units += 1;
             let positions = std::mem::take(&mut self.batch_positions);

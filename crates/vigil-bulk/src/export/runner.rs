@@ -1,4 +1,5 @@
-//! Runs one export job: for each type, pages through the snapshot ([`Store::scan_as_of`]: each
+//! Runs one export job: for each type, pages through the snapshot
+//! ([`FhirService::scan_snapshot`]: each
 //! resource's version as of the job's `transactionTime`, deletions and later writes ignored),
 //! keeps the resources the level and `_typeFilter` select, and appends them to
 //! `<export dir>/<job id>/<Type>-<n>.ndjson`. Memory stays constant: one page at a time.
@@ -23,12 +24,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vigil_store::{IndexValue, SnapshotScan, Store, StoredVersion};
+use vigil_service::{
+    FhirService, RequestContext, ServiceError, ServiceErrorKind, SnapshotScan, StoredVersion,
+    now_micros,
+};
 
 use super::ExportOptions;
 use super::job::{ExportJob, ExportLevel, JobState, OutputFile};
-use super::params::filter_request;
-use crate::{FhirService, ServiceError, now_micros};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +157,7 @@ pub(crate) fn group_patients(group: &Value) -> HashSet<String> {
 
 struct Run<'a> {
     service: &'a FhirService,
+    context: &'a RequestContext,
     options: &'a ExportOptions,
     stop: &'a AtomicBool,
     dir: PathBuf,
@@ -162,77 +165,73 @@ struct Run<'a> {
     last_saved: Instant,
 }
 
-impl FhirService {
-    /// Runs (or resumes) a job that is `in-progress` in the store; saves its end state.
-    pub(crate) fn run_export(
-        &self,
-        mut job: ExportJob,
-        root: &Path,
-        options: &ExportOptions,
-        stop: &AtomicBool,
-    ) -> RunEnd {
-        let dir = job_dir(root, &job.id);
-        let mut run = Run {
-            service: self,
-            options,
-            stop,
-            dir,
-            patients: None,
-            last_saved: Instant::now(),
-        };
-        match run.all_types(&mut job) {
-            Ok(RunEnd::Completed) => {
-                job.state = JobState::Completed;
-                job.finished_micros = Some(now_micros());
-                job.progress = "completed".to_owned();
-                match run.save(&job) {
-                    Ok(true) => RunEnd::Completed,
-                    Ok(false) => run.cancelled(&job.id),
-                    Err(error) => {
-                        tracing::error!(job = %job.id, %error, "cannot record a finished export");
-                        RunEnd::Interrupted
-                    }
+/// Runs (or resumes) a job that is `in-progress` in the store as `context`; saves its end
+/// state.
+pub(crate) fn run_export(
+    service: &FhirService,
+    context: &RequestContext,
+    mut job: ExportJob,
+    root: &Path,
+    options: &ExportOptions,
+    stop: &AtomicBool,
+) -> RunEnd {
+    let dir = job_dir(root, &job.id);
+    let mut run = Run {
+        service,
+        context,
+        options,
+        stop,
+        dir,
+        patients: None,
+        last_saved: Instant::now(),
+    };
+    match run.all_types(&mut job) {
+        Ok(RunEnd::Completed) => {
+            job.state = JobState::Completed;
+            job.finished_micros = Some(now_micros());
+            job.progress = "completed".to_owned();
+            match run.save(&job) {
+                Ok(true) => RunEnd::Completed,
+                Ok(false) => run.cancelled(&job.id),
+                Err(error) => {
+                    tracing::error!(job = %job.id, %error, "cannot record a finished export");
+                    RunEnd::Interrupted
                 }
             }
-            Ok(RunEnd::Cancelled) => run.cancelled(&job.id),
-            Ok(end) => end,
-            Err(error) => {
-                tracing::error!(job = %job.id, %error, "export failed");
-                remove_dir(&run.dir);
-                job.state = JobState::Failed;
-                job.finished_micros = Some(now_micros());
-                job.error = Some(
-                    error
-                        .issues()
-                        .iter()
-                        .map(|i| i.diagnostics.as_str())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                );
-                job.output.clear();
-                let _ = run.save(&job);
-                RunEnd::Failed
-            }
+        }
+        Ok(RunEnd::Cancelled) => run.cancelled(&job.id),
+        Ok(end) => end,
+        Err(error) => {
+            tracing::error!(job = %job.id, %error, "export failed");
+            remove_dir(&run.dir);
+            job.state = JobState::Failed;
+            job.finished_micros = Some(now_micros());
+            job.error = Some(
+                error
+                    .issues()
+                    .iter()
+                    .map(|i| i.diagnostics.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+            job.output.clear();
+            let _ = run.save(&job);
+            RunEnd::Failed
         }
     }
 }
 
 impl Run<'_> {
-    fn store(&self) -> &dyn Store {
-        self.service.store.as_ref()
-    }
-
     /// Saves the job if it is still `in-progress`; false when a client cancelled it.
     fn save(&mut self, job: &ExportJob) -> Result<bool, ServiceError> {
         self.last_saved = Instant::now();
-        Ok(self
-            .store()
-            .update_job(&job.to_record(now_micros()), JobState::InProgress.as_str())?)
+        self.service
+            .update_job(&job.to_record(now_micros()), JobState::InProgress.as_str())
     }
 
     fn cancelled(&self, job_id: &str) -> RunEnd {
         remove_dir(&self.dir);
-        if let Err(error) = self.store().delete_job(job_id) {
+        if let Err(error) = self.service.delete_job(job_id) {
             tracing::warn!(job = %job_id, %error, "cannot remove a cancelled export job");
         }
         RunEnd::Cancelled
@@ -247,9 +246,16 @@ impl Run<'_> {
             ExportLevel::System => None,
             ExportLevel::Patient => Some(Patients::Any),
             ExportLevel::Group(id) => {
-                let group = self.store().read("Group", id)?.filter(|v| !v.meta.deleted);
-                let group = group
-                    .ok_or_else(|| ServiceError::not_found(format!("Group/{id} is not known")))?;
+                let group = self
+                    .service
+                    .read(self.context, "Group", id)
+                    .map_err(|error| match error.kind() {
+                        ServiceErrorKind::Gone => {
+                            ServiceError::not_found(format!("Group/{id} is not known"))
+                        }
+                        _ => error,
+                    })?
+                    .version;
                 let value: Value = serde_json::from_str(&group.content).map_err(|e| {
                     ServiceError::internal(format!("stored Group is not JSON: {e}"))
                 })?;
@@ -318,10 +324,10 @@ impl Run<'_> {
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(Err(RunEnd::Interrupted));
             }
-            let page = self.store().scan_as_of(&scan)?;
-            let Some(last) = page.last() else { break };
-            scan.after_id = Some(last.id.clone());
-            let kept = self.select(resource_type, &filters, page)?;
+            let page = self.service.scan_snapshot(self.context, "export", &scan)?;
+            let Some(after_id) = page.after_id else { break };
+            scan.after_id = Some(after_id);
+            let kept = self.select(resource_type, &filters, page.versions)?;
             for version in &kept {
                 files.write(&version.content)?;
             }
@@ -334,7 +340,7 @@ impl Run<'_> {
                     return Ok(Err(RunEnd::Cancelled));
                 }
             } else if self
-                .store()
+                .service
                 .job(&job.id)?
                 .is_none_or(|record| record.state != JobState::InProgress.as_str())
             {
@@ -367,9 +373,12 @@ impl Run<'_> {
             let ids: Vec<&str> = page.iter().map(|v| v.id.as_str()).collect();
             let mut matched: HashSet<String> = HashSet::new();
             for query in filters {
-                let request = filter_request(resource_type, query, Some(&ids), ids.len())?;
-                let result = self.service.search.search(self.store(), &request)?;
-                matched.extend(result.matches.into_iter().map(|v| v.id));
+                matched.extend(self.service.filter_ids(
+                    self.context,
+                    resource_type,
+                    query,
+                    Some(&ids),
+                )?);
             }
             page.retain(|version| matched.contains(&version.id));
         }
@@ -383,30 +392,18 @@ impl Run<'_> {
         version: &StoredVersion,
         patients: &Patients,
     ) -> Result<bool, ServiceError> {
-        if resource_type == "Patient" {
-            return Ok(match patients {
-                Patients::Any => true,
-                Patients::Members(ids) => ids.contains(&version.id),
-            });
-        }
-        let Some(compartment) = vigil_model::schema::compartment("Patient") else {
-            return Ok(false);
-        };
-        let params = compartment.params(resource_type);
-        if params.is_empty() {
-            return Ok(false);
-        }
         let resource: Value = serde_json::from_str(&version.content).map_err(|e| {
             ServiceError::internal(format!(
                 "stored {resource_type}/{} is not JSON: {e}",
                 version.id
             ))
         })?;
-        let rows = self.service.search.index_rows(resource_type, &resource)?;
-        Ok(rows.iter().any(|row| {
-            params.contains(&row.param)
-                && matches!(&row.value, IndexValue::Reference { target_type: Some(t), target_id: Some(id), .. }
-                    if t == "Patient" && match patients { Patients::Any => true, Patients::Members(ids) => ids.contains(id) })
+        let referenced =
+            self.service
+                .patient_compartments(resource_type, &version.id, &resource)?;
+        Ok(referenced.iter().any(|id| match patients {
+            Patients::Any => true,
+            Patients::Members(ids) => ids.contains(id),
         }))
     }
 }

@@ -1,0 +1,116 @@
+//! What a search asks of the authorizer before it runs: [`Action::Search`] on every type it
+//! can return or look into, the searched types, the types reached by chained parameters
+//! (`subject:Patient.name`, `subject.name` through the parameter's target types) and by
+//! `_has`, and the types `_include`/`_revinclude` add. Each resource returned is then asked
+//! for [`Action::Read`] on its own (see `search.rs`).
+
+use crate::authz::{Access, Action};
+use crate::{FhirService, RequestContext, ServiceError};
+use std::collections::BTreeSet;
+use vigil_search::{SearchRequest, SearchScope};
+
+impl FhirService {
+    /// Asks for a type-level search of every type `request` reaches; the first refusal is
+    /// `Forbidden`.
+    pub(crate) fn allow_search(
+        &self,
+        context: &RequestContext,
+        request: &SearchRequest,
+    ) -> Result<(), ServiceError> {
+        for resource_type in self.searched_types(request) {
+            self.allow(context, &Access::to_type(Action::Search, &resource_type))?;
+        }
+        Ok(())
+    }
+
+    /// The types a search reads: the scope's, then chains, `_has` and includes.
+    pub(crate) fn searched_types(&self, request: &SearchRequest) -> BTreeSet<String> {
+        let mut types = BTreeSet::new();
+        let scope_types: Vec<&str> = match &request.scope {
+            SearchScope::Type(resource_type) => vec![resource_type.as_str()],
+            SearchScope::Compartment { resource_type, .. } => vec![resource_type.as_str()],
+            SearchScope::System(list) => list.iter().map(String::as_str).collect(),
+        };
+        for resource_type in &scope_types {
+            types.insert((*resource_type).to_owned());
+            for (name, _) in &request.filters {
+                self.reached_types(resource_type, name, 0, &mut types);
+            }
+        }
+        let registry = self.search.registry();
+        for include in &request.include {
+            let sources: Vec<&str> = if include.source_type == "*" {
+                scope_types.clone()
+            } else {
+                vec![include.source_type.as_str()]
+            };
+            for source in sources {
+                types.extend(self.targets(source, &include.param, include.target_type.as_deref()));
+            }
+        }
+        for include in &request.revinclude {
+            if include.source_type != "*" && registry.is_resource_type(&include.source_type) {
+                types.insert(include.source_type.clone());
+            }
+        }
+        types
+    }
+
+    /// Adds the types the filter `name` on `resource_type` looks into.
+    fn reached_types(
+        &self,
+        resource_type: &str,
+        name: &str,
+        depth: usize,
+        types: &mut BTreeSet<String>,
+    ) {
+        // Chains are bounded by the search engine; this only guards against a crafted name.
+        if depth > 8 {
+            return;
+        }
+        if let Some(rest) = name.strip_prefix("_has:") {
+            let mut parts = rest.splitn(3, ':');
+            if let (Some(source), Some(_param), Some(rest)) =
+                (parts.next(), parts.next(), parts.next())
+                && self.search.registry().is_resource_type(source)
+            {
+                types.insert(source.to_owned());
+                self.reached_types(source, rest, depth + 1, types);
+            }
+            return;
+        }
+        let Some((link, rest)) = name.split_once('.') else {
+            return;
+        };
+        let (code, modifier) = match link.split_once(':') {
+            Some((code, modifier)) => (code, Some(modifier)),
+            None => (link, None),
+        };
+        for target in self.targets(resource_type, code, modifier) {
+            self.reached_types(&target, rest, depth + 1, types);
+            types.insert(target);
+        }
+    }
+
+    /// The types a reference parameter can point to (just `explicit` when given and known).
+    fn targets(&self, resource_type: &str, code: &str, explicit: Option<&str>) -> Vec<String> {
+        let registry = self.search.registry();
+        if let Some(target) = explicit {
+            return if registry.is_resource_type(target) {
+                vec![target.to_owned()]
+            } else {
+                Vec::new()
+            };
+        }
+        if code == "*" {
+            return registry
+                .parameters(resource_type)
+                .flat_map(|p| p.def.target.iter().cloned())
+                .collect();
+        }
+        registry
+            .get(resource_type, code)
+            .map(|p| p.def.target.clone())
+            .unwrap_or_default()
+    }
+}

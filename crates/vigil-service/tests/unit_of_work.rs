@@ -1,0 +1,143 @@
+//! The public unit of work: several steps in one durable commit, all or nothing, each asking
+//! the authorizer; the audit hook sees what the unit wrote, under whose agent.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use vigil_service::{
+    AuditHook, AuditRecord, Conditional, Decision, FhirService, Preconditions, Records,
+    RequestContext, ServiceConfig, ServiceError, ServiceErrorKind, WriteMethod, WrittenVersion,
+};
+use vigil_store::sqlite::{SqliteOptions, SqliteStore};
+
+/// Remembers every call: the agent and what was written.
+#[derive(Default)]
+struct Hook {
+    calls: Mutex<Vec<(String, Vec<WrittenVersion>)>>,
+    add_record: bool,
+}
+
+impl AuditHook for Hook {
+    fn on_commit(
+        &self,
+        context: &RequestContext,
+        written: &[WrittenVersion],
+        records: &mut Records,
+    ) -> Result<(), ServiceError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((context.agent(), written.to_vec()));
+        if self.add_record {
+            records.append_audit(AuditRecord::for_context(context, "create"));
+        }
+        Ok(())
+    }
+}
+
+fn service(dir: &std::path::Path, hook: Arc<Hook>) -> FhirService {
+    let store = Arc::new(SqliteStore::open(dir, SqliteOptions::default()).unwrap());
+    let search = Arc::new(vigil_search::SearchEngine::r4());
+    FhirService::new(store, search, ServiceConfig::default()).with_audit_hook(hook)
+}
+
+fn patient(service: &FhirService, id: &str, family: &str) -> vigil_service::Prepared {
+    let body = json!({"resourceType": "Patient", "id": id, "name": [{"family": family}]});
+    let (object, _) = service.validate_body("Patient", body).unwrap();
+    service.prepare("Patient", id, object).unwrap()
+}
+
+#[test]
+fn steps_commit_together_and_the_hook_sees_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Arc::new(Hook::default());
+    let service = service(dir.path(), hook.clone());
+    let context = RequestContext::system("ingest", "http://localhost");
+    let (a, b) = (patient(&service, "a", "One"), patient(&service, "b", "Two"));
+    let changed = patient(&service, "a", "Changed");
+    service
+        .unit(&context, |unit| {
+            unit.create(a, None)?;
+            unit.create(b, None)?;
+            // The unit sees its own writes.
+            let seen = unit.read("Patient", "a")?.unwrap();
+            assert_eq!(seen.meta.version_id, 1);
+            unit.update(changed, &Preconditions::default())?;
+            unit.delete("Patient", "b", &Preconditions::default())
+        })
+        .unwrap();
+    let calls = hook.calls.lock().unwrap();
+    assert_eq!(calls.len(), 1, "one call per unit");
+    let (agent, written) = &calls[0];
+    assert_eq!(agent, "system:ingest");
+    let summary: Vec<(String, u64, WriteMethod)> = written
+        .iter()
+        .map(|w| (w.id.clone(), w.version_id, w.method))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("a".to_owned(), 1, WriteMethod::Create),
+            ("b".to_owned(), 1, WriteMethod::Create),
+            ("a".to_owned(), 2, WriteMethod::Update),
+            ("b".to_owned(), 2, WriteMethod::Delete),
+        ]
+    );
+}
+
+#[test]
+fn a_failing_step_rolls_the_whole_unit_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Arc::new(Hook::default());
+    let service = service(dir.path(), hook.clone());
+    let context = RequestContext::system("test", "http://localhost");
+    let a = patient(&service, "a", "One");
+    let error = service
+        .unit(&context, |unit| {
+            unit.create(a, None)?;
+            // No Patient matches: a conditional patch needs one.
+            match unit.resolve_for(Conditional::Patch, "Patient", "family=Nobody", None)? {
+                Decision::Existing(id) => Ok(id),
+                other => Err(ServiceError::internal(format!("unexpected {other:?}"))),
+            }
+        })
+        .unwrap_err();
+    assert_eq!(error.kind(), ServiceErrorKind::NotFound);
+    let read = service.read(&context, "Patient", "a").unwrap_err();
+    assert_eq!(read.kind(), ServiceErrorKind::NotFound, "nothing committed");
+    assert!(
+        hook.calls.lock().unwrap().is_empty(),
+        "the hook runs only for units that commit"
+    );
+}
+
+/// Audit records reach the store through one adapter (`audit::write_records`); until the
+/// store's change log takes them, a unit carrying records is refused rather than committed
+/// without them.
+#[test]
+fn records_are_committed_with_the_unit_or_the_unit_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Arc::new(Hook {
+        add_record: true,
+        ..Hook::default()
+    });
+    let service = service(dir.path(), hook);
+    let context = RequestContext::system("test", "http://localhost");
+    let body: Value = json!({"resourceType": "Patient"});
+    let error = service.create(&context, "Patient", body, None).unwrap_err();
+    // When the store adapter is wired, this becomes: created, with its record.
+    assert_eq!(error.kind(), ServiceErrorKind::NotSupported);
+    let search = service
+        .search(
+            &context,
+            vigil_service::SearchScope::Type("Patient".into()),
+            vec![],
+            false,
+        )
+        .unwrap();
+    assert!(
+        search.get("entry").is_none(),
+        "no resource without its record"
+    );
+}
