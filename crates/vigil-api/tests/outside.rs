@@ -620,3 +620,61 @@ async fn batch_and_transaction_entries_may_be_any_read_interaction() {
         .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
 }
+
+/// Refuses one interaction (by its name) on one type, allows the rest.
+struct Refuse(&'static str, &'static str);
+
+impl vigil_service::Authorizer for Refuse {
+    fn authorize(
+        &self,
+        _context: &vigil_service::RequestContext,
+        access: &vigil_service::Access<'_>,
+    ) -> Result<(), vigil_service::Denied> {
+        if access.action.name() == self.0 && access.resource_type == self.1 {
+            Err(vigil_service::Denied::new("refused by the test"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The new kinds of GET entries are checked before a transaction commits: a refused
+/// compartment search or `$everything`, or an operation that cannot run in a Bundle, fails the
+/// transaction with nothing written.
+#[tokio::test]
+async fn transaction_read_entries_are_checked_before_the_commit() {
+    let cases: [(Refuse, &str, StatusCode); 4] = [
+        (
+            Refuse("search-type", "Observation"),
+            "Patient/p1/Observation",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Refuse("search-type", "Observation"),
+            "?_type=Observation",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Refuse("everything", "Patient"),
+            "Patient/p1/$everything",
+            StatusCode::FORBIDDEN,
+        ),
+        (Refuse("none", "None"), "$export", StatusCode::BAD_REQUEST),
+    ];
+    for (refuse, url, status) in cases {
+        let (server, _service) = TestServer::with_authorizer(std::sync::Arc::new(refuse));
+        server
+            .request("PUT", "/Patient/p1", Some(patient_with_id("p1", "A")), &[])
+            .await;
+        let entries = vec![
+            json!({"resource": patient_with_id("p5", "E"), "request": {"method": "PUT", "url": "Patient/p5"}}),
+            json!({"request": {"method": "GET", "url": url}}),
+        ];
+        let answer = server
+            .request("POST", "/", Some(bundle("transaction", entries)), &[])
+            .await;
+        assert_eq!(answer.status, status, "{url}: {}", answer.text());
+        let p5 = server.request("GET", "/Patient/p5", None, &[]).await;
+        assert_eq!(p5.status, StatusCode::NOT_FOUND, "{url}: nothing written");
+    }
+}
