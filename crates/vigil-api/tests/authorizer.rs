@@ -204,12 +204,8 @@ async fn search_asks_per_type_and_per_resource_and_leaves_refused_ones_out() {
         )
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-    // o1 is left out; the Patient it refers to is readable, so it stays included (includes
-    // are computed by the search engine before the per-resource answers); p2 is left out.
-    assert_eq!(
-        entry_ids(&response.json()),
-        ["Observation/o2", "Patient/p1"]
-    );
+    // o1 is left out, and with it p1, which only o1 included; p2 is refused.
+    assert_eq!(entry_ids(&response.json()), ["Observation/o2"]);
     recorder.assert_asked(&[
         "search-type Observation",
         "search-type Patient",
