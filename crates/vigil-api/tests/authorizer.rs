@@ -267,6 +267,12 @@ async fn history_entries_and_everything_members_are_asked_one_by_one() {
     recorder.deny("history", "Patient", Some("p2"));
     let response = server.request("GET", "/Patient/_history", None, &[]).await;
     assert_eq!(entry_ids(&response.json()), ["Patient/p1"]);
+    // An instance history is asked first at the id level (before telling whether it exists).
+    assert_forbidden(
+        &server
+            .request("GET", "/Patient/p2/_history", None, &[])
+            .await,
+    );
     recorder.assert_asked(&["history Patient/p1 +content", "history Patient/p2 +content"]);
 
     recorder.reset();
