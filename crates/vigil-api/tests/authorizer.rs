@@ -204,12 +204,8 @@ async fn search_asks_per_type_and_per_resource_and_leaves_refused_ones_out() {
         )
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-    // o1 is left out; the Patient it refers to is readable, so it stays included (includes
-    // are computed by the search engine before the per-resource answers); p2 is left out.
-    assert_eq!(
-        entry_ids(&response.json()),
-        ["Observation/o2", "Patient/p1"]
-    );
+    // o1 is left out, and with it p1, which only o1 included; p2 is refused.
+    assert_eq!(entry_ids(&response.json()), ["Observation/o2"]);
     recorder.assert_asked(&[
         "search-type Observation",
         "search-type Patient",
@@ -271,6 +267,12 @@ async fn history_entries_and_everything_members_are_asked_one_by_one() {
     recorder.deny("history", "Patient", Some("p2"));
     let response = server.request("GET", "/Patient/_history", None, &[]).await;
     assert_eq!(entry_ids(&response.json()), ["Patient/p1"]);
+    // An instance history is asked first at the id level (before telling whether it exists).
+    assert_forbidden(
+        &server
+            .request("GET", "/Patient/p2/_history", None, &[])
+            .await,
+    );
     recorder.assert_asked(&["history Patient/p1 +content", "history Patient/p2 +content"]);
 
     recorder.reset();
@@ -454,7 +456,9 @@ fn every_kind(kind: &str) -> Value {
             {"name": "value", "valueCode": "amended"}]}]},
          "request": {"method": "PATCH", "url": "Observation/o2"}},
         {"request": {"method": "GET", "url": "Patient/p2"}},
-        {"request": {"method": "GET", "url": "Observation?subject=Patient/p2"}}
+        {"request": {"method": "GET", "url": "Observation?subject=Patient/p2"}},
+        {"request": {"method": "GET", "url": "Patient/p2/_history/1"}},
+        {"request": {"method": "GET", "url": "Patient/p2/_history"}}
     ]})
 }
 
@@ -474,6 +478,8 @@ async fn a_refused_transaction_entry_fails_the_whole_transaction() {
         "read Patient/p2 +content",
         "search-type Observation",
         "read Observation/o2 +content",
+        "vread Patient/p2 +content",
+        "history Patient/p2 +content",
     ]);
     assert!(
         recorder
@@ -483,8 +489,10 @@ async fn a_refused_transaction_entry_fails_the_whole_transaction() {
     );
 
     // Each refusal on its own fails the transaction with 403 and writes nothing.
-    let refusals: [(&'static str, &'static str, Option<&'static str>); 6] = [
+    let refusals: [(&'static str, &'static str, Option<&'static str>); 8] = [
         ("create", "Patient", None),
+        ("vread", "Patient", Some("p2")),
+        ("history", "Patient", Some("p2")),
         ("update", "Patient", Some("p1")),
         ("update", "Patient", Some("p2")),
         ("patch", "Observation", Some("o2")),
@@ -506,6 +514,36 @@ async fn a_refused_transaction_entry_fails_the_whole_transaction() {
             "{action} {resource_type}: the delete rolled back"
         );
     }
+}
+
+#[tokio::test]
+async fn conditional_transaction_entries_ask_for_their_match() {
+    let (server, _service, recorder) = ward().await;
+    // The PATCH entry's Binary holds the JSON Patch
+    // [{"op":"add","path":"/issued","value":"2026-01-01T00:00:00Z"}].
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "DELETE", "url": "Observation?_id=o1"}},
+        {"resource": {"resourceType": "Binary", "contentType": "application/json-patch+json",
+                      "data": "W3sib3AiOiJhZGQiLCJwYXRoIjoiL2lzc3VlZCIsInZhbHVlIjoiMjAyNi0wMS0wMVQwMDowMDowMFoifV0="},
+         "request": {"method": "PATCH", "url": "Observation?_id=o2"}},
+        {"resource": {"resourceType": "Patient", "name": [{"family": "Once"}]},
+         "request": {"method": "POST", "url": "Patient", "ifNoneExist": "_id=p1"}}
+    ]});
+    recorder.deny("delete", "Observation", Some("o1"));
+    assert_forbidden(&server.request("POST", "/", Some(bundle.clone()), &[]).await);
+    recorder.assert_asked(&["search-type Observation", "delete Observation/o1 +previous"]);
+    let o1 = server.request("GET", "/Observation/o1", None, &[]).await;
+    assert_eq!(o1.status, StatusCode::OK);
+
+    recorder.reset();
+    let response = server.request("POST", "/", Some(bundle), &[]).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    recorder.assert_asked(&[
+        "delete Observation/o1 +previous",
+        "patch Observation/o2 +content +previous",
+        "search-type Patient",
+        "read Patient/p1 +content",
+    ]);
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Bulk work beside the request path, built only on the service door
 //! ([`vigil_service::FhirService`] and its unit of work): the offline loader behind
-//! `vigil import` ([`import`]) and Bulk Data `$export` with its durable job runner
+//! `vigil import` ([`import::run`]) and Bulk Data `$export` with its durable job runner
 //! ([`export`]).
 //!
 //! Architecture invariant: nothing here reaches the store or the search engine; every
@@ -16,5 +16,5 @@ pub use export::{
 };
 pub use import::{
     ImportCounts, ImportFile, ImportFormat, ImportIssue, ImportObserver, ImportOptions, ImportPlan,
-    ImportPosition, ImportReport, ImportTimings, import,
+    ImportPosition, ImportReport, ImportTimings,
 };

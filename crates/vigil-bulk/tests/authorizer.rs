@@ -114,7 +114,7 @@ fn import_asks_for_every_write_and_a_refusal_stops_that_entry_only() {
         ..ImportOptions::default()
     };
     let mut issues = Issues::default();
-    let report = vigil_bulk::import(&service, &context, &inputs, &options, &mut issues);
+    let report = vigil_bulk::import::run(&service, &context, &inputs, &options, &mut issues);
 
     assert_eq!(report.counts.errors, 1, "{:?}", issues.0.len());
     assert_eq!(issues.0[0].error.kind(), ServiceErrorKind::Forbidden);
@@ -156,7 +156,7 @@ fn import_asks_for_every_write_and_a_refusal_stops_that_entry_only() {
         .unwrap()
         .push(("search-type".to_owned(), "Patient".to_owned()));
     let mut issues = Issues::default();
-    let report = vigil_bulk::import(&service, &context, &inputs[1..], &options, &mut issues);
+    let report = vigil_bulk::import::run(&service, &context, &inputs[1..], &options, &mut issues);
     assert_eq!(report.counts.errors, 2, "both entries search Patient");
     assert!(
         issues

@@ -91,6 +91,13 @@ impl FhirService {
         patient_id: &str,
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
+        // The authorizer: the operation on the Patient (before telling whether it exists), then
+        // each member and reference.
+        let operation = crate::authz::Action::Operation("everything");
+        self.allow(
+            context,
+            &crate::authz::Access::to_resource(operation, "Patient", patient_id, None),
+        )?;
         match self.store.read("Patient", patient_id)? {
             None => {
                 return Err(ServiceError::not_found(format!(
@@ -107,12 +114,6 @@ impl FhirService {
             Some(_) => {}
         }
         let request = self.everything_request(pairs)?;
-        // The authorizer: the operation on the Patient, then each member and reference.
-        let operation = crate::authz::Action::Operation("everything");
-        self.allow(
-            context,
-            &crate::authz::Access::to_resource(operation, "Patient", patient_id, None),
-        )?;
         let (mut matches, next) = self.everything_page(patient_id, &request)?;
         matches.retain(|v| self.allows_version(context, operation, v));
         let mut included = self.referenced(&matches)?;

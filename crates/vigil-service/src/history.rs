@@ -44,6 +44,16 @@ impl FhirService {
             HistoryScope::Type(resource_type) => self.check_type(resource_type)?,
             HistoryScope::Instance(resource_type, id) => {
                 self.check_type(resource_type)?;
+                // Asked before telling whether the resource exists; each entry is asked again.
+                self.allow(
+                    context,
+                    &crate::authz::Access::to_resource(
+                        crate::authz::Action::History,
+                        resource_type,
+                        id,
+                        None,
+                    ),
+                )?;
                 if self.store.read(resource_type, id)?.is_none() {
                     return Err(ServiceError::not_found(format!(
                         "{resource_type}/{id} is not known"

@@ -48,12 +48,17 @@ impl FhirService {
         let mut result = self.search.search(self.store.as_ref(), &request)?;
         // A resource the caller may not read is left out of the Bundle, not a refusal of the
         // whole search.
+        let found = result.matches.len();
         result
             .matches
             .retain(|v| self.allows_version(context, Action::Read, v));
         result
             .included
             .retain(|v| self.allows_version(context, Action::Read, v));
+        if result.matches.len() < found {
+            let included = std::mem::take(&mut result.included);
+            result.included = crate::search_access::linked_includes(&result.matches, included);
+        }
         let summary = request.summary.map(model_summary);
         let links = Links {
             base: &context.base_url,

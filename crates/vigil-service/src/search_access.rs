@@ -2,12 +2,16 @@
 //! can return or look into, the searched types, the types reached by chained parameters
 //! (`subject:Patient.name`, `subject.name` through the parameter's target types) and by
 //! `_has`, and the types `_include`/`_revinclude` add. Each resource returned is then asked
-//! for [`Action::Read`] on its own (see `search.rs`).
+//! for [`Action::Read`] on its own (see `search.rs`), and the includes of refused matches are
+//! left out with them ([`linked_includes`]).
 
 use crate::authz::{Access, Action};
+use crate::bundle::for_each_reference;
 use crate::{FhirService, RequestContext, ServiceError};
-use std::collections::BTreeSet;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashSet};
 use vigil_search::{SearchRequest, SearchScope};
+use vigil_store::StoredVersion;
 
 impl FhirService {
     /// Asks for a type-level search of every type `request` reaches; the first refusal is
@@ -112,5 +116,104 @@ impl FhirService {
             .get(resource_type, code)
             .map(|p| p.def.target.clone())
             .unwrap_or_default()
+    }
+}
+
+/// The included resources still linked to what the caller may see, once refused matches are
+/// left out: those a kept resource refers to or that refer to a kept resource, transitively
+/// (for `:iterate`). Run only when a match was refused, so an allow-all search pays nothing.
+pub(crate) fn linked_includes(
+    matches: &[StoredVersion],
+    included: Vec<StoredVersion>,
+) -> Vec<StoredVersion> {
+    let mut kept: HashSet<String> = matches.iter().map(key).collect();
+    let mut refers: HashSet<String> = matches.iter().flat_map(references).collect();
+    let outgoing: Vec<HashSet<String>> = included.iter().map(references).collect();
+    let mut linked = vec![false; included.len()];
+    loop {
+        let mut changed = false;
+        for (index, version) in included.iter().enumerate() {
+            if linked[index] {
+                continue;
+            }
+            let name = key(version);
+            if refers.contains(&name) || outgoing[index].iter().any(|r| kept.contains(r)) {
+                linked[index] = true;
+                changed = true;
+                kept.insert(name);
+                refers.extend(outgoing[index].iter().cloned());
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    included
+        .into_iter()
+        .zip(linked)
+        .filter_map(|(version, linked)| linked.then_some(version))
+        .collect()
+}
+
+fn key(version: &StoredVersion) -> String {
+    format!("{}/{}", version.resource_type, version.id)
+}
+
+/// `Type/id` of every reference of a stored resource (absolute URLs by their last two
+/// segments).
+fn references(version: &StoredVersion) -> HashSet<String> {
+    let mut found = HashSet::new();
+    let Ok(mut resource) = serde_json::from_str::<Value>(&version.content) else {
+        return found;
+    };
+    let _ = for_each_reference(&mut resource, &mut |reference| {
+        let mut parts = reference.rsplit('/');
+        if let (Some(id), Some(resource_type)) = (parts.next(), parts.next()) {
+            found.insert(format!("{resource_type}/{id}"));
+        }
+        Ok(())
+    });
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_store::{StoredVersion, VersionMeta, WriteMethod};
+
+    fn version(resource_type: &str, id: &str, refers_to: &[&str]) -> StoredVersion {
+        let refs: Vec<Value> = refers_to
+            .iter()
+            .map(|r| serde_json::json!({"reference": r}))
+            .collect();
+        let content = serde_json::json!({"resourceType": resource_type, "id": id, "link": refs});
+        StoredVersion {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            seq: 0,
+            meta: VersionMeta {
+                version_id: 1,
+                last_updated_micros: 0,
+                deleted: false,
+                method: WriteMethod::Create,
+            },
+            content: content.to_string().into(),
+        }
+    }
+
+    #[test]
+    fn includes_of_refused_matches_are_left_out() {
+        let kept = [version("Observation", "o2", &["Patient/p2"])];
+        let included = vec![
+            version("Patient", "p1", &["Organization/x"]),
+            version("Patient", "p2", &["Organization/y"]),
+            // Reached from p2 by an iterated include.
+            version("Organization", "y", &[]),
+            version("Organization", "x", &[]),
+            // A revinclude of the kept match.
+            version("Provenance", "v", &["http://h/fhir/Observation/o2"]),
+        ];
+        let names: Vec<String> = linked_includes(&kept, included).iter().map(key).collect();
+        assert_eq!(names, ["Patient/p2", "Organization/y", "Provenance/v"]);
     }
 }

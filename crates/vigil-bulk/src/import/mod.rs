@@ -236,7 +236,7 @@ impl fmt::Display for ImportReport {
 }
 
 /// What the caller hears during an import; every method runs on the thread that called
-/// [`FhirService::import`].
+/// [`run`].
 pub trait ImportObserver {
     /// The scan is done: the files in load order, with their item counts.
     fn planned(&mut self, plan: &ImportPlan) {
@@ -254,7 +254,7 @@ pub trait ImportObserver {
 /// through `service`'s door as described in the module documentation. Failed entries, lines
 /// and files are reported to `observer` and counted, and the rest goes on: there is always a
 /// report.
-pub fn import(
+pub fn run(
     service: &FhirService,
     context: &RequestContext,
     inputs: &[PathBuf],

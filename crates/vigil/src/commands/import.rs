@@ -1,6 +1,6 @@
 //! `vigil import`: offline bulk load of Bundles and NDJSON files into a data directory.
 //!
-//! The work is `vigil_bulk::import` (vigil-bulk, `import` module, which documents the id
+//! The work is `vigil_bulk::import::run` (vigil-bulk, `import` module, which documents the id
 //! rules and the load order); this file is the command line around it: a progress bar on
 //! stderr (hidden when stderr is not a terminal), one line per failed entry or line on stderr,
 //! the summary line on stdout, and a non-zero exit status when anything failed.
@@ -64,7 +64,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     }
     let context = RequestContext::system("import", &args.base_url);
     let mut progress = Progress::new();
-    let report = vigil_bulk::import(&service, &context, &args.inputs, &options, &mut progress);
+    let report = vigil_bulk::import::run(&service, &context, &args.inputs, &options, &mut progress);
     progress.bar.finish_and_clear();
     drop(service);
     match Arc::try_unwrap(store) {
