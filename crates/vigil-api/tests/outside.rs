@@ -63,6 +63,23 @@ async fn if_none_match_star_on_put_refuses_an_existing_resource() {
         )
         .await;
     assert_eq!(revived.status, StatusCode::CREATED, "{}", revived.text());
+    // With If-Match too, one of the two always fails: 412, nothing written.
+    let both = server
+        .request(
+            "PUT",
+            "/Patient/p9",
+            Some(patient_with_id("p9", "X")),
+            &[("if-none-match", "*"), ("if-match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(
+        both.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        both.text()
+    );
+    let p9 = server.request("GET", "/Patient/p9", None, &[]).await;
+    assert_eq!(p9.status, StatusCode::NOT_FOUND);
     // Any other If-None-Match on an update is refused, not ignored.
     let other = server
         .request(

@@ -107,7 +107,7 @@ pub(crate) async fn update(
     let service = state.service.clone();
     let outcome = blocking(move || {
         if if_absent {
-            service.update_if_absent(&context, &resource_type, &id, resource)
+            service.update_if_absent(&context, &resource_type, &id, resource, &preconditions)
         } else {
             service.update(&context, &resource_type, &id, resource, &preconditions)
         }

@@ -62,7 +62,8 @@ impl FhirService {
             (EntryMethod::Put, EntryTarget::Instance(resource_type, id))
                 if none_match == Some(NoneMatch::Any) =>
             {
-                let outcome = self.update_if_absent(context, resource_type, id, resource)?;
+                let outcome =
+                    self.update_if_absent(context, resource_type, id, resource, &preconditions)?;
                 Ok(written(&base, &outcome, returns))
             }
             (EntryMethod::Post, EntryTarget::Type(resource_type)) => {

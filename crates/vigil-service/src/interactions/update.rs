@@ -28,22 +28,17 @@ impl FhirService {
 
     /// `PUT [type]/[id]` with `If-None-Match: *`: creates the resource at that id, and fails with
     /// `PreconditionFailed` (412) when a current version exists (a deleted resource has none, so
-    /// it is created again). The check and the write happen in one unit of work.
+    /// it is created again). An `If-Match` in `preconditions` is checked too (so with both, the
+    /// answer is always 412). The check and the write happen in one unit of work.
     pub fn update_if_absent(
         &self,
         context: &RequestContext,
         resource_type: &str,
         id: &str,
         body: Value,
+        preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
-        self.update_checked(
-            context,
-            resource_type,
-            id,
-            body,
-            &Preconditions::default(),
-            true,
-        )
+        self.update_checked(context, resource_type, id, body, preconditions, true)
     }
 
     fn update_checked(
