@@ -628,6 +628,15 @@ async fn batch_and_transaction_entries_may_be_any_read_interaction() {
         "p2"
     );
     assert_eq!(response["entry"][3]["resource"]["total"], 1);
+    // A POST search entry is refused with 400 (never a 500).
+    let post_search = json!({"request": {"method": "POST", "url": "Patient/_search?name=A"}});
+    let answer = server
+        .request("POST", "/", Some(bundle("batch", vec![post_search])), &[])
+        .await;
+    assert_eq!(
+        answer.json()["entry"][0]["response"]["status"],
+        "400 Bad Request"
+    );
     // A write to a system URL is refused with 400.
     let entries = vec![
         json!({"resource": patient_with_id("p3", "C"), "request": {"method": "POST", "url": "metadata"}}),
