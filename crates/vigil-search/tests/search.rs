@@ -54,9 +54,32 @@ fn setup() -> (tempfile::TempDir, SqliteStore, SearchEngine) {
 use common::ids;
 
 #[test]
-fn every_parameter_type_and_modifier() {
+fn the_matcher_agrees_with_sql_on_every_case() {
     let (_dir, store, engine) = setup();
-    let cases: &[(&str, &str, &[&str])] = &[
+    let searches: Vec<_> = cases()
+        .into_iter()
+        .map(|(resource_type, query, _)| {
+            let found = ids(&engine, &store, resource_type, query);
+            (
+                resource_type.to_owned(),
+                query.to_owned(),
+                found.into_iter().collect(),
+            )
+        })
+        .collect();
+    let (compared, disagreements) = common::matcher_agreement(&engine, &store, &searches);
+    println!(
+        "{} searches x stored resources of their type: {compared} comparisons, {} disagreements",
+        searches.len(),
+        disagreements.len()
+    );
+    assert!(compared > searches.len());
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+/// (type, query, expected ids) for every parameter type and modifier.
+fn cases() -> Vec<(&'static str, &'static str, &'static [&'static str])> {
+    vec![
         // string
         ("Patient", "name=muller", &["p1", "p2"]),
         ("Patient", "name=MÜL", &["p1", "p2"]),
@@ -222,9 +245,15 @@ fn every_parameter_type_and_modifier() {
         ("Patient", "organization:missing=true", &["p1", "p3"]),
         ("Patient", "_id=p1,p3", &["p1", "p3"]),
         ("Patient", "_content=carol", &["p3"]),
-    ];
+    ]
+}
+
+#[test]
+fn every_parameter_type_and_modifier() {
+    let (_dir, store, engine) = setup();
+    let cases = cases();
     let mut failures = Vec::new();
-    for (resource_type, query, expected) in cases {
+    for (resource_type, query, expected) in &cases {
         let got = ids(&engine, &store, resource_type, query);
         if got != *expected {
             failures.push(format!(
@@ -360,4 +389,51 @@ fn sorting_paging_totals_and_includes() {
     )
     .unwrap();
     assert_eq!(engine.search(&store, &request).unwrap().matches.len(), 2);
+}
+
+#[test]
+fn the_matcher_refuses_what_it_cannot_answer() {
+    let (_dir, store, engine) = setup();
+    let observation = fixtures()
+        .into_iter()
+        .find(|r| r["id"] == "o-hr2")
+        .expect("o-hr2");
+    // Without a store: terminology modifiers are refused when compiled, chains when matched.
+    let error = engine
+        .compile_criteria("Observation", "code:in=http://x/vs")
+        .err()
+        .expect(":in without a store");
+    assert_eq!(error.kind(), &SearchErrorKind::Unsupported);
+    let chain = engine
+        .compile_criteria("Observation", "patient.gender=male")
+        .expect("chain");
+    assert!(
+        chain
+            .matches(&observation, &mut vigil_search::NoContext)
+            .is_err()
+    );
+    // With a store they are answered.
+    let mut context = vigil_search::StoreMatchContext::new(&engine, &store);
+    assert!(chain.matches(&observation, &mut context).expect("chain"));
+    // Unknown parameters are errors; empty ones are ignored; other types never match.
+    assert!(
+        engine
+            .compile_criteria("Observation", "nonsense=1")
+            .is_err()
+    );
+    let empty = engine
+        .compile_criteria("Observation", "code=&status=final")
+        .expect("empty value");
+    assert_eq!(empty.criteria().len(), 1);
+    assert!(
+        empty
+            .matches(&observation, &mut vigil_search::NoContext)
+            .expect("match")
+    );
+    let patient = json!({"resourceType": "Patient", "id": "x"});
+    assert!(
+        !empty
+            .matches(&patient, &mut vigil_search::NoContext)
+            .expect("other type")
+    );
 }
