@@ -244,7 +244,8 @@ fn cases() -> Vec<(&'static str, &'static str, &'static [&'static str])> {
         ("Patient", "organization:missing=false", &["p2"]),
         ("Patient", "organization:missing=true", &["p1", "p3"]),
         ("Patient", "_id=p1,p3", &["p1", "p3"]),
-        ("Patient", "_content=carol", &["p3"]),
+        ("Patient", "_content=carol&gender=female", &["p3"]),
+        ("Patient", "_content=carol,anna&_id=p1,p2,p3", &["p1", "p3"]),
     ]
 }
 
@@ -278,6 +279,12 @@ fn client_mistakes_are_typed_errors() {
         ("birthdate:exact=1970", SearchErrorKind::Unsupported),
         ("gender:in=http://x", SearchErrorKind::MalformedValue),
         ("nonsense=1", SearchErrorKind::UnknownParameter),
+        ("_content=carol", SearchErrorKind::Unsupported),
+        ("_text=carol&gender:not=male", SearchErrorKind::Unsupported),
+        (
+            "_has:Observation:patient:_content=x",
+            SearchErrorKind::Unsupported,
+        ),
         (
             "organization:missing=maybe",
             SearchErrorKind::MalformedValue,

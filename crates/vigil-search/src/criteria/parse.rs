@@ -193,6 +193,12 @@ impl<'r> Parser<'r> {
                 let ids = values.into_iter().map(unescape).collect();
                 return Ok(Some(Criterion::Id(ids)));
             }
+            ("_content" | "_text", None) if depth > 0 => {
+                return Err(SearchError::unsupported(
+                    name,
+                    format!("'{code}' is not indexed and cannot be chained"),
+                ));
+            }
             ("_content" | "_text", None) => {
                 let needles: BTreeSet<String> = values
                     .into_iter()
