@@ -11,8 +11,8 @@
 //! and the terminology sets of `:in`/`:not-in`/`:above`/`:below` are resolved then (only by
 //! [`crate::SearchEngine::compile_criteria_in`], which reads them from the store; without a
 //! store those modifiers are refused). `_content`/`_text` compare with the resource's JSON as
-//! serialised here (the store's text when it came from the store) lower-cased in ASCII, as
-//! SQLite's `lower()` does.
+//! serialised here (the store's text when it came from the store) lower-cased in ASCII, as the
+//! embedded backend's `lower()` does.
 
 use std::collections::HashMap;
 use std::sync::Arc;

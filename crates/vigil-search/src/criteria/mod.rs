@@ -245,7 +245,7 @@ pub fn negated_prefixes(written: &str, prefixes: &[Prefix]) -> Result<bool, Sear
     }
 }
 
-/// The ordering SQLite's BINARY collation gives two texts (byte order of UTF-8).
+/// The order a binary collation gives two texts (byte order of UTF-8), as the index tables use.
 pub fn text_at_least(text: &str, bound: &str) -> bool {
     text.as_bytes() >= bound.as_bytes()
 }
