@@ -96,6 +96,9 @@ pub(crate) fn resolve(
     Ok(result)
 }
 
+/// A spec with its share of the include limit and the resources read for it.
+type Allotted<'p, 's> = (&'p Pending<'s>, usize, Vec<StoredVersion>);
+
 /// Reads each spec's part of `budget`: first an equal share (plus one row, to tell whether
 /// there is more); only the specs that had more are counted, and they then share what the
 /// others left (re-read with their larger share). Returns each spec with its share and rows.
@@ -104,7 +107,7 @@ fn allot<'p, 's>(
     runner: &mut dyn QueryRunner,
     pending: &'p mut [Pending<'s>],
     budget: usize,
-) -> Result<Vec<(&'p Pending<'s>, usize, Vec<StoredVersion>)>, SearchError> {
+) -> Result<Vec<Allotted<'p, 's>>, SearchError> {
     let equal = shares(&vec![u64::MAX; pending.len()], budget);
     let mut read = Vec::with_capacity(pending.len());
     for (item, share) in pending.iter_mut().zip(&equal) {
