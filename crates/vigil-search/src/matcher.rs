@@ -18,14 +18,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
-use vigil_store::{IndexRow, IndexValue, SqlValue, Store, StoredVersion};
+use vigil_store::{IndexRow, IndexValue, SqlValue, Store, StoredVersion, Transaction};
 
 use crate::criteria::Criterion;
 use crate::criteria::parse::SearchWarning;
 use crate::engine::SearchEngine;
 use crate::error::{SearchError, SearchErrorKind};
 use crate::extract::Extractor;
-use crate::runner::{QueryRunner, StoreRunner};
+use crate::runner::{QueryRunner, StoreRunner, TransactionRunner};
 use crate::sql::clause::Table;
 
 /// The other resources chains and `_has` look at.
@@ -68,17 +68,26 @@ impl MatchContext for NoContext {
     }
 }
 
-/// Other resources read from a store's committed data (through its SQL hook).
+/// Other resources read from a store through its SQL hook: committed data, or inside a unit of
+/// work (so a rule evaluated during a write sees what the unit already wrote).
 pub struct StoreMatchContext<'a> {
-    runner: StoreRunner<'a>,
+    runner: Box<dyn QueryRunner + 'a>,
     columns: &'a str,
 }
 
 impl<'a> StoreMatchContext<'a> {
-    /// A context over `store`, with the engine's dialect.
+    /// A context over the committed data of `store`, with the engine's dialect.
     pub fn new(engine: &'a SearchEngine, store: &'a dyn Store) -> Self {
         StoreMatchContext {
-            runner: StoreRunner(store),
+            runner: Box::new(StoreRunner(store)),
+            columns: engine.dialect().resource_columns(),
+        }
+    }
+
+    /// A context inside a unit of work.
+    pub fn in_transaction(engine: &'a SearchEngine, transaction: &'a mut dyn Transaction) -> Self {
+        StoreMatchContext {
+            runner: Box::new(TransactionRunner(transaction)),
             columns: engine.dialect().resource_columns(),
         }
     }
