@@ -266,30 +266,7 @@ impl CompiledQuery {
                 code,
                 targets,
                 inner,
-            } => {
-                let references: Vec<(String, String)> = candidate
-                    .rows(&self.extractor, code)?
-                    .iter()
-                    .filter(|row| row.param == *code)
-                    .filter_map(|row| match &row.value {
-                        IndexValue::Reference {
-                            target_type: Some(t),
-                            target_id: Some(id),
-                            ..
-                        } if targets.contains(t) => Some((t.clone(), id.clone())),
-                        _ => None,
-                    })
-                    .collect();
-                for (target_type, id) in references {
-                    if let Some(target) = context.read(&target_type, &id)? {
-                        let mut target = Candidate::new(&target)?;
-                        if self.evaluate(inner, &mut target, context)? {
-                            return Ok(true);
-                        }
-                    }
-                }
-                Ok(false)
-            }
+            } => self.chain(code, targets, inner, candidate, context),
             Criterion::Has {
                 source_type,
                 reference,
@@ -324,6 +301,41 @@ impl CompiledQuery {
                 }))
             }
         }
+    }
+}
+
+impl CompiledQuery {
+    /// A reference row of `code` points at a current resource of `targets` matching `inner`.
+    fn chain(
+        &self,
+        code: &str,
+        targets: &[String],
+        inner: &Criterion,
+        candidate: &mut Candidate<'_>,
+        context: &mut dyn MatchContext,
+    ) -> Result<bool, SearchError> {
+        let references: Vec<(String, String)> = candidate
+            .rows(&self.extractor, code)?
+            .iter()
+            .filter(|row| row.param == code)
+            .filter_map(|row| match &row.value {
+                IndexValue::Reference {
+                    target_type: Some(t),
+                    target_id: Some(id),
+                    ..
+                } if targets.contains(t) => Some((t.clone(), id.clone())),
+                _ => None,
+            })
+            .collect();
+        for (target_type, id) in references {
+            if let Some(target) = context.read(&target_type, &id)? {
+                let mut target = Candidate::new(&target)?;
+                if self.evaluate(inner, &mut target, context)? {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 }
 
