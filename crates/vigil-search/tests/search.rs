@@ -444,3 +444,159 @@ fn the_matcher_refuses_what_it_cannot_answer() {
             .expect("other type")
     );
 }
+
+/// Queries generated from the fixtures' own index values (every parameter, every modifier and
+/// prefix, fixed probes for the ordered types): the matcher and the SQL agree on each.
+#[test]
+fn generated_searches_agree_with_the_matcher() {
+    let (_dir, store, engine) = setup();
+    let mut queries: std::collections::BTreeSet<(String, String)> = Default::default();
+    let escape = |text: &str| {
+        text.replace('\\', "\\\\")
+            .replace(',', "\\,")
+            .replace('|', "\\|")
+            .replace('$', "\\$")
+    };
+    for resource in fixtures() {
+        let resource_type = resource["resourceType"].as_str().expect("type").to_owned();
+        for row in engine.index_rows(&resource_type, &resource).expect("rows") {
+            let (param, value) = (row.param.clone(), row.value);
+            let mut add = |query: String| {
+                queries.insert((resource_type.clone(), query));
+            };
+            if let Some((code, "identifier" | "of-type")) = param.split_once(':') {
+                add(format!("{code}:missing=false"));
+                continue;
+            }
+            add(format!("{param}:missing=true"));
+            let composite = engine
+                .registry()
+                .get(&resource_type, &param)
+                .is_some_and(|bound| bound.kind() == vigil_search::ParamType::Composite);
+            if composite {
+                match &value {
+                    vigil_store::IndexValue::Token {
+                        system: Some(first),
+                        code: Some(second),
+                        ..
+                    } => add(format!("{param}={}${}", escape(first), escape(second))),
+                    vigil_store::IndexValue::Quantity {
+                        system: Some(first),
+                        value,
+                        code,
+                        ..
+                    } => {
+                        for prefix in ["", "gt", "lt", "ap"] {
+                            add(format!("{param}={}${prefix}{value}", escape(first)));
+                        }
+                        if let Some(unit) = code {
+                            let unit = escape(unit);
+                            add(format!("{param}={}${value}||{unit}", escape(first)));
+                        }
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            match value {
+                vigil_store::IndexValue::String { normalized, exact } => {
+                    let head: String = normalized.chars().take(3).collect();
+                    let middle: String = normalized.chars().skip(1).take(3).collect();
+                    add(format!("{param}={}", escape(&head)));
+                    add(format!("{param}:exact={}", escape(&exact)));
+                    add(format!("{param}:exact={}", escape(&normalized)));
+                    add(format!("{param}:contains={}", escape(&middle)));
+                }
+                vigil_store::IndexValue::Token { system, code, text } => {
+                    if let Some(code) = &code {
+                        let code = escape(code);
+                        add(format!("{param}={code}"));
+                        add(format!("{param}:not={code}"));
+                        add(format!("{param}=|{code}"));
+                        if let Some(system) = &system {
+                            add(format!("{param}={}|{code},other", escape(system)));
+                        }
+                    }
+                    if let Some(system) = &system {
+                        add(format!("{param}={}|", escape(system)));
+                    }
+                    if let Some(text) = text {
+                        let word: String = text.chars().take(4).collect();
+                        add(format!("{param}:text={}", escape(&word)));
+                    }
+                }
+                vigil_store::IndexValue::Date { .. } => {
+                    for probe in ["2021", "2021-03-05", "1985", "2019-06-01T00:00:00Z"] {
+                        for prefix in ["", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"] {
+                            add(format!("{param}={prefix}{probe}"));
+                        }
+                    }
+                }
+                vigil_store::IndexValue::Number { .. }
+                | vigil_store::IndexValue::Quantity { .. } => {
+                    for probe in [
+                        "0.35",
+                        "72",
+                        "100",
+                        "70.5|http://unitsofmeasure.org|kg",
+                        "130||/min",
+                    ] {
+                        for prefix in ["", "ne", "gt", "lt", "ge", "le", "ap"] {
+                            add(format!("{param}={prefix}{probe}"));
+                        }
+                    }
+                }
+                vigil_store::IndexValue::Reference {
+                    target_type,
+                    target_id,
+                    url,
+                } => {
+                    if let (Some(t), Some(id)) = (&target_type, &target_id) {
+                        add(format!("{param}={t}/{id}"));
+                        add(format!("{param}={id}"));
+                        add(format!("{param}:{t}={id}"));
+                    }
+                    if let Some(url) = url {
+                        add(format!("{param}={}", escape(&url)));
+                    }
+                }
+                vigil_store::IndexValue::Uri(uri) => {
+                    add(format!("{param}={}", escape(&uri)));
+                    add(format!("{param}:below={}", escape(&uri[..uri.len() / 2])));
+                    add(format!("{param}:above={}/x/y", escape(&uri)));
+                }
+            }
+        }
+    }
+    let mut searches = Vec::new();
+    let mut refused = 0;
+    for (resource_type, query) in &queries {
+        match engine.matching_ids(&store, resource_type, query, 1_000) {
+            Ok(found) => searches.push((
+                resource_type.clone(),
+                query.clone(),
+                found.into_iter().collect(),
+            )),
+            Err(error) => {
+                assert!(error.is_client_error(), "{resource_type}?{query}: {error}");
+                if std::env::var_os("SHOW_REFUSED").is_some() {
+                    println!("refused {resource_type}?{query}: {error}");
+                }
+                // What the SQL side refuses, the matcher refuses too.
+                assert!(
+                    engine.compile_criteria(resource_type, query).is_err(),
+                    "{resource_type}?{query}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    let (compared, disagreements) = common::matcher_agreement(&engine, &store, &searches);
+    println!(
+        "{} generated searches ({refused} refused by both), {compared} comparisons, {} disagreements",
+        searches.len(),
+        disagreements.len()
+    );
+    assert!(searches.len() > 300);
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
