@@ -32,6 +32,7 @@ pub mod datetime;
 mod engine;
 mod error;
 mod extract;
+pub mod full_text;
 mod include;
 pub mod index;
 pub mod matcher;

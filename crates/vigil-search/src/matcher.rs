@@ -10,9 +10,8 @@
 //! What the in-memory form fixes when compiled: `ap` on dates is anchored at the compile time,
 //! and the terminology sets of `:in`/`:not-in`/`:above`/`:below` are resolved then (only by
 //! [`crate::SearchEngine::compile_criteria_in`], which reads them from the store; without a
-//! store those modifiers are refused). `_content`/`_text` compare with the resource's JSON as
-//! serialised here (the store's text when it came from the store) lower-cased in ASCII, as the
-//! embedded backend's `lower()` does.
+//! store those modifiers are refused). `_content`/`_text` read the resource's words as
+//! [`crate::full_text`] defines them, the same function that wrote the full-text index.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -285,19 +284,16 @@ impl CompiledQuery {
                 }
                 Ok(false)
             }
-            Criterion::Content { narrative, needles } => {
+            Criterion::Content { narrative, phrases } => {
                 let text = if *narrative {
-                    candidate
-                        .resource
-                        .pointer("/text/div")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
+                    crate::full_text::narrative_words(candidate.resource)
                 } else {
-                    Some(candidate.resource.to_string())
+                    Some(crate::full_text::content_words(candidate.resource))
                 };
                 Ok(text.is_some_and(|text| {
-                    let lower = text.to_ascii_lowercase();
-                    needles.iter().any(|needle| lower.contains(needle.as_str()))
+                    phrases
+                        .iter()
+                        .any(|phrase| crate::full_text::contains_phrase(&text, phrase))
                 }))
             }
         }

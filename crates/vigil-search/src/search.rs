@@ -117,32 +117,6 @@ fn sort_columns(
     Ok(columns)
 }
 
-/// `_content` and `_text` are not indexed: alone they would read every resource of the type
-/// (or of the store), so another criterion that can drive the query must narrow it first.
-fn refuse_unindexed_scans(criteria: &[Criterion]) -> Result<(), SearchError> {
-    let Some(Criterion::Content { narrative, .. }) = criteria
-        .iter()
-        .find(|criterion| matches!(criterion, Criterion::Content { .. }))
-    else {
-        return Ok(());
-    };
-    let narrowed = criteria.iter().any(|criterion| match criterion {
-        Criterion::Content { .. } => false,
-        Criterion::Rows(rows) => !rows.negated,
-        Criterion::Id(_) | Criterion::Chain { .. } | Criterion::Has { .. } => true,
-    });
-    if narrowed {
-        return Ok(());
-    }
-    let name = if *narrative { "_text" } else { "_content" };
-    Err(SearchError::unsupported(
-        name,
-        format!(
-            "'{name}' is not indexed on this server: combine it with another search parameter              (or search within a compartment) so it does not read every resource"
-        ),
-    ))
-}
-
 /// A search compiled to its WHERE clause, sort keys and cursor.
 struct Prepared {
     warnings: Vec<SearchWarning>,
@@ -161,7 +135,6 @@ fn prepare(
     let mut parser =
         Parser::new(engine.registry(), now_micros(), request.strict).with_expansions(expansions);
     criteria.extend(parser.parse_filters(&types, &request.filters)?);
-    refuse_unindexed_scans(&criteria)?;
     let mut warnings = parser.warnings;
     let columns = sort_columns(engine, request, &types, &mut warnings)?;
     let clauses: Vec<_> = criteria

@@ -9,7 +9,6 @@ use std::collections::{BTreeSet, HashSet};
 use super::{Criterion, RowCriterion, RowTest, composite, date, number, quantity, reference};
 use super::{string, token, unsupported_modifier, uri};
 use crate::error::{SearchError, SearchErrorKind};
-use crate::normalize::normalize;
 use crate::query::value::{split_unescaped, unescape};
 use crate::registry::{BoundParameter, ParamType, SearchParameterRegistry};
 use crate::sql::clause::{Table, rank};
@@ -187,7 +186,7 @@ impl<'r> Parser<'r> {
         let scope = types.first().map_or("any resource type", String::as_str);
         if chain.is_none()
             && code.starts_with('_')
-            && let Some(special) = self.parse_special(name, code, modifier, &values, depth)
+            && let Some(special) = self.parse_special(name, code, modifier, &values)
         {
             return special;
         }
@@ -216,7 +215,6 @@ impl<'r> Parser<'r> {
         code: &str,
         modifier: Option<&str>,
         values: &[&str],
-        depth: usize,
     ) -> Option<Result<Option<Criterion>, SearchError>> {
         match code {
             "_id" => {
@@ -226,15 +224,20 @@ impl<'r> Parser<'r> {
                 let ids = values.iter().map(|raw| unescape(raw)).collect();
                 Some(Ok(Some(Criterion::Id(ids))))
             }
-            "_content" | "_text" if depth > 0 => Some(Err(SearchError::unsupported(
-                name,
-                format!("'{code}' is not indexed and cannot be chained"),
-            ))),
             "_content" | "_text" => {
-                let needles: BTreeSet<String> =
-                    values.iter().map(|raw| normalize(&unescape(raw))).collect();
+                let phrases: BTreeSet<Vec<String>> = values
+                    .iter()
+                    .map(|raw| crate::full_text::words(&unescape(raw)))
+                    .filter(|words| !words.is_empty())
+                    .collect();
+                if phrases.is_empty() {
+                    return Some(Err(SearchError::malformed(
+                        name,
+                        "the value has no words (letters or digits) to search for",
+                    )));
+                }
                 let narrative = code == "_text";
-                Some(Ok(Some(Criterion::Content { narrative, needles })))
+                Some(Ok(Some(Criterion::Content { narrative, phrases })))
             }
             _ if NOT_IMPLEMENTED.contains(&code) => Some(self.ignore(SearchError::unsupported(
                 name,

@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "export_jobs",
         sql: include_str!("../../migrations/sqlite/0002_export_jobs.sql"),
     },
+    Migration {
+        version: 3,
+        name: "full_text",
+        sql: include_str!("../../migrations/sqlite/0003_full_text.sql"),
+    },
 ];
 
 /// What [`migrate`] did.

@@ -18,6 +18,7 @@
 //! | `idx_quantity` | `rid, n, type, param, system, code, value, canonical_code, canonical_value` | `(param, type, value, rid)`; `(param, type, canonical_code, canonical_value, rid)` where canonical |
 //! | `idx_reference` | `rid, n, type, param, target_type, target_id, url` | `(param, type, target_id, target_type, rid)`; `(param, type, url, rid)` where url |
 //! | `idx_uri` | `rid, n, type, param, uri` | `(param, type, uri, rid)` |
+//! | `resource_text` | FTS5 `content, narrative` (contentless; words joined by spaces) | rowid = `rid` |
 //! | `outbox` | `seq, rid, version, method, created` | `seq` INTEGER PRIMARY KEY, equal to the version's `resource_version.seq` |
 //! | `outbox_consumer` | `name, position` | `name` PRIMARY KEY |
 //! | `schema_version` | `version, name, applied_micros` | `version` PRIMARY KEY |
@@ -52,6 +53,7 @@
 //! COMMIT per batch); reads take a connection from the pool and see the last committed state.
 
 mod dialect;
+mod full_text;
 mod index;
 mod jobs;
 mod migrations;
