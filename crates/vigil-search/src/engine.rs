@@ -8,12 +8,15 @@ use std::sync::Arc;
 use serde_json::Value;
 use vigil_store::{IndexRow, SqlDialect, Store, Transaction};
 
+use crate::criteria::parse::Parser;
 use crate::error::SearchError;
 use crate::extract::{Extractor, SkippedDefinition};
+use crate::matcher::CompiledQuery;
 use crate::query::{SearchRequest, SearchScope, TotalMode};
 use crate::registry::SearchParameterRegistry;
 use crate::runner::{QueryRunner, StoreRunner, TransactionRunner};
 use crate::search::{self, SearchResult};
+use crate::terminology::{self, Expansions};
 
 /// Limits of result pages.
 #[derive(Debug, Clone)]
@@ -46,7 +49,7 @@ impl Default for SearchOptions {
 /// Search over the store: index extraction at write time, query compilation and execution.
 pub struct SearchEngine {
     registry: SearchParameterRegistry,
-    extractor: Extractor,
+    extractor: Arc<Extractor>,
     options: SearchOptions,
     dialect: Arc<dyn SqlDialect>,
 }
@@ -61,7 +64,7 @@ impl SearchEngine {
     /// Its SQL is written for the embedded store ([`vigil_store::dialect::embedded`]); another
     /// backend sets its own with [`Self::with_dialect`].
     pub fn new(registry: SearchParameterRegistry, options: SearchOptions) -> Self {
-        let extractor = Extractor::new(&registry);
+        let extractor = Arc::new(Extractor::new(&registry));
         SearchEngine {
             registry,
             extractor,
@@ -174,6 +177,55 @@ impl SearchEngine {
             .into_iter()
             .map(|version| version.id)
             .collect())
+    }
+
+    /// A type-level search (`query` as a URL query string) compiled for in-memory matching
+    /// ([`CompiledQuery::matches`]). Unknown parameters are errors (a criterion that silently
+    /// matched more would be wrong for a Subscription), result parameters are ignored, and the
+    /// terminology modifiers (`:in`, `:not-in`, `:above`, `:below`) are refused: use
+    /// [`Self::compile_criteria_in`] to resolve them from a store.
+    pub fn compile_criteria(
+        &self,
+        resource_type: &str,
+        query: &str,
+    ) -> Result<CompiledQuery, SearchError> {
+        self.compile(resource_type, query, Expansions::default())
+    }
+
+    /// [`Self::compile_criteria`] with the terminology sets of `:in`, `:not-in`, `:above` and
+    /// `:below` read from the ValueSets and CodeSystems in `store` now (a later change to them
+    /// needs a new compilation).
+    pub fn compile_criteria_in(
+        &self,
+        store: &dyn Store,
+        resource_type: &str,
+        query: &str,
+    ) -> Result<CompiledQuery, SearchError> {
+        let request =
+            SearchRequest::from_query(SearchScope::Type(resource_type.to_owned()), query, true)?;
+        let expansions =
+            terminology::resolve(&mut StoreRunner(store), self.dialect(), &request.filters)?;
+        self.compile(resource_type, query, expansions)
+    }
+
+    fn compile(
+        &self,
+        resource_type: &str,
+        query: &str,
+        expansions: Expansions,
+    ) -> Result<CompiledQuery, SearchError> {
+        let request =
+            SearchRequest::from_query(SearchScope::Type(resource_type.to_owned()), query, true)?;
+        let (types, mut criteria) = search::scope(self, &request)?;
+        let mut parser =
+            Parser::new(&self.registry, now_micros(), true).with_expansions(expansions);
+        criteria.extend(parser.parse_filters(&types, &request.filters)?);
+        Ok(CompiledQuery {
+            resource_type: resource_type.to_owned(),
+            criteria,
+            warnings: parser.warnings,
+            extractor: Arc::clone(&self.extractor),
+        })
     }
 
     /// The SQL (and bound values) of the page query a request runs, e.g. for `EXPLAIN QUERY PLAN`.

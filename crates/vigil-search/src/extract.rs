@@ -46,6 +46,9 @@ pub struct Extractor {
     skipped: Vec<SkippedDefinition>,
 }
 
+/// The parameter name of the full-text row (`_content` and `_text` both read it).
+pub const FULL_TEXT: &str = "_content";
+
 /// Parameters not extracted through expressions: `_id` is the resource's key column.
 const NOT_EXTRACTED: [&str; 1] = ["_id"];
 
@@ -100,13 +103,18 @@ impl Extractor {
         &self.skipped
     }
 
-    /// The index rows of a resource of `resource_type`.
+    /// The index rows of a resource of `resource_type`, its full-text row included.
     pub fn index_rows(
         &self,
         resource_type: &str,
         resource: &Value,
     ) -> Result<Vec<IndexRow>, SearchError> {
-        self.rows_where(resource_type, resource, |_| true)
+        let mut rows = self.rows_where(resource_type, resource, |_| true)?;
+        rows.push(IndexRow {
+            param: FULL_TEXT.to_owned(),
+            value: crate::full_text::index_value(resource),
+        });
+        Ok(rows)
     }
 
     /// The index rows of one parameter (for sort keys of cursors).

@@ -3,9 +3,9 @@
 //! `:iterate` specs over what the previous round added, until nothing new is found, the round
 //! limit or the include limit is reached. A resource already on the page is not added twice.
 //!
-//! The include limit ([`crate::SearchOptions::max_include`]) is shared: each round first counts
-//! what every spec would add, then gives each its share of what is left of the limit (a spec
-//! needing less than its share leaves the rest to the others), so one large `_revinclude`
+//! The include limit ([`crate::SearchOptions::max_include`]) is shared: in each round every spec
+//! gets its share of what is left of the limit (a spec needing less than its share leaves the
+//! rest to the others; only specs that need more are counted), so one large `_revinclude`
 //! cannot crowd out the others. Whatever is cut is reported as a warning naming the spec and
 //! how many resources were left out.
 
@@ -75,20 +75,13 @@ pub(crate) fn resolve(
                 });
             }
         }
-        for item in &mut pending {
-            item.found = count(engine, runner, &item.conditions)?;
-        }
         let remaining = limit.saturating_sub(result.resources.len());
-        let shares = shares(
-            &pending.iter().map(|p| p.found).collect::<Vec<_>>(),
-            remaining,
-        );
         let mut added = Vec::new();
-        for (item, share) in pending.iter().zip(shares) {
+        for (item, share, rows) in allot(engine, runner, &mut pending, remaining)? {
             if item.found > share as u64 {
                 result.warnings.push(cut_warning(item, share, limit));
             }
-            for version in fetch(engine, runner, &item.conditions, share)? {
+            for version in rows {
                 if seen.insert(key(&version)) {
                     added.push(version);
                 }
@@ -101,6 +94,44 @@ pub(crate) fn resolve(
         frontier = added;
     }
     Ok(result)
+}
+
+/// A spec with its share of the include limit and the resources read for it.
+type Allotted<'p, 's> = (&'p Pending<'s>, usize, Vec<StoredVersion>);
+
+/// Reads each spec's part of `budget`: first an equal share (plus one row, to tell whether
+/// there is more); only the specs that had more are counted, and they then share what the
+/// others left (re-read with their larger share). Returns each spec with its share and rows.
+fn allot<'p, 's>(
+    engine: &SearchEngine,
+    runner: &mut dyn QueryRunner,
+    pending: &'p mut [Pending<'s>],
+    budget: usize,
+) -> Result<Vec<Allotted<'p, 's>>, SearchError> {
+    let equal = shares(&vec![u64::MAX; pending.len()], budget);
+    let mut read = Vec::with_capacity(pending.len());
+    for (item, share) in pending.iter_mut().zip(&equal) {
+        let mut rows = fetch(engine, runner, &item.conditions, share + 1)?;
+        item.found = if rows.len() > *share {
+            rows.truncate(*share);
+            count(engine, runner, &item.conditions)?
+        } else {
+            rows.len() as u64
+        };
+        read.push(rows);
+    }
+    let found: Vec<u64> = pending.iter().map(|item| item.found).collect();
+    let final_shares = shares(&found, budget);
+    let mut out = Vec::with_capacity(pending.len());
+    for ((item, share), rows) in pending.iter().zip(final_shares).zip(read) {
+        let rows = if share > rows.len() && item.found > rows.len() as u64 {
+            fetch(engine, runner, &item.conditions, share)?
+        } else {
+            rows
+        };
+        out.push((item, share, rows));
+    }
+    Ok(out)
 }
 
 /// Each count's part of `budget`: equal shares, where a count below its share gives the rest

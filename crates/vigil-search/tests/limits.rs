@@ -153,20 +153,51 @@ fn thousands_of_anded_parameters_answer_or_are_refused() {
     );
     // 10,000 different criteria that all hold (`:not` of absent codes).
     let distinct: Vec<String> = (0..10_000).map(|i| format!("code:not=absent{i}")).collect();
-    match search_ids(&engine, &store, "Observation", &distinct.join("&")) {
-        Ok(got) => assert_eq!(got, sorted((0..20).map(|i| format!("o{i}")).collect())),
-        Err(error) => {
-            assert!(error.is_client_error(), "{error}");
-            assert!(
-                error.message().contains("at most"),
-                "states the limit: {error}"
-            );
-        }
-    }
+    let error = search_ids(&engine, &store, "Observation", &distinct.join("&"))
+        .expect_err("more than 1,000 distinct criteria");
+    assert!(error.is_client_error(), "{error}");
+    assert!(
+        error.message().contains("at most 1000"),
+        "states the limit: {error}"
+    );
     // 500 different criteria are answered.
     let some: Vec<String> = (0..500).map(|i| format!("code:not=absent{i}")).collect();
     let got = search_ids(&engine, &store, "Observation", &some.join("&")).expect("500 ANDs");
     assert_eq!(got.len(), 20);
+}
+
+#[test]
+fn repeated_result_parameters_are_merged_or_refused() {
+    let (_dir, store, engine) = common::loaded(&population(5));
+    let scope = || SearchScope::Type("Observation".into());
+    let sorts = vec!["_sort=-date"; 10_000].join("&");
+    let request = SearchRequest::from_query(scope(), &sorts, false).expect("one sort key");
+    assert_eq!(request.sort.len(), 1);
+    let result = engine.search(&store, &request).expect("search");
+    assert_eq!(result.matches[0].id, "o4");
+    let keys = [
+        "date",
+        "code",
+        "status",
+        "subject",
+        "value-quantity",
+        "patient",
+        "encounter",
+        "category",
+        "_lastUpdated",
+    ];
+    let many: Vec<String> = keys.iter().map(|key| format!("_sort={key}")).collect();
+    let error = SearchRequest::from_query(scope(), &many.join("&"), false).expect_err("9 keys");
+    assert!(error.is_client_error() && error.message().contains("at most 8"));
+    let includes = vec!["_include=Observation:subject"; 10_000].join("&");
+    let request = SearchRequest::from_query(scope(), &includes, false).expect("one include");
+    assert_eq!(request.include.len(), 1);
+    let distinct: Vec<String> = (0..40)
+        .map(|i| format!("_revinclude=Provenance:target:T{i}"))
+        .collect();
+    let error = SearchRequest::from_query(scope(), &distinct.join("&"), false)
+        .expect_err("40 distinct includes");
+    assert!(error.is_client_error() && error.message().contains("at most 32"));
 }
 
 #[test]

@@ -54,9 +54,32 @@ fn setup() -> (tempfile::TempDir, SqliteStore, SearchEngine) {
 use common::ids;
 
 #[test]
-fn every_parameter_type_and_modifier() {
+fn the_matcher_agrees_with_sql_on_every_case() {
     let (_dir, store, engine) = setup();
-    let cases: &[(&str, &str, &[&str])] = &[
+    let searches: Vec<_> = cases()
+        .into_iter()
+        .map(|(resource_type, query, _)| {
+            let found = ids(&engine, &store, resource_type, query);
+            (
+                resource_type.to_owned(),
+                query.to_owned(),
+                found.into_iter().collect(),
+            )
+        })
+        .collect();
+    let (compared, disagreements) = common::matcher_agreement(&engine, &store, &searches);
+    println!(
+        "{} searches x stored resources of their type: {compared} comparisons, {} disagreements",
+        searches.len(),
+        disagreements.len()
+    );
+    assert!(compared > searches.len());
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+/// (type, query, expected ids) for every parameter type and modifier.
+fn cases() -> Vec<(&'static str, &'static str, &'static [&'static str])> {
+    vec![
         // string
         ("Patient", "name=muller", &["p1", "p2"]),
         ("Patient", "name=MÜL", &["p1", "p2"]),
@@ -222,9 +245,30 @@ fn every_parameter_type_and_modifier() {
         ("Patient", "organization:missing=true", &["p1", "p3"]),
         ("Patient", "_id=p1,p3", &["p1", "p3"]),
         ("Patient", "_content=carol", &["p3"]),
-    ];
+        ("Patient", "_content=CAR", &["p3"]),
+        ("Patient", "_content=arol", &[]),
+        ("Patient", "_content=muller anna,carol", &["p1", "p3"]),
+        ("Patient", "_content=anna muller", &[]),
+        ("Patient", "_content=555", &["p1"]),
+        (
+            "Patient",
+            "_has:Observation:patient:_content=heart rate",
+            &["p1", "p2"],
+        ),
+        (
+            "Observation",
+            "_content=never smo&status=preliminary",
+            &["o-smoke"],
+        ),
+    ]
+}
+
+#[test]
+fn every_parameter_type_and_modifier() {
+    let (_dir, store, engine) = setup();
+    let cases = cases();
     let mut failures = Vec::new();
-    for (resource_type, query, expected) in cases {
+    for (resource_type, query, expected) in &cases {
         let got = ids(&engine, &store, resource_type, query);
         if got != *expected {
             failures.push(format!(
@@ -249,6 +293,8 @@ fn client_mistakes_are_typed_errors() {
         ("birthdate:exact=1970", SearchErrorKind::Unsupported),
         ("gender:in=http://x", SearchErrorKind::MalformedValue),
         ("nonsense=1", SearchErrorKind::UnknownParameter),
+        ("_content=--", SearchErrorKind::MalformedValue),
+        ("_text=%3C%3E", SearchErrorKind::MalformedValue),
         (
             "organization:missing=maybe",
             SearchErrorKind::MalformedValue,
@@ -360,4 +406,222 @@ fn sorting_paging_totals_and_includes() {
     )
     .unwrap();
     assert_eq!(engine.search(&store, &request).unwrap().matches.len(), 2);
+}
+
+#[test]
+fn the_matcher_refuses_what_it_cannot_answer() {
+    let (_dir, store, engine) = setup();
+    let observation = fixtures()
+        .into_iter()
+        .find(|r| r["id"] == "o-hr2")
+        .expect("o-hr2");
+    // Without a store: terminology modifiers are refused when compiled, chains when matched.
+    let error = engine
+        .compile_criteria("Observation", "code:in=http://x/vs")
+        .err()
+        .expect(":in without a store");
+    assert_eq!(error.kind(), &SearchErrorKind::Unsupported);
+    let chain = engine
+        .compile_criteria("Observation", "patient.gender=male")
+        .expect("chain");
+    assert!(
+        chain
+            .matches(&observation, &mut vigil_search::NoContext)
+            .is_err()
+    );
+    // With a store they are answered.
+    let mut context = vigil_search::StoreMatchContext::new(&engine, &store);
+    assert!(chain.matches(&observation, &mut context).expect("chain"));
+    // Unknown parameters are errors; empty ones are ignored; other types never match.
+    assert!(
+        engine
+            .compile_criteria("Observation", "nonsense=1")
+            .is_err()
+    );
+    let empty = engine
+        .compile_criteria("Observation", "code=&status=final")
+        .expect("empty value");
+    assert_eq!(empty.criteria().len(), 1);
+    assert!(
+        empty
+            .matches(&observation, &mut vigil_search::NoContext)
+            .expect("match")
+    );
+    let patient = json!({"resourceType": "Patient", "id": "x"});
+    assert!(
+        !empty
+            .matches(&patient, &mut vigil_search::NoContext)
+            .expect("other type")
+    );
+}
+
+/// Queries generated from the fixtures' own index values (every parameter, every modifier and
+/// prefix, fixed probes for the ordered types): the matcher and the SQL agree on each.
+#[test]
+fn generated_searches_agree_with_the_matcher() {
+    let (_dir, store, engine) = setup();
+    let mut queries: std::collections::BTreeSet<(String, String)> = Default::default();
+    let escape = |text: &str| {
+        text.replace('\\', "\\\\")
+            .replace(',', "\\,")
+            .replace('|', "\\|")
+            .replace('$', "\\$")
+    };
+    for resource in fixtures() {
+        let resource_type = resource["resourceType"].as_str().expect("type").to_owned();
+        for row in engine.index_rows(&resource_type, &resource).expect("rows") {
+            let (param, value) = (row.param.clone(), row.value);
+            let mut add = |query: String| {
+                queries.insert((resource_type.clone(), query));
+            };
+            if let Some((code, "identifier" | "of-type")) = param.split_once(':') {
+                add(format!("{code}:missing=false"));
+                continue;
+            }
+            add(format!("{param}:missing=true"));
+            let composite = engine
+                .registry()
+                .get(&resource_type, &param)
+                .is_some_and(|bound| bound.kind() == vigil_search::ParamType::Composite);
+            if composite {
+                match &value {
+                    vigil_store::IndexValue::Token {
+                        system: Some(first),
+                        code: Some(second),
+                        ..
+                    } => add(format!("{param}={}${}", escape(first), escape(second))),
+                    vigil_store::IndexValue::Quantity {
+                        system: Some(first),
+                        value,
+                        code,
+                        ..
+                    } => {
+                        for prefix in ["", "gt", "lt", "ap"] {
+                            add(format!("{param}={}${prefix}{value}", escape(first)));
+                        }
+                        if let Some(unit) = code {
+                            let unit = escape(unit);
+                            add(format!("{param}={}${value}||{unit}", escape(first)));
+                        }
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            match value {
+                vigil_store::IndexValue::String { normalized, exact } => {
+                    let head: String = normalized.chars().take(3).collect();
+                    let middle: String = normalized.chars().skip(1).take(3).collect();
+                    add(format!("{param}={}", escape(&head)));
+                    add(format!("{param}:exact={}", escape(&exact)));
+                    add(format!("{param}:exact={}", escape(&normalized)));
+                    add(format!("{param}:contains={}", escape(&middle)));
+                }
+                vigil_store::IndexValue::Token { system, code, text } => {
+                    if let Some(code) = &code {
+                        let code = escape(code);
+                        add(format!("{param}={code}"));
+                        add(format!("{param}:not={code}"));
+                        add(format!("{param}=|{code}"));
+                        if let Some(system) = &system {
+                            add(format!("{param}={}|{code},other", escape(system)));
+                        }
+                    }
+                    if let Some(system) = &system {
+                        add(format!("{param}={}|", escape(system)));
+                    }
+                    if let Some(text) = text {
+                        let word: String = text.chars().take(4).collect();
+                        add(format!("{param}:text={}", escape(&word)));
+                    }
+                }
+                vigil_store::IndexValue::Date { .. } => {
+                    for probe in ["2021", "2021-03-05", "1985", "2019-06-01T00:00:00Z"] {
+                        for prefix in ["", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"] {
+                            add(format!("{param}={prefix}{probe}"));
+                        }
+                    }
+                }
+                vigil_store::IndexValue::Number { .. }
+                | vigil_store::IndexValue::Quantity { .. } => {
+                    for probe in [
+                        "0.35",
+                        "72",
+                        "100",
+                        "70.5|http://unitsofmeasure.org|kg",
+                        "130||/min",
+                    ] {
+                        for prefix in ["", "ne", "gt", "lt", "ge", "le", "ap"] {
+                            add(format!("{param}={prefix}{probe}"));
+                        }
+                    }
+                }
+                vigil_store::IndexValue::Reference {
+                    target_type,
+                    target_id,
+                    url,
+                } => {
+                    if let (Some(t), Some(id)) = (&target_type, &target_id) {
+                        add(format!("{param}={t}/{id}"));
+                        add(format!("{param}={id}"));
+                        add(format!("{param}:{t}={id}"));
+                    }
+                    if let Some(url) = url {
+                        add(format!("{param}={}", escape(&url)));
+                    }
+                }
+                vigil_store::IndexValue::Text { content, narrative } => {
+                    for (code, text) in [("_content", Some(content)), ("_text", narrative)] {
+                        let words: Vec<&str> = text.iter().flat_map(|t| t.split(' ')).collect();
+                        for start in [0, words.len() / 2] {
+                            let phrase = words.iter().skip(start).take(3).copied();
+                            let mut phrase: Vec<String> = phrase.map(str::to_owned).collect();
+                            if let Some(last) = phrase.last_mut() {
+                                last.truncate(last.chars().take(2).map(char::len_utf8).sum());
+                                add(format!("{code}={}&_id=p1,p2,p3,o1", phrase.join(" ")));
+                                add(format!("{code}={}", phrase.join(" ")));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                vigil_store::IndexValue::Uri(uri) => {
+                    add(format!("{param}={}", escape(&uri)));
+                    add(format!("{param}:below={}", escape(&uri[..uri.len() / 2])));
+                    add(format!("{param}:above={}/x/y", escape(&uri)));
+                }
+            }
+        }
+    }
+    let mut searches = Vec::new();
+    let mut refused = 0;
+    for (resource_type, query) in &queries {
+        match engine.matching_ids(&store, resource_type, query, 1_000) {
+            Ok(found) => searches.push((
+                resource_type.clone(),
+                query.clone(),
+                found.into_iter().collect(),
+            )),
+            Err(error) => {
+                assert!(error.is_client_error(), "{resource_type}?{query}: {error}");
+                if std::env::var_os("SHOW_REFUSED").is_some() {
+                    println!("refused {resource_type}?{query}: {error}");
+                }
+                // What the SQL side refuses, the matcher refuses too.
+                assert!(
+                    engine.compile_criteria(resource_type, query).is_err(),
+                    "{resource_type}?{query}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    let (compared, disagreements) = common::matcher_agreement(&engine, &store, &searches);
+    println!(
+        "{} generated searches ({refused} refused by both), {compared} comparisons, {} disagreements",
+        searches.len(),
+        disagreements.len()
+    );
+    assert!(searches.len() > 300);
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }

@@ -510,6 +510,28 @@ fn synthea_searches_match_the_data() {
     );
     assert!(failures.is_empty());
 
+    // The in-memory matcher agrees with the SQL on every stored resource of each search's type.
+    let searches: Vec<(String, String, Ids)> = checks
+        .iter()
+        .filter_map(|(name, _, got)| {
+            let (resource_type, query) = name.split_once('?')?;
+            Some((resource_type.to_owned(), query.to_owned(), got.clone()))
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let (compared, disagreements) = common::matcher_agreement(&engine, &store, &searches);
+    println!(
+        "matcher: {} searches x stored resources of their type = {compared} comparisons, {} \
+         disagreements ({:.1?})",
+        searches.len(),
+        disagreements.len(),
+        started.elapsed()
+    );
+    for line in disagreements.iter().take(20) {
+        println!("DISAGREE {line}");
+    }
+    assert!(disagreements.is_empty());
+
     result_parameters(&engine, &store, &corpus, &patient_ref, &patient_id);
 }
 

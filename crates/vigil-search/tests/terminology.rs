@@ -210,6 +210,7 @@ fn in_not_in_below_above() {
         ),
     ];
     let mut failures = Vec::new();
+    let mut searches = Vec::new();
     for (resource_type, query, expected) in cases {
         let got = ids(&engine, &store, resource_type, query);
         if got != *expected {
@@ -217,6 +218,8 @@ fn in_not_in_below_above() {
                 "{resource_type}?{query}: got {got:?}, expected {expected:?}"
             ));
         }
+        let found = got.into_iter().collect();
+        searches.push((resource_type.to_string(), query.to_string(), found));
     }
     println!(
         "{} passed, {} failed",
@@ -224,6 +227,13 @@ fn in_not_in_below_above() {
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The in-memory matcher (terminology resolved from the store when compiled) agrees.
+    let (compared, disagreements) = common::matcher_agreement(&engine, &store, &searches);
+    println!(
+        "matcher: {compared} comparisons, {} disagreements",
+        disagreements.len()
+    );
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
 
 #[test]

@@ -56,6 +56,15 @@ pub trait SqlDialect: Send + Sync {
     /// text (NULL when absent).
     fn narrative(&self, alias: &str) -> String;
 
+    /// "The resource aliased `alias` has a full-text row matching the query bound at
+    /// `placeholder`" (the value made by [`Self::full_text_query`]).
+    fn full_text_match(&self, alias: &str, placeholder: &str) -> String;
+
+    /// The bound value of a full-text query: any of `phrases` (each a sequence of words as
+    /// [`crate::IndexValue::Text`] holds them, the last word a prefix), in the narrative only
+    /// or in the whole content.
+    fn full_text_query(&self, narrative: bool, phrases: &[Vec<String>]) -> SqlValue;
+
     /// Lower-cased text (as [`str::to_lowercase`] would for the texts searched).
     fn lower(&self, text: &str) -> String {
         format!("lower({text})")

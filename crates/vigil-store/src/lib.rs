@@ -159,6 +159,14 @@ pub enum IndexValue {
     },
     /// A URI.
     Uri(String),
+    /// The full text of the resource for `_content` and `_text`: words (as the search layer
+    /// splits them) joined by single spaces. At most one per version.
+    Text {
+        /// The words of the whole resource.
+        content: String,
+        /// The words of its narrative, when it has one.
+        narrative: Option<String>,
+    },
 }
 
 /// A new version to append.

@@ -58,13 +58,13 @@ pub enum Criterion {
         /// The criterion on the referencing resource.
         inner: Box<Criterion>,
     },
-    /// `_content` (the whole resource) or `_text` (the narrative): contains one of `needles`
-    /// (normalised), compared with the text lower-cased as the backend's `lower()` does.
+    /// `_content` (the whole resource) or `_text` (the narrative): contains one of `phrases`
+    /// (words in order, the last a prefix; see [`crate::full_text`]).
     Content {
         /// `_text`.
         narrative: bool,
-        /// The normalised values.
-        needles: BTreeSet<String>,
+        /// The phrases, OR'ed.
+        phrases: BTreeSet<Vec<String>>,
     },
 }
 
@@ -77,7 +77,7 @@ impl Criterion {
             Criterion::Chain { inner, .. } | Criterion::Has { inner, .. } => {
                 rank::NESTED.min(inner.rank().max(rank::REFERENCE))
             }
-            Criterion::Content { .. } => rank::SCAN,
+            Criterion::Content { .. } => rank::PREFIX,
         }
     }
 }
@@ -245,7 +245,7 @@ pub fn negated_prefixes(written: &str, prefixes: &[Prefix]) -> Result<bool, Sear
     }
 }
 
-/// The ordering SQLite's BINARY collation gives two texts (byte order of UTF-8).
+/// The order a binary collation gives two texts (byte order of UTF-8), as the index tables use.
 pub fn text_at_least(text: &str, bound: &str) -> bool {
     text.as_bytes() >= bound.as_bytes()
 }

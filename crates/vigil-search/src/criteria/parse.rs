@@ -9,7 +9,6 @@ use std::collections::{BTreeSet, HashSet};
 use super::{Criterion, RowCriterion, RowTest, composite, date, number, quantity, reference};
 use super::{string, token, unsupported_modifier, uri};
 use crate::error::{SearchError, SearchErrorKind};
-use crate::normalize::normalize;
 use crate::query::value::{split_unescaped, unescape};
 use crate::registry::{BoundParameter, ParamType, SearchParameterRegistry};
 use crate::sql::clause::{Table, rank};
@@ -185,29 +184,11 @@ impl<'r> Parser<'r> {
             None => (head, None),
         };
         let scope = types.first().map_or("any resource type", String::as_str);
-        match (code, chain) {
-            ("_id", None) => {
-                if let Some(modifier) = modifier {
-                    return Err(unsupported_modifier(name, modifier));
-                }
-                let ids = values.into_iter().map(unescape).collect();
-                return Ok(Some(Criterion::Id(ids)));
-            }
-            ("_content" | "_text", None) => {
-                let needles: BTreeSet<String> = values
-                    .into_iter()
-                    .map(|raw| normalize(&unescape(raw)))
-                    .collect();
-                let narrative = code == "_text";
-                return Ok(Some(Criterion::Content { narrative, needles }));
-            }
-            _ if NOT_IMPLEMENTED.contains(&code) => {
-                return self.ignore(SearchError::unsupported(
-                    name,
-                    format!("'{code}' is not implemented"),
-                ));
-            }
-            _ => {}
+        if chain.is_none()
+            && code.starts_with('_')
+            && let Some(special) = self.parse_special(name, code, modifier, &values)
+        {
+            return special;
         }
         let Some(bound) = self.lookup(types, code) else {
             return self.ignore(SearchError::unknown_parameter(name, scope));
@@ -224,16 +205,67 @@ impl<'r> Parser<'r> {
         if let Some(chain) = chain {
             return self.parse_chain(bound, name, modifier, chain, value, depth);
         }
+        self.parse_values(bound, name, code, modifier, &values)
+    }
+
+    /// `_id`, `_content`/`_text` and the parameters not implemented; `None` for the others.
+    fn parse_special(
+        &mut self,
+        name: &str,
+        code: &str,
+        modifier: Option<&str>,
+        values: &[&str],
+    ) -> Option<Result<Option<Criterion>, SearchError>> {
+        match code {
+            "_id" => {
+                if let Some(modifier) = modifier {
+                    return Some(Err(unsupported_modifier(name, modifier)));
+                }
+                let ids = values.iter().map(|raw| unescape(raw)).collect();
+                Some(Ok(Some(Criterion::Id(ids))))
+            }
+            "_content" | "_text" => {
+                let phrases: BTreeSet<Vec<String>> = values
+                    .iter()
+                    .map(|raw| crate::full_text::words(&unescape(raw)))
+                    .filter(|words| !words.is_empty())
+                    .collect();
+                if phrases.is_empty() {
+                    return Some(Err(SearchError::malformed(
+                        name,
+                        "the value has no words (letters or digits) to search for",
+                    )));
+                }
+                let narrative = code == "_text";
+                Some(Ok(Some(Criterion::Content { narrative, phrases })))
+            }
+            _ if NOT_IMPLEMENTED.contains(&code) => Some(self.ignore(SearchError::unsupported(
+                name,
+                format!("'{code}' is not implemented"),
+            ))),
+            _ => None,
+        }
+    }
+
+    /// The values of a parameter of `bound`'s type (no chain, no `:missing`).
+    fn parse_values(
+        &mut self,
+        bound: &BoundParameter,
+        name: &str,
+        code: &str,
+        modifier: Option<&str>,
+        values: &[&str],
+    ) -> Result<Option<Criterion>, SearchError> {
         let criterion = match bound.kind() {
-            ParamType::String => string::criterion(code, name, modifier, &values)?,
-            ParamType::Token => token::criterion(code, name, modifier, &values, &self.expansions)?,
-            ParamType::Date => date::criterion(code, name, modifier, &values, self.now_micros)?,
-            ParamType::Number => number::criterion(code, name, modifier, &values)?,
-            ParamType::Quantity => quantity::criterion(code, name, modifier, &values)?,
-            ParamType::Uri => uri::criterion(code, name, modifier, &values)?,
+            ParamType::String => string::criterion(code, name, modifier, values)?,
+            ParamType::Token => token::criterion(code, name, modifier, values, &self.expansions)?,
+            ParamType::Date => date::criterion(code, name, modifier, values, self.now_micros)?,
+            ParamType::Number => number::criterion(code, name, modifier, values)?,
+            ParamType::Quantity => quantity::criterion(code, name, modifier, values)?,
+            ParamType::Uri => uri::criterion(code, name, modifier, values)?,
             ParamType::Reference => {
                 let is_type = |t: &str| self.registry.is_resource_type(t);
-                reference::criterion(code, name, modifier, &values, is_type)?
+                reference::criterion(code, name, modifier, values, is_type)?
             }
             ParamType::Composite => {
                 let kinds: Vec<ParamType> = bound
@@ -246,7 +278,7 @@ impl<'r> Parser<'r> {
                             .map(|def| def.param_type)
                     })
                     .collect();
-                composite::criterion(code, name, modifier, &values, &kinds)?
+                composite::criterion(code, name, modifier, values, &kinds)?
             }
             ParamType::Special => {
                 return self.ignore(SearchError::unsupported(

@@ -99,6 +99,12 @@ pub struct SearchRequest {
     pub strict: bool,
 }
 
+/// Most distinct `_sort` keys of one search (a key repeated adds nothing to the order).
+pub const MAX_SORT_KEYS: usize = 8;
+
+/// Most distinct `_include` plus `_revinclude` specs of one search.
+pub const MAX_INCLUDE_SPECS: usize = 32;
+
 /// Parameters that only shape the HTTP response and are not search criteria.
 const FORMAT_PARAMS: [&str; 3] = ["_format", "_pretty", "_method"];
 
@@ -149,12 +155,11 @@ impl SearchRequest {
         match base {
             "_type" if matches!(self.scope, SearchScope::System(_)) => {
                 if let SearchScope::System(types) = &mut self.scope {
-                    types.extend(
-                        value
-                            .split(',')
-                            .filter(|t| !t.is_empty())
-                            .map(str::to_owned),
-                    );
+                    for name in value.split(',').filter(|t| !t.is_empty()) {
+                        if !types.iter().any(|t| t == name) {
+                            types.push(name.to_owned());
+                        }
+                    }
                 }
             }
             "_sort" => {
@@ -163,6 +168,15 @@ impl SearchRequest {
                         Some(param) => (param, true),
                         None => (key, false),
                     };
+                    if self.sort.iter().any(|key| key.param == param) {
+                        continue;
+                    }
+                    if self.sort.len() == MAX_SORT_KEYS {
+                        return Err(SearchError::unsupported(
+                            "_sort",
+                            format!("a search sorts by at most {MAX_SORT_KEYS} keys"),
+                        ));
+                    }
                     self.sort.push(SortKey {
                         param: param.to_owned(),
                         descending,
@@ -221,10 +235,22 @@ impl SearchRequest {
                     }
                 };
                 let spec = parse_include(base, &value, iterate)?;
-                if base == "_include" {
-                    self.include.push(spec)
+                let specs = if base == "_include" {
+                    &mut self.include
                 } else {
-                    self.revinclude.push(spec)
+                    &mut self.revinclude
+                };
+                if !specs.contains(&spec) {
+                    specs.push(spec);
+                }
+                if self.include.len() + self.revinclude.len() > MAX_INCLUDE_SPECS {
+                    return Err(SearchError::unsupported(
+                        base,
+                        format!(
+                            "a search has at most {MAX_INCLUDE_SPECS} _include and _revinclude \
+                             parameters"
+                        ),
+                    ));
                 }
             }
             "_cursor" => self.cursor = Some(value),

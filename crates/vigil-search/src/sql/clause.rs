@@ -3,10 +3,11 @@
 //!
 //! Plan shape (the reason for this file): the most selective clause *drives*: it is written
 //! `a.rid IN (SELECT i.rid FROM idx_x i WHERE i.param = .. AND i.type = .. AND ..)`, which
-//! SQLite answers from the covering `(param, type, value.., rid)` index and then fetches
+//! the database answers from the covering `(param, type, value.., rid)` index and then fetches
 //! resources by rowid. Every other clause is a correlated `EXISTS` probing the `(rid, param)`
-//! index for the few candidate rows, and `a.type` is written `+a.type` so the planner does not
-//! prefer scanning every resource of the type. Negated clauses (`:not`, `ne`, `:missing=true`)
+//! index for the few candidate rows, and `a.type` is written so the planner does not use its
+//! index ([`vigil_store::SqlDialect::without_index`], `+a.type` in SQLite) and prefer scanning
+//! every resource of the type. Negated clauses (`:not`, `ne`, `:missing=true`)
 //! never drive.
 
 use vigil_store::SqlDialect;

@@ -55,26 +55,13 @@ pub fn clause(
             condition: has(dialect, types, source_type, reference, inner, depth),
             rank,
         },
-        Criterion::Content { narrative, needles } => {
-            let source = if *narrative {
-                dialect.narrative(&alias(depth))
-            } else {
-                dialect.content(&alias(depth))
-            };
-            let column = dialect.lower(&source);
-            let alternatives: Vec<Fragment> = needles
-                .iter()
-                .map(|needle| {
-                    let mut condition = Fragment::new();
-                    condition.push_bound(
-                        |placeholder| dialect.contains(&column, placeholder),
-                        needle.as_str(),
-                    );
-                    condition
-                })
-                .collect();
+        Criterion::Content { narrative, phrases } => {
+            let phrases: Vec<Vec<String>> = phrases.iter().cloned().collect();
             let mut condition = Fragment::new();
-            condition.join(&alternatives, " OR ");
+            condition.push_bound(
+                |placeholder| dialect.full_text_match(&alias(depth), placeholder),
+                dialect.full_text_query(*narrative, &phrases),
+            );
             Clause::Direct { condition, rank }
         }
     }

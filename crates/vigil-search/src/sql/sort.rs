@@ -169,7 +169,7 @@ fn sort_value(table: Table, row: &IndexValue, descending: bool) -> Option<SqlVal
     })
 }
 
-/// SQLite's order of two values of the same kind (text: byte order, as the BINARY collation).
+/// The SQL order of two values of the same kind (text: byte order, a binary collation).
 fn compare(a: &SqlValue, b: &SqlValue) -> std::cmp::Ordering {
     match (a, b) {
         (SqlValue::Integer(a), SqlValue::Integer(b)) => a.cmp(b),

@@ -198,3 +198,55 @@ pub fn ids(
     ids.sort();
     ids
 }
+
+/// Compares the in-memory matcher with the SQL answers: for every search (type, query, ids the
+/// SQL found), every stored resource of the type is matched in memory. Returns the number of
+/// (search, resource) comparisons and a line per disagreement.
+pub fn matcher_agreement(
+    engine: &SearchEngine,
+    store: &SqliteStore,
+    searches: &[(String, String, std::collections::BTreeSet<String>)],
+) -> (usize, Vec<String>) {
+    let mut compared = 0;
+    let mut disagreements = Vec::new();
+    let mut types: Vec<&str> = searches.iter().map(|(t, _, _)| t.as_str()).collect();
+    types.sort();
+    types.dedup();
+    for resource_type in types {
+        let compiled: Vec<_> = searches
+            .iter()
+            .filter(|(t, _, _)| t == resource_type)
+            .map(|(t, query, ids)| {
+                let query_compiled = engine
+                    .compile_criteria_in(store, t, query)
+                    .unwrap_or_else(|e| panic!("{t}?{query}: {e}"));
+                (query, ids, query_compiled)
+            })
+            .collect();
+        let mut context = vigil_search::StoreMatchContext::new(engine, store);
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let key = after.as_ref().map(|(t, i)| (t.as_str(), i.as_str()));
+            let page = store.scan(Some(resource_type), key, 500).expect("scan");
+            let Some(last) = page.last() else { break };
+            after = Some((last.resource_type.clone(), last.id.clone()));
+            for version in &page {
+                let resource: Value = serde_json::from_str(&version.content).expect("content");
+                let mut candidate = vigil_search::Candidate::new(&resource).expect("candidate");
+                for (query, ids, query_compiled) in &compiled {
+                    let in_memory = query_compiled
+                        .matches_candidate(&mut candidate, &mut context)
+                        .unwrap_or_else(|e| panic!("{resource_type}?{query}: {e}"));
+                    compared += 1;
+                    if in_memory != ids.contains(&version.id) {
+                        disagreements.push(format!(
+                            "{resource_type}?{query}: {} in memory {in_memory}, in SQL {}",
+                            version.id, !in_memory
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    (compared, disagreements)
+}

@@ -1,6 +1,6 @@
 //! The SQLite [`SqlDialect`]: lists bound as one JSON array read with `json_each`, `instr` for
-//! substrings, `+column` to keep the planner off an index, content fetched from
-//! `resource_version` by `seq` (a rowid lookup).
+//! substrings, `+column` to keep the planner off an index, full text from the FTS5 table
+//! `resource_text`, content fetched from `resource_version` by `seq` (a rowid lookup).
 
 use crate::SqlValue;
 use crate::dialect::SqlDialect;
@@ -53,6 +53,22 @@ impl SqlDialect for SqliteDialect {
         format!("(SELECT c.content FROM resource_version c WHERE c.seq = {alias}.seq)")
     }
 
+    fn full_text_match(&self, alias: &str, placeholder: &str) -> String {
+        format!(
+            "{alias}.rid IN (SELECT rowid FROM resource_text WHERE resource_text MATCH \
+             {placeholder})"
+        )
+    }
+
+    fn full_text_query(&self, narrative: bool, phrases: &[Vec<String>]) -> SqlValue {
+        let column = if narrative { "narrative" } else { "content" };
+        let alternatives: Vec<String> = phrases
+            .iter()
+            .map(|words| format!("\"{}\" *", words.join(" ").replace('"', "\"\"")))
+            .collect();
+        SqlValue::Text(format!("{{{column}}} : ({})", alternatives.join(" OR ")))
+    }
+
     fn narrative(&self, alias: &str) -> String {
         format!("json_extract({}, '$.text.div')", self.content(alias))
     }
@@ -70,6 +86,14 @@ mod tests {
         assert_eq!(
             dialect.in_list("i.code", "$1"),
             "i.code IN (SELECT value FROM json_each($1))"
+        );
+        let phrases = [
+            vec!["heart".to_owned(), "ra".to_owned()],
+            vec!["x".to_owned()],
+        ];
+        assert_eq!(
+            dialect.full_text_query(true, &phrases),
+            SqlValue::from(r#"{narrative} : ("heart ra" * OR "x" *)"#)
         );
     }
 }

@@ -24,7 +24,7 @@ pub(crate) fn delete_rows(conn: &Connection, rid: i64) -> Result<(), StoreError>
         let sql = format!("DELETE FROM {table} WHERE rid = ?1");
         conn.prepare_cached(&sql)?.execute([rid])?;
     }
-    Ok(())
+    super::full_text::delete(conn, rid)
 }
 
 /// Inserts the index rows of a resource's new current version.
@@ -81,6 +81,10 @@ fn insert_row(
         IndexValue::Uri(uri) => conn
             .prepare_cached("INSERT INTO idx_uri (rid, n, type, param, uri) VALUES (?1, ?2, ?3, ?4, ?5)")?
             .execute(params![rid, n, resource_type, param, uri])?,
+        IndexValue::Text { content, narrative } => {
+            super::full_text::insert(conn, rid, content, narrative.as_deref())?;
+            1
+        }
     };
     Ok(())
 }

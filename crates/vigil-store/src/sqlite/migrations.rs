@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "change_feed",
         sql: include_str!("../../migrations/sqlite/0003_change_feed.sql"),
     },
+    Migration {
+        version: 4,
+        name: "full_text",
+        sql: include_str!("../../migrations/sqlite/0004_full_text.sql"),
+    },
 ];
 
 /// What [`migrate`] did.

@@ -22,6 +22,7 @@
 //! | `outbox_consumer` | `name, position` | `name` PRIMARY KEY; a row is a registered consumer |
 //! | `audit` | `seq, recorded, request_id, agent, action, outcome, entity, event, prev_hash, hash` | `seq` INTEGER PRIMARY KEY; append-only (triggers refuse UPDATE/DELETE) |
 //! | `inbound_message` | `sender, control_id, received, raw, state, error` | PRIMARY KEY `(sender, control_id)`; `(state, received)` |
+//! | `resource_text` | FTS5 `content, narrative` (contentless; words joined by spaces) | rowid = `rid` |
 //! | `schema_version` | `version, name, applied_micros` | `version` PRIMARY KEY |
 //! | `job` | `id, kind, state, created, updated, body` (JSON) | `id` PRIMARY KEY; `(kind, state, created)` |
 //!
@@ -55,6 +56,7 @@
 
 mod changes;
 mod dialect;
+mod full_text;
 mod index;
 mod jobs;
 mod migrations;
