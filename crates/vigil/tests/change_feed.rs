@@ -122,7 +122,7 @@ fn every_committed_version_reaches_each_consumer_across_kill_9() {
 
     // Kill mid-load: writers still sending, consumers part-way through.
     let started = Instant::now();
-    while (acknowledged.lock().expect("acknowledged list").len() < 400
+    while (acknowledged.lock().expect("acknowledged list").len() < 1000
         || read_log(&logs.join("first.ndjson")).is_empty())
         && started.elapsed() < Duration::from_secs(25)
     {
@@ -213,4 +213,35 @@ fn every_committed_version_reaches_each_consumer_across_kill_9() {
             acknowledged.len()
         );
     }
+}
+
+#[test]
+fn a_change_log_name_that_is_not_a_file_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--change-log-dir")
+        .arg(dir.path().join("logs"))
+        .args(["--change-log-consumer", "../escape"])
+        .output()
+        .expect("run vigil");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("letters, digits"), "{stderr}");
+    assert!(!dir.path().join("escape.ndjson").exists());
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["serve", "--change-log-consumer", "alone"])
+        .output()
+        .expect("run vigil");
+    assert!(
+        !output.status.success(),
+        "a consumer needs --change-log-dir"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--change-log-dir"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
