@@ -375,8 +375,10 @@ pub trait ResourceStore: Send + Sync {
 ///   2. *A visibility horizon.* Each event carries its transaction's `pg_current_xact_id()`
 ///      (xid8) and a per-transaction counter; a reader reads only events whose xid is below
 ///      `pg_snapshot_xmin(pg_current_snapshot())`, the oldest transaction still in flight, in
-///      (xid, counter) order, and keeps (xid, counter) as its cursor. Every transaction below
-///      the horizon has finished, so no event can appear behind a cursor.
+///      (xid, counter) order. Every transaction below the horizon has finished, and any later
+///      one gets a larger xid, so no event can appear behind what was read. To keep the `u64`
+///      positions of this trait, one sequencer (a task holding an advisory lock) numbers the
+///      events below the horizon in that order, and consumers read only numbered events.
 ///
 ///   The trait's promise is what callers rely on; the mechanism is the backend's.
 ///

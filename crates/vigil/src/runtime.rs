@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use vigil_api::ApiConfig;
+use vigil_service::feed::ConsumerRunner;
 use vigil_service::{FhirService, ServiceConfig};
 use vigil_store::sqlite::{SqliteOptions, SqliteStore};
 
@@ -53,12 +54,14 @@ pub fn check_listen_address(listen: SocketAddr, dev: bool) -> anyhow::Result<()>
 }
 
 /// Serves `service` on `listen` until Ctrl-C or SIGTERM; in-flight requests finish first,
-/// then the store is closed (queued writes committed).
+/// then the change-feed consumers `feeds` stop (positions saved) and the store is closed
+/// (queued writes committed).
 pub fn serve(
     service: FhirService,
     store: Arc<SqliteStore>,
     listen: SocketAddr,
     api: ApiConfig,
+    feeds: Vec<ConsumerRunner>,
     ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -86,6 +89,9 @@ pub fn serve(
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(10));
     export_worker.stop();
+    for feed in feeds {
+        feed.stop();
+    }
     match Arc::try_unwrap(store) {
         Ok(store) => store.close().context("closing the database")?,
         Err(_) => {

@@ -134,22 +134,16 @@ pub(crate) fn consumers(conn: &Connection) -> Result<Vec<(String, u64)>, StoreEr
     Ok(out)
 }
 
-/// The position below which every registered consumer has handled the events; `None` with no
-/// consumer registered.
-pub(crate) fn prune_floor(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT min(position) FROM outbox_consumer")?
-        .query_row([], |row| row.get(0))?)
-}
-
-/// Deletes up to [`PRUNE_CHUNK`] events at or below `floor`; returns how many.
-pub(crate) fn prune_chunk(conn: &Connection, floor: i64) -> Result<u64, StoreError> {
+/// Deletes up to [`PRUNE_CHUNK`] of the oldest events that every registered consumer has
+/// handled (none with no consumer registered: `min` of no rows is NULL); returns how many.
+/// The floor is read in the same statement, so a consumer registering meanwhile is respected.
+pub(crate) fn prune_chunk(conn: &Connection) -> Result<u64, StoreError> {
     let deleted = conn
         .prepare_cached(
-            "DELETE FROM outbox WHERE seq <= ?1 AND seq <= \
-             (SELECT min(seq) FROM outbox) + ?2 - 1",
+            "DELETE FROM outbox WHERE seq <= (SELECT min(position) FROM outbox_consumer) \
+             AND seq < (SELECT min(seq) FROM outbox) + ?1",
         )?
-        .execute(params![floor, PRUNE_CHUNK])?;
+        .execute([PRUNE_CHUNK])?;
     Ok(deleted as u64)
 }
 

@@ -310,13 +310,10 @@ impl ChangeLog for SqliteStore {
     }
 
     fn prune_outbox(&self) -> Result<u64, StoreError> {
-        let Some(floor) = changes::prune_floor(&self.readers.get())? else {
-            return Ok(0);
-        };
         let mut total = 0;
         loop {
             // One chunk per unit of work: requests queued on the writer get in between.
-            let deleted = self.write_value(|conn| changes::prune_chunk(conn, floor))?;
+            let deleted = self.write_value(changes::prune_chunk)?;
             total += deleted;
             if deleted == 0 {
                 return Ok(total);

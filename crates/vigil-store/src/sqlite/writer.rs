@@ -178,8 +178,8 @@ impl CommitWatch {
     }
 }
 
-/// The newest change position in the database (0 when empty).
-fn committed_seq(conn: &Connection) -> Result<u64, StoreError> {
+/// The newest change position the connection sees (0 when empty).
+fn newest_seq(conn: &Connection) -> Result<u64, StoreError> {
     let seq: i64 = conn
         .prepare_cached("SELECT coalesce(max(seq), 0) FROM resource_version")?
         .query_row([], |row| row.get(0))?;
@@ -188,7 +188,7 @@ fn committed_seq(conn: &Connection) -> Result<u64, StoreError> {
 
 impl Writer {
     pub(crate) fn new(conn: Connection, limits: BatchLimits) -> Result<Self, StoreError> {
-        let initial_seq = committed_seq(&conn)?;
+        let initial_seq = newest_seq(&conn)?;
         Ok(Writer {
             watch: CommitWatch {
                 last_seq: Mutex::new(initial_seq),
@@ -305,6 +305,9 @@ impl Writer {
         let Some(batch) = state.batch.take() else {
             return;
         };
+        // Read inside the batch's own transaction (its pages are hot, no new read snapshot);
+        // published only once COMMIT has returned.
+        let newest = (batch.units > 0).then(|| newest_seq(&state.conn));
         let started = Instant::now();
         let result = if batch.units > 0 {
             execute(&state.conn, "COMMIT")
@@ -324,11 +327,14 @@ impl Writer {
                 self.units_committed
                     .fetch_add(batch.units as u64, Ordering::Relaxed);
                 state.previous_batch_units = batch.units;
-                match committed_seq(&state.conn) {
-                    Ok(seq) => self.watch.publish(seq),
+                match newest {
+                    Some(Ok(seq)) => self.watch.publish(seq),
                     // Waiters keep a timeout and read the log themselves; a missed wake-up
                     // only delays them.
-                    Err(error) => tracing::warn!(%error, "cannot read the committed position"),
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "cannot read the committed position");
+                    }
+                    None => {}
                 }
             }
             Ok(()) => {}

@@ -38,7 +38,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "vigil demo: {loaded} sample resources in {}; try GET /Patient/ward-14",
         data.display()
     );
-    runtime::serve(service, store, args.listen, ApiConfig::default(), announce)?;
+    runtime::serve(
+        service,
+        store,
+        args.listen,
+        ApiConfig::default(),
+        Vec::new(),
+        announce,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

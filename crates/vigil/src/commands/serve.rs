@@ -4,9 +4,13 @@ use crate::runtime;
 use clap::Args;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 use vigil_api::ApiConfig;
+use vigil_service::feed::{ConsumerOptions, ConsumerRunner, FileSink};
+use vigil_store::sqlite::SqliteStore;
 
 /// Options of `vigil serve`.
 #[derive(Args, Debug)]
@@ -27,18 +31,61 @@ pub struct ServeArgs {
     /// Public base URL used in Location headers and Bundle links (default: http://{Host}).
     #[arg(long, env = "VIGIL_BASE_URL")]
     pub base_url: Option<String>,
+    /// Directory for change-log files: every committed change is appended, as one NDJSON line,
+    /// to DIR/NAME.ndjson for each --change-log-consumer NAME (default: one named `changes`).
+    #[arg(long, env = "VIGIL_CHANGE_LOG_DIR", value_name = "DIR")]
+    pub change_log_dir: Option<PathBuf>,
+    /// A change-log consumer (repeatable): its own file and its own position in the store.
+    #[arg(
+        long = "change-log-consumer",
+        value_name = "NAME",
+        requires = "change_log_dir"
+    )]
+    pub change_log_consumers: Vec<String>,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime::check_listen_address(args.listen, args.dev)?;
     let (service, store) = runtime::open_service(&args.data)?;
+    let feeds = match &args.change_log_dir {
+        Some(dir) => start_change_logs(&store, dir, &args.change_log_consumers)?,
+        None => Vec::new(),
+    };
     let api = ApiConfig {
         max_body_bytes: args.max_body_bytes,
         base_url: args.base_url,
     };
-    runtime::serve(service, store, args.listen, api, announce)?;
+    runtime::serve(service, store, args.listen, api, feeds, announce)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts one file-sink consumer per name (`changes` when none is given), each appending to
+/// `dir/NAME.ndjson` from its saved position.
+fn start_change_logs(
+    store: &Arc<SqliteStore>,
+    dir: &Path,
+    names: &[String],
+) -> anyhow::Result<Vec<ConsumerRunner>> {
+    let default = [String::from("changes")];
+    let names = if names.is_empty() {
+        &default[..]
+    } else {
+        names
+    };
+    let options = ConsumerOptions {
+        prune_interval: Some(Duration::from_secs(60)),
+        ..ConsumerOptions::default()
+    };
+    let mut runners = Vec::new();
+    for name in names {
+        let sink = FileSink::open(dir, name)?;
+        let path = sink.path().display().to_string();
+        let runner = ConsumerRunner::start(store.clone(), sink, options.clone())?;
+        tracing::info!(consumer = %runner.name(), file = %path, "change log started");
+        runners.push(runner);
+    }
+    Ok(runners)
 }
 
 /// Prints the address the server listens on, as the first line on stdout (scripts and tests

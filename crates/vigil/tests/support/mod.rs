@@ -17,6 +17,11 @@ pub struct Vigil {
 impl Vigil {
     /// Starts `vigil serve --data DIR --listen 127.0.0.1:0 --dev` and waits for its address.
     pub fn start(data: &Path) -> Vigil {
+        Self::start_with(data, &[])
+    }
+
+    /// Like [`Vigil::start`], with extra `serve` arguments.
+    pub fn start_with(data: &Path, extra: &[&str]) -> Vigil {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
             .args([
                 "serve",
@@ -28,6 +33,7 @@ impl Vigil {
                 "--data",
             ])
             .arg(data)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
