@@ -8,8 +8,8 @@
 //! The records reach the store through one adapter, [`write_records`]; the service keeps no
 //! audit tables of its own.
 
-use crate::{RequestContext, ServiceError, ServiceErrorKind};
-use vigil_model::IssueType;
+use crate::{RequestContext, ServiceError};
+pub use vigil_store::InboundMessage;
 use vigil_store::{Transaction, WriteMethod};
 
 /// A version written by a unit of work.
@@ -65,19 +65,6 @@ impl AuditRecord {
     }
 }
 
-/// An inbound message (HL7 v2, MQTT, ...) kept with the resources it produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboundMessage {
-    /// The channel it came in on (e.g. `mllp:adt`).
-    pub channel: String,
-    /// The sender's message id (MSH-10 for HL7 v2), for duplicate detection.
-    pub message_id: String,
-    /// When it was received, in microseconds since the epoch.
-    pub received_micros: i64,
-    /// The raw message.
-    pub content: String,
-}
-
 /// Records added during one unit of work, committed with it.
 #[derive(Debug, Default)]
 pub struct Records {
@@ -124,19 +111,38 @@ impl AuditHook for NoAudit {
 }
 
 /// The adapter from the unit's records to the store, called inside the unit just before it
-/// commits. Store adapter point: each record goes to `Transaction::append_audit` /
-/// `Transaction::record_message` of the store's change log; until the store offers them, a
-/// unit that carries records is refused rather than committed without them.
+/// commits: each audit record goes to [`Transaction::append_audit`] (the full record as JSON in
+/// `event`, its references in `entity`; request id and agent come from the unit's change
+/// context), each message to [`Transaction::record_message`].
 pub(crate) fn write_records(
-    _tx: &mut dyn Transaction,
+    tx: &mut dyn Transaction,
     records: &Records,
 ) -> Result<(), ServiceError> {
-    if records.audit.is_empty() && records.messages.is_empty() {
-        return Ok(());
+    for record in &records.audit {
+        tx.append_audit(&store_record(record))?;
     }
-    Err(ServiceError::new(
-        ServiceErrorKind::NotSupported,
-        IssueType::NotSupported,
-        "this store keeps no audit or message records",
-    ))
+    for message in &records.messages {
+        tx.record_message(message)?;
+    }
+    Ok(())
+}
+
+fn store_record(record: &AuditRecord) -> vigil_store::AuditRecord {
+    let event = serde_json::json!({
+        "requestId": record.request_id,
+        "agent": record.agent,
+        "remoteAddr": record.remote_addr,
+        "purpose": record.purpose,
+        "action": record.action,
+        "entities": record.entities,
+        "outcome": record.outcome,
+        "recorded": crate::format_instant(record.recorded_micros),
+    });
+    vigil_store::AuditRecord {
+        recorded_micros: record.recorded_micros,
+        action: record.action.clone(),
+        outcome: record.outcome.clone(),
+        entity: record.entities.join(" "),
+        event: event.to_string(),
+    }
 }

@@ -82,23 +82,26 @@ impl FhirService {
                     self.search.index_rows(&version.resource_type, &resource)?,
                 ));
             }
-            let (done, skipped) = self.run_unit(|tx| {
-                let (mut done, mut skipped) = (0u64, 0u64);
-                for (version, index) in rows {
-                    let unchanged = tx
-                        .current(&version.resource_type, &version.id)?
-                        .is_some_and(|current| {
-                            current.meta.version_id == version.meta.version_id
-                                && !current.meta.deleted
-                        });
-                    if unchanged && tx.replace_index(&version.resource_type, &version.id, index)? {
-                        done += 1;
-                    } else {
-                        skipped += 1;
+            let (done, skipped) =
+                self.run_unit_as(&vigil_store::ChangeContext::system("reindex"), |tx| {
+                    let (mut done, mut skipped) = (0u64, 0u64);
+                    for (version, index) in rows {
+                        let unchanged = tx
+                            .current(&version.resource_type, &version.id)?
+                            .is_some_and(|current| {
+                                current.meta.version_id == version.meta.version_id
+                                    && !current.meta.deleted
+                            });
+                        if unchanged
+                            && tx.replace_index(&version.resource_type, &version.id, index)?
+                        {
+                            done += 1;
+                        } else {
+                            skipped += 1;
+                        }
                     }
-                }
-                Ok((done, skipped))
-            })?;
+                    Ok((done, skipped))
+                })?;
             report.reindexed += done;
             report.skipped += skipped;
             progress(report.reindexed + report.skipped);

@@ -13,7 +13,9 @@ use crate::{
     AuditRecord, FhirService, InboundMessage, RequestContext, ServiceError, ServiceErrorKind,
 };
 use std::sync::{Arc, Mutex};
-use vigil_store::{NewVersion, StoreError, StoreErrorKind, StoredVersion, Transaction};
+use vigil_store::{
+    ChangeContext, NewVersion, StoreError, StoreErrorKind, StoredVersion, Transaction,
+};
 
 /// One unit of work in progress (see the module documentation).
 pub struct Unit<'a> {
@@ -32,7 +34,7 @@ impl FhirService {
         context: &RequestContext,
         work: impl FnOnce(&mut Unit<'_>) -> Result<T, ServiceError> + Send,
     ) -> Result<T, ServiceError> {
-        self.run_unit(|tx| {
+        self.run_unit_as(&crate::feed::change_context(context), |tx| {
             let mut unit = Unit {
                 service: self,
                 context,
@@ -46,14 +48,16 @@ impl FhirService {
         })
     }
 
-    /// Runs `work` in the store's unit of work, carrying service errors out of the store.
-    pub(crate) fn run_unit<T: Send>(
+    /// Runs `work` in the store's unit of work on behalf of `change` (the request id and agent
+    /// its change events and audit records carry), carrying service errors out of the store.
+    pub(crate) fn run_unit_as<T: Send>(
         &self,
+        change: &ChangeContext,
         work: impl FnOnce(&mut dyn Transaction) -> Result<T, ServiceError> + Send,
     ) -> Result<T, ServiceError> {
         let failure: Arc<Mutex<Option<ServiceError>>> = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&failure);
-        let result = vigil_store::write_with(self.store.as_ref(), move |tx| {
+        let result = vigil_store::write_with_context(self.store.as_ref(), change, move |tx| {
             work(tx).map_err(|error| {
                 *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
                 StoreError::new(StoreErrorKind::Aborted, "aborted by the service")

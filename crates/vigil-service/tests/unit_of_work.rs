@@ -10,6 +10,7 @@ use vigil_service::{
     RequestContext, ServiceConfig, ServiceError, ServiceErrorKind, WriteMethod, WrittenVersion,
 };
 use vigil_store::sqlite::{SqliteOptions, SqliteStore};
+use vigil_store::{ChangeLog, MessageStore};
 
 /// Remembers every call: the agent and what was written.
 #[derive(Default)]
@@ -112,32 +113,71 @@ fn a_failing_step_rolls_the_whole_unit_back() {
     );
 }
 
-/// Audit records reach the store through one adapter (`audit::write_records`); until the
-/// store's change log takes them, a unit carrying records is refused rather than committed
-/// without them.
+/// Audit records and inbound messages reach the store through one adapter
+/// (`audit::write_records`) in the unit's own commit: a committed unit keeps its resources, its
+/// records and its change events (under the context's request id and agent); a failed unit
+/// keeps none of them.
 #[test]
-fn records_are_committed_with_the_unit_or_the_unit_fails() {
+fn records_are_committed_with_the_unit_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
     let hook = Arc::new(Hook {
         add_record: true,
         ..Hook::default()
     });
-    let service = service(dir.path(), hook);
-    let context = RequestContext::system("test", "http://localhost");
-    let body: Value = json!({"resourceType": "Patient"});
-    let error = service.create(&context, "Patient", body, None).unwrap_err();
-    // When the store adapter is wired, this becomes: created, with its record.
-    assert_eq!(error.kind(), ServiceErrorKind::NotSupported);
-    let search = service
-        .search(
-            &context,
-            vigil_service::SearchScope::Type("Patient".into()),
-            vec![],
-            false,
-        )
+    let service = FhirService::new(
+        store.clone(),
+        Arc::new(vigil_search::SearchEngine::r4()),
+        ServiceConfig::default(),
+    )
+    .with_audit_hook(hook);
+    let context = RequestContext::system("ingest", "http://localhost");
+    let message = |control_id: &str| vigil_service::InboundMessage {
+        sender: "LAB^HOSP".into(),
+        control_id: control_id.into(),
+        received_micros: 1,
+        raw: "MSH|^~\\&|LAB|HOSP".into(),
+        state: "processed".into(),
+        error: None,
+    };
+    let a = patient(&service, "a", "One");
+    service
+        .unit(&context, |unit| {
+            unit.record_message(message("m1"));
+            unit.create(a, None)
+        })
         .unwrap();
-    assert!(
-        search.get("entry").is_none(),
-        "no resource without its record"
+
+    let audit = store.audit_after(0, 10).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].agent, "system:ingest");
+    assert_eq!(audit[0].request_id, context.request_id);
+    assert_eq!(audit[0].record.action, "create");
+    let event: Value = serde_json::from_str(&audit[0].record.event).unwrap();
+    assert_eq!(event["agent"], "system:ingest");
+    assert!(store.inbound_message("LAB^HOSP", "m1").unwrap().is_some());
+    let changes = store.changes_after(0, 10).unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(
+        (changes[0].resource_type.as_str(), changes[0].id.as_str()),
+        ("Patient", "a")
     );
+    assert_eq!(changes[0].agent, "system:ingest");
+    assert_eq!(changes[0].request_id, context.request_id);
+
+    // A failing unit keeps neither its resource nor its records.
+    let b = patient(&service, "b", "Two");
+    let error = service
+        .unit(&context, |unit| {
+            unit.record_message(message("m2"));
+            unit.create(b, None)?;
+            Err::<(), _>(ServiceError::internal("the mapper failed"))
+        })
+        .unwrap_err();
+    assert_eq!(error.kind(), ServiceErrorKind::Internal);
+    assert_eq!(store.audit_after(0, 10).unwrap().len(), 1);
+    assert!(store.inbound_message("LAB^HOSP", "m2").unwrap().is_none());
+    assert_eq!(store.changes_after(0, 10).unwrap().len(), 1);
+    let read = service.read(&context, "Patient", "b").unwrap_err();
+    assert_eq!(read.kind(), ServiceErrorKind::NotFound);
 }
