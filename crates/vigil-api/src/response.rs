@@ -13,25 +13,7 @@ pub(crate) fn etag(version_id: u64) -> String {
     format!("W/\"{version_id}\"")
 }
 
-/// An HTTP-date (RFC 7231) for `Last-Modified`.
-pub(crate) fn http_date(micros: i64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp(micros.div_euclid(1_000_000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[at.weekday().number_days_from_monday() as usize],
-        at.day(),
-        MONTHS[usize::from(u8::from(at.month())) - 1],
-        at.year(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
-}
+pub(crate) use vigil_model::instant::http_date;
 
 fn header(value: &str) -> HeaderValue {
     HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))

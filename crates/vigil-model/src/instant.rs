@@ -29,6 +29,26 @@ pub fn format_instant(micros: i64) -> String {
     )
 }
 
+/// An HTTP-date (RFC 7231) for `Last-Modified`.
+pub fn http_date(micros: i64) -> String {
+    let at = OffsetDateTime::from_unix_timestamp(micros.div_euclid(1_000_000))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[at.weekday().number_days_from_monday() as usize],
+        at.day(),
+        MONTHS[usize::from(u8::from(at.month())) - 1],
+        at.year(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
 /// Parses a FHIR `instant`/`dateTime`/`date` used as a history bound (`_since`, `_at`) into
 /// microseconds. A partial date means its start (`2026` = 2026-01-01T00:00:00Z); a dateTime
 /// without a timezone is taken as UTC.
@@ -69,5 +89,7 @@ mod tests {
         assert_eq!(parse_instant_micros("1970-01-01T00:00:01"), Some(1_000_000));
         assert_eq!(parse_instant_micros("not a date"), None);
         assert_eq!(parse_instant_micros("2026-13-01"), None);
+        assert_eq!(http_date(micros), "Sun, 22 Nov 2026 03:10:00 GMT");
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
     }
 }

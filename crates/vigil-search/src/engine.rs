@@ -1,8 +1,6 @@
 //! [`SearchEngine`]: the registry and its compiled extraction programs, built once and shared
 //! by every thread; the entry points the service calls.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -255,10 +253,4 @@ impl SearchEngine {
 }
 
 /// Now, in microseconds since the epoch (anchors `ap` on dates).
-pub(crate) fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
-        })
-}
+pub(crate) use vigil_model::instant::now_micros;

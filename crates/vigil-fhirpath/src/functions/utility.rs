@@ -153,10 +153,7 @@ pub(crate) fn now(cx: &Call<'_, '_, '_>) -> Temporal {
     if let Some(n) = cx.ev.ctx.now {
         return n;
     }
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let ms = vigil_model::instant::now_micros().div_euclid(1000);
     let epoch = Temporal {
         kind: TemporalKind::DateTime,
         year: 1970,

@@ -66,7 +66,7 @@ mod transaction;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -371,14 +371,7 @@ impl MessageStore for SqliteStore {
     }
 }
 
-/// Microseconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
-        })
-}
+pub(crate) use vigil_model::instant::now_micros;
 
 fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
     // Returns (busy, log frames, checkpointed frames); busy only means readers held old frames.
