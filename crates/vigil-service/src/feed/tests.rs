@@ -267,3 +267,58 @@ fn eight_writers_two_consumers_every_version_in_order() {
         assert_eq!(delivered.into_iter().collect::<BTreeSet<_>>(), acknowledged);
     }
 }
+
+/// A consumer that loses its registration while handling its first batch: the position cannot
+/// be saved, so the runner offers the same batch again (at least once) instead of moving on.
+struct LosesItsPosition {
+    store: Arc<SqliteStore>,
+    seen: Seen,
+    calls: usize,
+}
+
+impl ChangeConsumer for LosesItsPosition {
+    type Error = String;
+    fn name(&self) -> &str {
+        "forgetful"
+    }
+    fn handle(&mut self, events: &[ChangeEvent]) -> Result<(), String> {
+        self.calls += 1;
+        let result = match self.calls {
+            1 => self.store.unregister_consumer("forgetful").map(|_| ()),
+            2 => self
+                .store
+                .register_consumer("forgetful", ConsumerStart::Beginning)
+                .map(|_| ()),
+            _ => Ok(()),
+        };
+        result.map_err(|error| error.to_string())?;
+        lock(&self.seen).extend_from_slice(events);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_batch_whose_position_was_not_saved_is_delivered_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(dir.path());
+    let written: Vec<u64> = (0..10)
+        .map(|n| create(store.as_ref(), &format!("p{n}")))
+        .collect();
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let consumer = LosesItsPosition {
+        store: store.clone(),
+        seen: Arc::clone(&seen),
+        calls: 0,
+    };
+    let runner = ConsumerRunner::start(store.clone(), consumer, woken_only()).expect("start");
+    // The first batch (7 events) twice, then the remaining 3.
+    wait_for(&seen, 17);
+    runner.stop();
+    let mut expected = written[..7].to_vec();
+    expected.extend_from_slice(&written);
+    assert_eq!(seqs(&seen), expected);
+    assert_eq!(
+        store.consumer_position("forgetful").expect("position"),
+        written.last().copied()
+    );
+}
