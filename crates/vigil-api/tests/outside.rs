@@ -628,13 +628,37 @@ async fn batch_and_transaction_entries_may_be_any_read_interaction() {
         "p2"
     );
     assert_eq!(response["entry"][3]["resource"]["total"], 1);
-    // A POST search entry is refused with 400 (never a 500).
+    // A POST _search entry is a search: the URL's parameters plus a Parameters resource's.
     let post_search = json!({"request": {"method": "POST", "url": "Patient/_search?name=A"}});
+    let post_search_parameters = json!({
+        "resource": {"resourceType": "Parameters", "parameter": [{"name": "_id", "valueString": "p2"}]},
+        "request": {"method": "POST", "url": "Patient/_search"}
+    });
+    let not_parameters = json!({
+        "resource": patient_with_id("p9", "Z"),
+        "request": {"method": "POST", "url": "Patient/_search"}
+    });
     let answer = server
-        .request("POST", "/", Some(bundle("batch", vec![post_search])), &[])
+        .request(
+            "POST",
+            "/",
+            Some(bundle(
+                "batch",
+                vec![post_search, post_search_parameters, not_parameters],
+            )),
+            &[],
+        )
         .await;
+    let response = answer.json();
+    assert_eq!(response["entry"][0]["response"]["status"], "200 OK");
+    assert_eq!(response["entry"][0]["resource"]["type"], "searchset");
+    assert_eq!(response["entry"][1]["resource"]["total"], 1);
     assert_eq!(
-        answer.json()["entry"][0]["response"]["status"],
+        response["entry"][1]["resource"]["entry"][0]["resource"]["id"],
+        "p2"
+    );
+    assert_eq!(
+        response["entry"][2]["response"]["status"],
         "400 Bad Request"
     );
     // A write to a system URL is refused with 400.

@@ -179,7 +179,7 @@ pub fn parse_entry(
         .get("url")
         .and_then(Value::as_str)
         .ok_or_else(|| ServiceError::invalid("request.url is missing", &at("request.url")))?;
-    let target = parse_entry_url(url, &context.base_url, &at("request.url"))?;
+    let url = url.to_owned();
     let if_match = match request.get("ifMatch").and_then(Value::as_str) {
         None => None,
         Some(tag) => Some(parse_etag(tag).ok_or_else(|| {
@@ -197,7 +197,18 @@ pub fn parse_entry(
         .get("fullUrl")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let resource = entry.remove("resource");
+    let mut resource = entry.remove("resource");
+    let mut method = method;
+    let url = match (method, search_via_post(&url)) {
+        (EntryMethod::Post, Some((path, query))) => {
+            // `POST [type]/_search` is a search: its parameters are the URL's plus those of a
+            // Parameters resource, if the entry carries one.
+            method = EntryMethod::Get;
+            search_entry_url(path, query, resource.take().as_ref(), &at("resource"))?
+        }
+        _ => url,
+    };
+    let target = parse_entry_url(&url, &context.base_url, &at("request.url"))?;
     if matches!(
         method,
         EntryMethod::Post | EntryMethod::Put | EntryMethod::Patch
@@ -216,6 +227,63 @@ pub fn parse_entry(
         resource,
         if_match,
         if_none_exist,
+    })
+}
+
+/// Splits `[path/]_search[?query]` into the path before `_search` and the query.
+fn search_via_post(url: &str) -> Option<(&str, &str)> {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let path = path.trim_end_matches('/');
+    let before = path.strip_suffix("_search")?;
+    (before.is_empty() || before.ends_with('/')).then_some((before.trim_end_matches('/'), query))
+}
+
+/// The GET URL of a `POST _search` entry: `path?query` plus the `Parameters` resource's
+/// parameters (each `name` with a primitive `value[x]`), form-encoded.
+fn search_entry_url(
+    path: &str,
+    query: &str,
+    resource: Option<&Value>,
+    expression: &str,
+) -> Result<String, ServiceError> {
+    let mut pairs = form_urlencoded::Serializer::new(query.to_owned());
+    if let Some(resource) = resource {
+        if resource.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
+            return Err(ServiceError::invalid(
+                "the resource of a POST _search entry must be a Parameters resource of search parameters",
+                expression,
+            ));
+        }
+        let parameters = resource.get("parameter").and_then(Value::as_array);
+        for parameter in parameters.into_iter().flatten() {
+            let name = parameter.get("name").and_then(Value::as_str);
+            let value = parameter.as_object().and_then(|object| {
+                object
+                    .iter()
+                    .find(|(key, _)| key.starts_with("value"))
+                    .map(|(_, value)| value)
+            });
+            match (name, value) {
+                (Some(name), Some(Value::String(text))) => {
+                    pairs.append_pair(name, text);
+                }
+                (Some(name), Some(value @ (Value::Number(_) | Value::Bool(_)))) => {
+                    pairs.append_pair(name, &value.to_string());
+                }
+                _ => {
+                    return Err(ServiceError::invalid(
+                        "each parameter of a POST _search entry needs a name and a primitive value[x]",
+                        expression,
+                    ));
+                }
+            }
+        }
+    }
+    let query = pairs.finish();
+    Ok(if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
     })
 }
 
