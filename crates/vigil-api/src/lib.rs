@@ -1,6 +1,6 @@
 //! The FHIR REST API over HTTP (axum).
 //!
-//! [`app`] builds the router; it is tested in process with `tower::ServiceExt::oneshot` and
+//! [`app`] (or [`app_with_exports`], which wakes the export worker) builds the router; it is tested in process with `tower::ServiceExt::oneshot` and
 //! served by the `vigil` binary. Routes are split per interaction level under [`routes`]; content
 //! negotiation (`_format`, `Accept`, `Content-Type`, `_pretty`, `Prefer`) lives in
 //! [`negotiate`]; every error becomes an OperationOutcome with its status in one table in
@@ -22,6 +22,7 @@ pub use error::ApiError;
 
 use axum::Router;
 use std::sync::Arc;
+use vigil_bulk::ExportWaker;
 use vigil_service::FhirService;
 
 /// Settings of the HTTP layer.
@@ -50,12 +51,23 @@ pub struct AppState {
     pub service: FhirService,
     /// HTTP settings.
     pub config: Arc<ApiConfig>,
+    /// Wakes the export worker after a `$export` kick-off.
+    pub exports: ExportWaker,
 }
 
-/// The FHIR REST router at the server root.
+/// The FHIR REST router at the server root, with no export worker to wake: accepted `$export`
+/// jobs wait for a worker's start or its safety interval. Servers that run an
+/// [`vigil_bulk::ExportWorker`] use [`app_with_exports`].
 pub fn app(service: FhirService, config: ApiConfig) -> Router {
+    app_with_exports(service, config, ExportWaker::new())
+}
+
+/// The FHIR REST router at the server root; a `$export` kick-off wakes the worker attached to
+/// `exports` (see [`vigil_bulk::ExportWorker::start`]).
+pub fn app_with_exports(service: FhirService, config: ApiConfig, exports: ExportWaker) -> Router {
     routes::router(AppState {
         service,
         config: Arc::new(config),
+        exports,
     })
 }

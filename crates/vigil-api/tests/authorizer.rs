@@ -579,7 +579,7 @@ async fn a_refused_batch_entry_fails_alone() {
 #[tokio::test]
 async fn export_asks_for_each_exported_resource() {
     let (server, service, recorder) = ward().await;
-    let _worker = export_worker(&service);
+    let _worker = export_worker(&server, &service);
     recorder.deny("export", "Observation", Some("o2"));
     let response = server
         .request(

@@ -270,7 +270,7 @@ async fn export_is_disabled_without_an_export_directory() {
 async fn a_system_export_holds_every_resource_exactly_once() {
     let data = tempfile::tempdir().unwrap();
     let (server, service) = export_server(data.path());
-    let _worker = export_worker(&service);
+    let _worker = export_worker(&server, &service);
     let mut expected = Expected::new();
     for n in 0..12 {
         let created = post(
@@ -366,7 +366,7 @@ async fn an_export_is_a_snapshot_of_its_transaction_time() {
     let pending = server.request("GET", &status, None, &[]).await;
     assert_eq!(pending.status, StatusCode::ACCEPTED);
 
-    let _worker = export_worker(&service);
+    let _worker = export_worker(&server, &service);
     let manifest = wait_for_manifest(&server, &status).await;
     assert_eq!(download(&server, &manifest).await, expected);
 }
@@ -378,7 +378,7 @@ async fn an_export_is_a_snapshot_of_its_transaction_time() {
 async fn patient_and_group_exports_follow_the_compartments() {
     let data = tempfile::tempdir().unwrap();
     let (server, service) = export_server(data.path());
-    let _worker = export_worker(&service);
+    let _worker = export_worker(&server, &service);
     let mut by_patient: BTreeMap<String, Expected> = BTreeMap::new();
     let mut everything = Expected::new();
     for id in ["a", "b", "c"] {
@@ -429,7 +429,7 @@ async fn patient_and_group_exports_follow_the_compartments() {
 async fn type_type_filter_and_since_narrow_the_export() {
     let data = tempfile::tempdir().unwrap();
     let (server, service) = export_server(data.path());
-    let _worker = export_worker(&service);
+    let _worker = export_worker(&server, &service);
     let mut heart_rates = Expected::new();
     let mut patients = Expected::new();
     for n in 0..9 {
@@ -494,7 +494,7 @@ async fn cancelling_removes_the_job_and_its_files() {
         StatusCode::NOT_FOUND
     );
 
-    let _worker = export_worker(&service);
+    let _worker = export_worker(&server, &service);
     let done = kickoff(&server, "/$export?_type=Patient").await;
     let manifest = wait_for_manifest(&server, &done).await;
     let job_dir = data
@@ -587,7 +587,7 @@ async fn jobs_survive_a_restart() {
         .unwrap();
     }
     let (server, service) = restart(data.path());
-    let _worker = export_worker(&service);
+    let _worker = export_worker(&server, &service);
     for status in [&accepted, &running] {
         let manifest = wait_for_manifest(&server, status).await;
         assert_eq!(download(&server, &manifest).await, expected, "{status}");
@@ -623,9 +623,10 @@ async fn a_large_export_file_is_streamed_intact() {
     let options = vigil_bulk::ExportOptions {
         page_size: 500,
         max_resources_per_file: 10_000,
-        poll_interval: Duration::from_millis(20),
+        safety_interval: support::NO_POLLING,
     };
-    let _worker = vigil_bulk::ExportWorker::start(service.clone(), options).unwrap();
+    let _worker =
+        vigil_bulk::ExportWorker::start(service.clone(), options, &server.exports).unwrap();
     let status = kickoff(&server, "/$export?_type=Patient").await;
     let manifest = wait_for_manifest(&server, &status).await;
     let output = &manifest["output"][0];
@@ -650,4 +651,31 @@ async fn a_large_export_file_is_streamed_intact() {
     );
     assert!(response.body == on_disk, "the served bytes equal the file");
     assert_eq!(response.text().lines().count(), 2_000);
+}
+
+/// A job accepted while the worker sits idle is started by the kick-off's wake-up: the worker
+/// never polls (its safety interval is an hour), yet each export finishes within the bounded
+/// wait of `wait_for_manifest`, including one kicked off after the worker went idle again.
+#[tokio::test]
+async fn a_kickoff_wakes_an_idle_worker() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, service) = export_server(data.path());
+    let _worker = export_worker(&server, &service);
+    // Let the worker's first run (which finds no job) end, so it waits for a wake-up.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut expected = Expected::new();
+    for round in 0..2 {
+        record(
+            &mut expected,
+            &post(&server, patient(&format!("idle-{round}"))).await,
+        );
+        let status = kickoff(&server, "/$export?_type=Patient").await;
+        let manifest = wait_for_manifest(&server, &status).await;
+        assert_eq!(
+            download(&server, &manifest).await,
+            expected,
+            "round {round}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

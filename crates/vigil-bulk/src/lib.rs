@@ -12,7 +12,8 @@ pub mod export;
 pub mod import;
 
 pub use export::{
-    ExportKickoff, ExportLevel, ExportOptions, ExportStatus, ExportWorker, OUTPUT_FORMATS,
+    ExportKickoff, ExportLevel, ExportOptions, ExportStatus, ExportWaker, ExportWorker,
+    OUTPUT_FORMATS,
 };
 pub use import::{
     ImportCounts, ImportFile, ImportFormat, ImportIssue, ImportObserver, ImportOptions, ImportPlan,

@@ -68,9 +68,12 @@ pub fn serve(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    // Bulk Data export jobs run on their own thread, resuming unfinished jobs at start.
-    let export_worker = vigil_bulk::ExportWorker::start(service.clone(), Default::default())
-        .map_err(|e| anyhow::anyhow!("cannot start the export worker: {e}"))?;
+    // Bulk Data export jobs run on their own wake loop, resuming unfinished jobs at start; a
+    // kick-off wakes it.
+    let exports = vigil_bulk::ExportWaker::new();
+    let export_worker =
+        vigil_bulk::ExportWorker::start(service.clone(), Default::default(), &exports)
+            .map_err(|e| anyhow::anyhow!("cannot start the export worker: {e}"))?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(listen)
             .await
@@ -79,7 +82,8 @@ pub fn serve(
         tracing::info!(address = %local, "serving FHIR R4");
         ready(local);
         // The peer address reaches each request's context through `ConnectInfo`.
-        let app = vigil_api::app(service, api).into_make_service_with_connect_info::<SocketAddr>();
+        let app = vigil_api::app_with_exports(service, api, exports)
+            .into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await

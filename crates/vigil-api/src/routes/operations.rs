@@ -94,9 +94,19 @@ async fn kickoff(
     );
     let pairs = params(query);
     let service = state.service.clone();
-    let accepted =
-        blocking(move || export::kickoff(&service, &context, level, &request_url, &pairs, lenient))
-            .await?;
+    let exports = state.exports.clone();
+    let accepted = blocking(move || {
+        export::kickoff(
+            &service,
+            &exports,
+            &context,
+            level,
+            &request_url,
+            &pairs,
+            lenient,
+        )
+    })
+    .await?;
     let mut response = StatusCode::ACCEPTED.into_response();
     if let Ok(location) = HeaderValue::from_str(&accepted.status_url) {
         response

@@ -16,6 +16,8 @@ use vigil_store::sqlite::{SqliteOptions, SqliteStore};
 
 pub struct TestServer {
     app: Router,
+    /// Woken by the server's `$export` kick-offs; attach a worker with [`export_worker`].
+    pub exports: vigil_bulk::ExportWaker,
     _dir: tempfile::TempDir,
 }
 
@@ -51,8 +53,13 @@ impl TestServer {
         let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
         let search = Arc::new(vigil_search::SearchEngine::r4());
         let service = FhirService::new(store, search, config);
-        let app = vigil_api::app(service, ApiConfig::default());
-        TestServer { app, _dir: dir }
+        let exports = vigil_bulk::ExportWaker::new();
+        let app = vigil_api::app_with_exports(service, ApiConfig::default(), exports.clone());
+        TestServer {
+            app,
+            exports,
+            _dir: dir,
+        }
     }
 
     pub fn with_body_limit(max_body_bytes: usize) -> Self {
@@ -60,14 +67,20 @@ impl TestServer {
         let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
         let search = Arc::new(vigil_search::SearchEngine::r4());
         let service = FhirService::new(store, search, ServiceConfig::default());
-        let app = vigil_api::app(
+        let exports = vigil_bulk::ExportWaker::new();
+        let app = vigil_api::app_with_exports(
             service,
             ApiConfig {
                 max_body_bytes,
                 base_url: None,
             },
+            exports.clone(),
         );
-        TestServer { app, _dir: dir }
+        TestServer {
+            app,
+            exports,
+            _dir: dir,
+        }
     }
 
     /// A server whose service asks `authorizer`, with `$export` enabled (files under the
@@ -81,8 +94,17 @@ impl TestServer {
             ..ServiceConfig::default()
         };
         let service = FhirService::new(store, search, config).with_authorizer(authorizer);
-        let app = vigil_api::app(service.clone(), ApiConfig::default());
-        (TestServer { app, _dir: dir }, service)
+        let exports = vigil_bulk::ExportWaker::new();
+        let app =
+            vigil_api::app_with_exports(service.clone(), ApiConfig::default(), exports.clone());
+        (
+            TestServer {
+                app,
+                exports,
+                _dir: dir,
+            },
+            service,
+        )
     }
 
     pub async fn request(
@@ -151,22 +173,29 @@ pub fn export_server(data: &std::path::Path) -> (TestServer, FhirService) {
         ..ServiceConfig::default()
     };
     let service = FhirService::new(store, search, config);
-    let app = vigil_api::app(service.clone(), ApiConfig::default());
+    let exports = vigil_bulk::ExportWaker::new();
+    let app = vigil_api::app_with_exports(service.clone(), ApiConfig::default(), exports.clone());
     let server = TestServer {
         app,
+        exports,
         _dir: tempfile::tempdir().unwrap(),
     };
     (server, service)
 }
 
-/// An export worker with small pages and files (so paging and file roll-over are exercised)
-/// that polls often.
+/// How long a test worker waits between looks for jobs when nobody wakes it: longer than any
+/// test, so every job a test sees finish was started at the worker's start or by the kick-off's
+/// wake-up.
+pub const NO_POLLING: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// An export worker for `server`'s kick-offs with small pages and files (so paging and file
+/// roll-over are exercised) that never polls (see [`NO_POLLING`]).
 #[allow(dead_code)]
-pub fn export_worker(service: &FhirService) -> vigil_bulk::ExportWorker {
+pub fn export_worker(server: &TestServer, service: &FhirService) -> vigil_bulk::ExportWorker {
     let options = vigil_bulk::ExportOptions {
         page_size: 7,
         max_resources_per_file: 25,
-        poll_interval: std::time::Duration::from_millis(20),
+        safety_interval: NO_POLLING,
     };
-    vigil_bulk::ExportWorker::start(service.clone(), options).unwrap()
+    vigil_bulk::ExportWorker::start(service.clone(), options, &server.exports).unwrap()
 }

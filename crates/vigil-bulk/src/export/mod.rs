@@ -1,10 +1,11 @@
 //! Bulk Data Access 2.0 `$export`: kick-off, status, cancellation and the output files, over
-//! durable jobs run by a background [`ExportWorker`].
+//! durable jobs run by a background [`ExportWorker`] on a [`vigil_service::feed::WakeLoop`].
 //!
 //! - Kick-off ([`kickoff`]) checks the parameters, fixes the snapshot
 //!   (`transactionTime` and the store's history position at that moment) and stores an
-//!   `accepted` job; the API answers 202 with the status URL `{base}/_export/{job id}`.
-//! - The worker (`worker`) runs jobs one at a time (`runner`): NDJSON files under
+//!   `accepted` job, then wakes the worker through the [`ExportWaker`] shared with it; the API
+//!   answers 202 with the status URL `{base}/_export/{job id}`.
+//! - The worker (`worker`) runs jobs one at a time (`runner`) when woken: NDJSON files under
 //!   `<export dir>/<job id>/<Type>-<n>.ndjson`, each resource's version as of the snapshot,
 //!   exactly once.
 //! - Status ([`status`]): in progress (with a progress text for
@@ -22,7 +23,7 @@ mod worker;
 
 pub use job::ExportLevel;
 pub use params::OUTPUT_FORMATS;
-pub use worker::ExportWorker;
+pub use worker::{ExportWaker, ExportWorker};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,8 +44,10 @@ pub struct ExportOptions {
     pub page_size: usize,
     /// Resources per NDJSON file before a new file (`<Type>-2.ndjson`, ...) is started.
     pub max_resources_per_file: u64,
-    /// How often an idle worker looks for new jobs.
-    pub poll_interval: Duration,
+    /// How often an idle worker looks for jobs without being woken. A kick-off wakes the
+    /// worker through its [`ExportWaker`]; this only catches jobs accepted while no worker was
+    /// attached to the waker.
+    pub safety_interval: Duration,
 }
 
 impl Default for ExportOptions {
@@ -52,7 +55,7 @@ impl Default for ExportOptions {
         ExportOptions {
             page_size: 500,
             max_resources_per_file: 10_000,
-            poll_interval: Duration::from_millis(200),
+            safety_interval: Duration::from_secs(5),
         }
     }
 }
@@ -92,10 +95,12 @@ fn export_root(service: &FhirService) -> Result<&Path, ServiceError> {
     })
 }
 
-/// Accepts an export: `request_url` is the kick-off URL as sent, `pairs` its query
-/// parameters; `lenient` (`Prefer: handling=lenient`) ignores unknown parameters.
+/// Accepts an export and wakes the worker attached to `waker`: `request_url` is the kick-off
+/// URL as sent, `pairs` its query parameters; `lenient` (`Prefer: handling=lenient`) ignores
+/// unknown parameters.
 pub fn kickoff(
     service: &FhirService,
+    waker: &ExportWaker,
     context: &RequestContext,
     level: ExportLevel,
     request_url: &str,
@@ -145,6 +150,7 @@ pub fn kickoff(
     };
     service.insert_job(&job.to_record(now))?;
     tracing::info!(job = %job.id, request_id = %context.request_id, "export accepted");
+    waker.wake();
     Ok(ExportKickoff {
         status_url: format!("{}/_export/{}", context.base_url, job.id),
         job_id: job.id,

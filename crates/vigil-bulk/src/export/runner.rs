@@ -20,10 +20,10 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use vigil_service::feed::StopSignal;
 use vigil_service::{
     FhirService, RequestContext, ServiceError, ServiceErrorKind, SnapshotScan, StoredVersion,
     now_micros,
@@ -38,7 +38,8 @@ pub(crate) enum RunEnd {
     Completed,
     /// A client cancelled the job (or it vanished): its files are removed.
     Cancelled,
-    /// The worker is stopping: the job stays `in-progress` and resumes at the next start.
+    /// The worker is stopping (or the job's end could not be recorded): the job stays
+    /// `in-progress` and is resumed by the worker's next run.
     Interrupted,
     Failed,
 }
@@ -159,7 +160,7 @@ struct Run<'a> {
     service: &'a FhirService,
     context: &'a RequestContext,
     options: &'a ExportOptions,
-    stop: &'a AtomicBool,
+    stop: &'a StopSignal,
     dir: PathBuf,
     patients: Option<Patients>,
     last_saved: Instant,
@@ -173,7 +174,7 @@ pub(crate) fn run_export(
     mut job: ExportJob,
     root: &Path,
     options: &ExportOptions,
-    stop: &AtomicBool,
+    stop: &StopSignal,
 ) -> RunEnd {
     let dir = job_dir(root, &job.id);
     let mut run = Run {
@@ -321,7 +322,7 @@ impl Run<'_> {
         };
         let mut written = 0u64;
         loop {
-            if self.stop.load(Ordering::SeqCst) {
+            if self.stop.is_stopped() {
                 return Ok(Err(RunEnd::Interrupted));
             }
             let page = self.service.scan_snapshot(self.context, "export", &scan)?;

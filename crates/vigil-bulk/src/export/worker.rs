@@ -1,142 +1,138 @@
-//! The background worker: one thread that runs export jobs one at a time, oldest first.
+//! The background worker: export jobs run one at a time, oldest first, on a
+//! [`vigil_service::feed::WakeLoop`].
 //!
-//! At start it resumes the jobs left `in-progress` by a previous process (the database
-//! allows one server process, so such jobs have no other owner), then polls for `accepted`
-//! jobs, claims each with a compare-and-set to `in-progress`, and clears away jobs clients
-//! cancelled. [`ExportWorker::stop`] (or dropping the worker) interrupts the running job
-//! between pages and leaves it `in-progress` for the next start.
+//! Each run of the loop clears away jobs clients cancelled, resumes jobs left `in-progress`
+//! (the database allows one server process and this loop runs jobs one at a time, so such a job
+//! was interrupted: by a shutdown or kill, or by a store error while recording its end), then
+//! claims `accepted` jobs with a compare-and-set to `in-progress` and runs them until none is
+//! left. The loop runs at start, whenever a kick-off wakes it through the [`ExportWaker`], and
+//! otherwise every [`ExportOptions::safety_interval`] (for jobs accepted while no worker was
+//! attached to the waker). [`ExportWorker::stop`] (or dropping the worker) interrupts the
+//! running job between pages and leaves it `in-progress` for the next start.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use super::ExportOptions;
 use super::job::{ExportJob, JobState, KIND};
-use super::runner::{job_dir, remove_dir, run_export};
+use super::runner::{RunEnd, job_dir, remove_dir, run_export};
+use vigil_service::feed::{StopSignal, WakeLoop, Waker};
 use vigil_service::{FhirService, Principal, RequestContext, ServiceError, now_micros};
+
+/// Wakes the export worker when a job is accepted; cheap to clone. It is created before the
+/// routes and the worker so either can start first: the routes' kick-off calls
+/// [`ExportWaker::wake`], and [`ExportWorker::start`] attaches its loop. Waking with no worker
+/// attached does nothing; the job waits for the next worker's start.
+#[derive(Clone, Default)]
+pub struct ExportWaker {
+    worker: Arc<Mutex<Option<Waker>>>,
+}
+
+impl ExportWaker {
+    /// A waker with no worker attached yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the attached worker (if any) to look for jobs as soon as it is idle.
+    pub fn wake(&self) {
+        if let Some(waker) = self.slot().as_ref() {
+            waker.wake();
+        }
+    }
+
+    fn attach(&self, waker: Waker) {
+        *self.slot() = Some(waker);
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Waker>> {
+        // The slot holds a handle and nothing else: a panic elsewhere cannot leave it half set.
+        self.worker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl std::fmt::Debug for ExportWaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportWaker")
+            .field("attached", &self.slot().is_some())
+            .finish()
+    }
+}
 
 /// A running export worker; stops (and joins its thread) when dropped.
 pub struct ExportWorker {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
-}
-
-struct Shared {
-    stop: AtomicBool,
-    sleeping: Mutex<()>,
-    wake: Condvar,
+    looped: WakeLoop,
 }
 
 impl ExportWorker {
-    /// Starts the worker thread for `service`. Fails when the service has no export directory.
+    /// Starts the worker's loop for `service` and attaches it to `waker` (replacing a worker
+    /// attached before). Fails when the service has no export directory.
     pub fn start(
         service: FhirService,
         options: ExportOptions,
+        waker: &ExportWaker,
     ) -> Result<ExportWorker, ServiceError> {
-        if service.config().export_dir.is_none() {
+        let Some(root) = service.config().export_dir.clone() else {
             return Err(ServiceError::internal(
                 "the export worker needs ServiceConfig::export_dir",
             ));
-        }
-        let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            sleeping: Mutex::new(()),
-            wake: Condvar::new(),
-        });
-        let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("vigil-export".to_owned())
-            .spawn(move || work(&service, &options, &thread_shared))
-            .map_err(|e| ServiceError::internal(format!("cannot start the export worker: {e}")))?;
-        Ok(ExportWorker {
-            shared,
-            thread: Some(thread),
+        };
+        let interval = options.safety_interval;
+        let looped = WakeLoop::start("vigil-export", interval, move |stop| {
+            run_pending(&service, &root, &options, stop);
         })
+        .map_err(|e| ServiceError::internal(format!("cannot start the export worker: {e}")))?;
+        waker.attach(looped.waker());
+        Ok(ExportWorker { looped })
     }
 
     /// Stops the worker: the running job is interrupted between pages and resumed at the
     /// next start.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        self.shared.wake.notify_all();
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("the export worker thread panicked");
-        }
+    pub fn stop(self) {
+        self.looped.stop();
     }
 }
 
-impl Drop for ExportWorker {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-fn work(service: &FhirService, options: &ExportOptions, shared: &Shared) {
-    let Some(root) = service.config().export_dir.clone() else {
-        return;
-    };
-    let stopping = || shared.stop.load(Ordering::SeqCst);
+/// One run of the loop: every pending job, until none is left or the worker stops.
+fn run_pending(service: &FhirService, root: &Path, options: &ExportOptions, stop: &StopSignal) {
     match export_jobs(service, Some(JobState::InProgress)) {
         Ok(jobs) => {
             for job in jobs {
-                if stopping() {
+                if stop.is_stopped() {
                     return;
                 }
-                tracing::info!(job = %job.id, "resuming an export interrupted by a shutdown");
-                run_export(
-                    service,
-                    &job_context(&job),
-                    job,
-                    &root,
-                    options,
-                    &shared.stop,
-                );
+                tracing::info!(job = %job.id, "resuming an interrupted export");
+                if run_export(service, &job_context(&job), job, root, options, stop)
+                    == RunEnd::Interrupted
+                {
+                    return;
+                }
             }
         }
         Err(error) => tracing::error!(%error, "cannot list interrupted exports"),
     }
-    while !stopping() {
-        let ran = match next_job(service, &root) {
+    while !stop.is_stopped() {
+        match next_job(service, root) {
             Ok(Some(job)) => {
-                run_export(
-                    service,
-                    &job_context(&job),
-                    job,
-                    &root,
-                    options,
-                    &shared.stop,
-                );
-                true
+                if run_export(service, &job_context(&job), job, root, options, stop)
+                    == RunEnd::Interrupted
+                {
+                    return;
+                }
             }
-            Ok(None) => false,
+            Ok(None) => return,
             Err(error) => {
                 tracing::error!(%error, "export worker cannot read its jobs");
-                false
-            }
-        };
-        if !ran {
-            let guard = shared
-                .sleeping
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if !stopping() {
-                let _ = shared.wake.wait_timeout(guard, options.poll_interval);
+                return;
             }
         }
     }
 }
 
 /// Clears cancelled jobs, then claims the oldest accepted one.
-fn next_job(
-    service: &FhirService,
-    root: &std::path::Path,
-) -> Result<Option<ExportJob>, ServiceError> {
+fn next_job(service: &FhirService, root: &Path) -> Result<Option<ExportJob>, ServiceError> {
     for job in export_jobs(service, Some(JobState::Cancelled))? {
         remove_dir(&job_dir(root, &job.id));
         service.delete_job(&job.id)?;
@@ -172,7 +168,6 @@ fn export_jobs(
     let records = service.jobs(KIND, state.map(JobState::as_str), 1000)?;
     Ok(records.iter().filter_map(ExportJob::from_record).collect())
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

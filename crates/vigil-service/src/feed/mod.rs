@@ -1,7 +1,8 @@
 //! Consumers of the change feed, run on their own threads: the [`ChangeConsumer`] trait, the
 //! [`ConsumerRunner`] that delivers the store's [`ChangeEvent`]s to one at least once in commit
-//! order, a [`WakeLoop`] for "wake and run" job loops (bulk export next), and [`FileSink`], a
-//! consumer that appends each event as an NDJSON line (`vigil serve --change-log-dir`).
+//! order, a [`WakeLoop`] for "wake and run" job loops (the bulk export worker runs on it), and
+//! [`FileSink`], a consumer that appends each event as an NDJSON line
+//! (`vigil serve --change-log-dir`).
 //!
 //! # Delivery promise
 //!
