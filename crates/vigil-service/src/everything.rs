@@ -68,8 +68,9 @@ fn not_supported(name: &str) -> ServiceError {
     )
 }
 
-/// Patient first, then the compartment's other member types alphabetically.
-fn compartment_types() -> Vec<String> {
+/// The types of the Patient compartment: Patient first, then the compartment's other member
+/// types alphabetically (for `$everything` and Patient/Group `$export`).
+pub fn patient_compartment_types() -> Vec<String> {
     let mut types = vec!["Patient".to_owned()];
     if let Some(compartment) = vigil_model::schema::compartment("Patient") {
         types.extend(
@@ -176,7 +177,7 @@ impl FhirService {
         &self,
         pairs: &[(String, String)],
     ) -> Result<EverythingRequest, ServiceError> {
-        let all = compartment_types();
+        let all = patient_compartment_types();
         let mut types: Vec<String> = Vec::new();
         let mut since = None;
         let mut count = None;
@@ -477,7 +478,7 @@ mod tests {
 
     #[test]
     fn the_patient_comes_first() {
-        let types = compartment_types();
+        let types = patient_compartment_types();
         assert_eq!(types[0], "Patient");
         assert!(types[1..].windows(2).all(|w| w[0] < w[1]));
         assert!(types.contains(&"Observation".to_owned()));

@@ -46,6 +46,7 @@ pub use bundle::BundleReturn;
 pub use conditional::{Conditional, Decision, Resolution, decide};
 pub use context::{Principal, RequestContext};
 pub use error::{ServiceError, ServiceErrorKind};
+pub use everything::patient_compartment_types;
 pub use history::{HistoryPage, HistoryParams};
 pub use interactions::{
     ConditionalDeleteOutcome, Preconditions, Prepared, ReadResult, WriteOutcome, check_id_syntax,

@@ -30,19 +30,7 @@ pub(crate) fn default_types(level: &ExportLevel) -> Vec<String> {
             types.sort();
             types
         }
-        ExportLevel::Patient | ExportLevel::Group(_) => {
-            let mut types = vec!["Patient".to_owned()];
-            if let Some(compartment) = vigil_model::schema::compartment("Patient") {
-                types.extend(
-                    compartment
-                        .resources
-                        .keys()
-                        .filter(|t| t.as_str() != "Patient")
-                        .cloned(),
-                );
-            }
-            types
-        }
+        ExportLevel::Patient | ExportLevel::Group(_) => vigil_service::patient_compartment_types(),
     }
 }
 
