@@ -294,6 +294,7 @@ fn client_mistakes_are_typed_errors() {
         ("gender:in=http://x", SearchErrorKind::MalformedValue),
         ("nonsense=1", SearchErrorKind::UnknownParameter),
         ("_content=--", SearchErrorKind::MalformedValue),
+        ("_content:missing=true", SearchErrorKind::Unsupported),
         ("_text=%3C%3E", SearchErrorKind::MalformedValue),
         (
             "organization:missing=maybe",
