@@ -17,6 +17,7 @@ fn population(n: usize) -> Vec<Value> {
             "name": [{"family": format!("family{i}")}], "gender": if i % 2 == 0 { "female" } else { "male" }}));
         let day = chrono_day(i);
         resources.push(json!({"resourceType": "Observation", "id": format!("o{i}"), "status": "final",
+            "meta": {"profile": [format!("http://example.org/profile/{i}")]},
             "code": {"coding": [{"system": "urn:codes", "code": format!("c{i}")}]},
             "subject": {"reference": format!("Patient/p{i}")},
             "effectiveDateTime": day,
@@ -64,6 +65,12 @@ fn long_or_lists_answer_correctly() {
     let exact: Vec<String> = (0..2_000).map(|i| format!("family{i}")).collect();
     let dates: Vec<String> = (0..1_000).map(|i| chrono_day(i % 300 + 400)).collect();
     let numbers: Vec<String> = (0..1_000).map(|i| format!("{}", i * 7)).collect();
+    let profiles: Vec<String> = (0..2_000)
+        .map(|i| format!("http://example.org/profile/{i}"))
+        .collect();
+    let below: Vec<String> = (0..1_000)
+        .map(|i| format!("http://example.org/profile/{}", i * 10 + 1))
+        .collect();
     let observations = |keep: &dyn Fn(usize) -> bool| {
         sorted(
             (0..300)
@@ -132,6 +139,17 @@ fn long_or_lists_answer_correctly() {
             "Observation",
             format!("value-quantity={}", numbers.join(",")),
             observations(&|i| i % 7 == 0),
+        ),
+        (
+            "Observation",
+            format!("_profile={}", profiles.join(",")),
+            observations(&|_| true),
+        ),
+        (
+            "Observation",
+            format!("_profile:below={}", below.join(",")),
+            // profile/i starts with some profile/v (v ending in 1) when i has a digit 1.
+            observations(&|i| i.to_string().contains('1')),
         ),
     ];
     for (resource_type, query, expected) in cases {

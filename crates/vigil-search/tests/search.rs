@@ -294,6 +294,7 @@ fn client_mistakes_are_typed_errors() {
         ("gender:in=http://x", SearchErrorKind::MalformedValue),
         ("nonsense=1", SearchErrorKind::UnknownParameter),
         ("_content=--", SearchErrorKind::MalformedValue),
+        ("_content:missing=true", SearchErrorKind::Unsupported),
         ("_text=%3C%3E", SearchErrorKind::MalformedValue),
         (
             "organization:missing=maybe",
@@ -624,4 +625,36 @@ fn generated_searches_agree_with_the_matcher() {
     );
     assert!(searches.len() > 300);
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+#[test]
+fn full_text_rows_follow_the_current_version() {
+    let (_dir, store, engine) = setup();
+    let found = |query: &str| ids(&engine, &store, "Patient", query);
+    assert_eq!(found("_content=anna"), ["p1"]);
+    assert_eq!(found("_text=anna"), Vec::<String>::new());
+    let mut changed = fixtures()[0].clone();
+    changed["name"][0]["given"] = json!(["Berta"]);
+    changed["text"] = json!({"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Berta <b>Müller</b></div>"});
+    common::load(&engine, &store, &[changed]);
+    assert_eq!(found("_content=anna"), Vec::<String>::new());
+    assert_eq!(found("_content=berta"), ["p1"]);
+    assert_eq!(found("_text=berta mul"), ["p1"]);
+    assert_eq!(found("_text=xhtml"), Vec::<String>::new());
+    let store_ref: &dyn vigil_store::Store = &store;
+    store_ref
+        .write(Box::new(|tx| {
+            tx.put(vigil_store::NewVersion {
+                resource_type: "Patient".into(),
+                id: "p1".into(),
+                version_id: 3,
+                last_updated_micros: 1_600_000_000_000_001,
+                method: vigil_store::WriteMethod::Delete,
+                content: String::new(),
+                index: Vec::new(),
+            })?;
+            Ok(())
+        }))
+        .expect("delete");
+    assert_eq!(found("_content=berta"), Vec::<String>::new());
 }

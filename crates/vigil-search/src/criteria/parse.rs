@@ -225,6 +225,9 @@ impl<'r> Parser<'r> {
                 Some(Ok(Some(Criterion::Id(ids))))
             }
             "_content" | "_text" => {
+                if let Some(modifier) = modifier {
+                    return Some(Err(unsupported_modifier(name, modifier)));
+                }
                 let phrases: BTreeSet<Vec<String>> = values
                     .iter()
                     .map(|raw| crate::full_text::words(&unescape(raw)))
