@@ -30,6 +30,10 @@ pub struct SearchOptions {
     /// `_total` when the client does not say (`None`: no total; `Accurate`: count the first
     /// page's matches).
     pub default_total: TotalMode,
+    /// Whether resources get a full-text row and `_content`/`_text` are served from it. Off,
+    /// those parameters are refused (400) rather than scanning every resource. A database
+    /// setting (`full-text`), read by the service when it opens the store.
+    pub full_text: bool,
 }
 
 impl Default for SearchOptions {
@@ -40,6 +44,7 @@ impl Default for SearchOptions {
             max_include: 1000,
             max_iterations: 3,
             default_total: TotalMode::Accurate,
+            full_text: false,
         }
     }
 }
@@ -103,7 +108,8 @@ impl SearchEngine {
         resource_type: &str,
         resource: &Value,
     ) -> Result<Vec<IndexRow>, SearchError> {
-        self.extractor.index_rows(resource_type, resource)
+        self.extractor
+            .index_rows(resource_type, resource, self.options.full_text)
     }
 
     pub(crate) fn extractor(&self) -> &Extractor {
@@ -215,8 +221,9 @@ impl SearchEngine {
         let request =
             SearchRequest::from_query(SearchScope::Type(resource_type.to_owned()), query, true)?;
         let (types, mut criteria) = search::scope(self, &request)?;
-        let mut parser =
-            Parser::new(&self.registry, now_micros(), true).with_expansions(expansions);
+        let mut parser = Parser::new(&self.registry, now_micros(), true)
+            .with_expansions(expansions)
+            .with_full_text(self.options.full_text);
         criteria.extend(parser.parse_filters(&types, &request.filters)?);
         Ok(CompiledQuery {
             resource_type: resource_type.to_owned(),

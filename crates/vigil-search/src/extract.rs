@@ -103,17 +103,21 @@ impl Extractor {
         &self.skipped
     }
 
-    /// The index rows of a resource of `resource_type`, its full-text row included.
+    /// The index rows of a resource of `resource_type`, with its full-text row when
+    /// `full_text` is on.
     pub fn index_rows(
         &self,
         resource_type: &str,
         resource: &Value,
+        full_text: bool,
     ) -> Result<Vec<IndexRow>, SearchError> {
         let mut rows = self.rows_where(resource_type, resource, |_| true)?;
-        rows.push(IndexRow {
-            param: FULL_TEXT.to_owned(),
-            value: crate::full_text::index_value(resource),
-        });
+        if full_text {
+            rows.push(IndexRow {
+                param: FULL_TEXT.to_owned(),
+                value: crate::full_text::index_value(resource),
+            });
+        }
         Ok(rows)
     }
 

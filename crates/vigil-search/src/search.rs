@@ -132,8 +132,9 @@ fn prepare(
 ) -> Result<Prepared, SearchError> {
     let (types, mut criteria) = scope(engine, request)?;
     let dialect = engine.dialect();
-    let mut parser =
-        Parser::new(engine.registry(), now_micros(), request.strict).with_expansions(expansions);
+    let mut parser = Parser::new(engine.registry(), now_micros(), request.strict)
+        .with_expansions(expansions)
+        .with_full_text(engine.options().full_text);
     criteria.extend(parser.parse_filters(&types, &request.filters)?);
     let mut warnings = parser.warnings;
     let columns = sort_columns(engine, request, &types, &mut warnings)?;

@@ -658,3 +658,38 @@ fn full_text_rows_follow_the_current_version() {
         .expect("delete");
     assert_eq!(found("_content=berta"), Vec::<String>::new());
 }
+
+#[test]
+fn without_the_full_text_index_content_and_text_are_refused() {
+    let engine = SearchEngine::r4();
+    assert!(
+        !engine.options().full_text,
+        "off unless the database says on"
+    );
+    let (_dir, store) = common::store();
+    common::load(&engine, &store, &fixtures());
+    let rows = engine
+        .index_rows("Patient", &fixtures()[0])
+        .expect("extract");
+    assert!(
+        rows.iter()
+            .all(|row| !matches!(row.value, vigil_store::IndexValue::Text { .. })),
+        "no full-text row is extracted"
+    );
+    for query in ["_content=anna", "_text=anna", "name=anna&_content=anna"] {
+        let error = engine
+            .matching_ids(&store, "Patient", query, 10)
+            .expect_err(query);
+        assert!(error.is_client_error(), "{query}: {error}");
+        assert!(
+            error.to_string().contains("not enabled"),
+            "{query}: {error}"
+        );
+        assert!(
+            engine.compile_criteria("Patient", query).is_err(),
+            "{query}"
+        );
+    }
+    // Other searches are unaffected.
+    assert_eq!(ids(&engine, &store, "Patient", "name=carol"), ["p3"]);
+}

@@ -3,7 +3,7 @@
 //! rows of every current resource with the present definitions (after custom SearchParameter
 //! resources were added), without writing new versions.
 
-use crate::{FhirService, ServiceConfig, ServiceError};
+use crate::{FhirService, RequestContext, ServiceConfig, ServiceError};
 use serde_json::Value;
 use std::sync::Arc;
 use vigil_search::{SearchEngine, SearchOptions, SearchParameterRegistry};
@@ -20,6 +20,9 @@ pub struct ReindexReport {
 }
 
 const PAGE: usize = 500;
+
+/// The database setting that switches the full-text index (`on`/`off`; absent is off).
+const FULL_TEXT_SETTING: &str = "full-text";
 
 impl FhirService {
     /// A service over `store` whose search engine knows the R4 parameters plus every
@@ -51,8 +54,28 @@ impl FhirService {
                 break;
             }
         }
-        let search = SearchEngine::new(registry, SearchOptions::default());
+        let options = SearchOptions {
+            full_text: store.setting(FULL_TEXT_SETTING)?.as_deref() == Some("on"),
+            ..SearchOptions::default()
+        };
+        let search = SearchEngine::new(registry, options);
         Ok(FhirService::new(store, Arc::new(search), config))
+    }
+
+    /// Whether this service keeps the full-text index behind `_content`/`_text`.
+    pub fn full_text(&self) -> bool {
+        self.search.options().full_text
+    }
+
+    /// Switches the database's full-text index on or off for every process that opens it
+    /// from now on (the `full-text` setting). This service keeps its present engine: open a
+    /// new one ([`FhirService::open`]) and [`FhirService::reindex`] to build or drop the
+    /// full-text rows of the resources already stored, as `vigil reindex --full-text` does.
+    pub fn set_full_text(&self, context: &RequestContext, on: bool) -> Result<(), ServiceError> {
+        let value = if on { "on" } else { "off" };
+        self.run_unit_as(&crate::feed::change_context(context), |tx| {
+            Ok(tx.set_setting(FULL_TEXT_SETTING, value)?)
+        })
     }
 
     /// Rewrites the index rows of every current resource, a page at a time: rows are extracted

@@ -295,6 +295,8 @@ pub trait Transaction {
         sender: &str,
         control_id: &str,
     ) -> Result<Option<InboundMessage>, StoreError>;
+    /// Sets a database setting (see [`ResourceStore::setting`]), committed with the unit.
+    fn set_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError>;
 }
 
 /// A unit of work: runs inside one database transaction.
@@ -338,6 +340,9 @@ pub trait ResourceStore: Send + Sync {
     /// The position (`seq`) of the newest committed version, 0 for an empty store: a snapshot
     /// for [`ResourceStore::scan_as_of`].
     fn last_seq(&self) -> Result<u64, StoreError>;
+    /// A setting kept in the database (so every process opening it agrees), `None` when never
+    /// set; written by [`Transaction::set_setting`].
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     /// The search layer's hook: runs a read-only SQL query over committed data and returns the
     /// current rows it selects. The query must select exactly the backend's current-row columns
     /// (see [`sqlite::RESOURCE_COLUMNS`]) from `resource r`; placeholders are `$1`, `$2`, ... in

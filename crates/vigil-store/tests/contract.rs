@@ -1134,6 +1134,7 @@ backend_contract!(
         snapshot_scans_ignore_later_writes,
         jobs_are_stored_and_updated_by_compare_and_set,
         query_count_and_replace_index,
+        settings_are_kept_with_the_unit,
     ]
 );
 

@@ -29,13 +29,17 @@ pub fn open_service(data_dir: &Path) -> anyhow::Result<(FhirService, Arc<SqliteS
     let store = SqliteStore::open(data_dir, SqliteOptions::default())
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
     let store = Arc::new(store);
-    let config = ServiceConfig {
-        export_dir: Some(data_dir.join("export")),
-        ..ServiceConfig::default()
-    };
-    let service = FhirService::open(store.clone(), config)
+    let service = FhirService::open(store.clone(), service_config(data_dir))
         .map_err(|e| anyhow::anyhow!("cannot load the search parameters: {e}"))?;
     Ok((service, store))
+}
+
+/// The service settings of a data directory (exports under `<data>/export`).
+pub fn service_config(data_dir: &Path) -> ServiceConfig {
+    ServiceConfig {
+        export_dir: Some(data_dir.join("export")),
+        ..ServiceConfig::default()
+    }
 }
 
 /// Refuses non-loopback addresses while no authentication exists: `--dev` (no

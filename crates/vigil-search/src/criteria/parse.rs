@@ -38,6 +38,7 @@ pub struct Parser<'r> {
     registry: &'r SearchParameterRegistry,
     now_micros: i64,
     strict: bool,
+    full_text: bool,
     expansions: Expansions,
     /// Parameters ignored so far.
     pub warnings: Vec<SearchWarning>,
@@ -71,6 +72,7 @@ impl<'r> Parser<'r> {
             registry,
             now_micros,
             strict,
+            full_text: false,
             expansions: Expansions::default(),
             warnings: Vec::new(),
         }
@@ -80,6 +82,13 @@ impl<'r> Parser<'r> {
     /// `:below`); without them those modifiers are refused.
     pub fn with_expansions(mut self, expansions: Expansions) -> Self {
         self.expansions = expansions;
+        self
+    }
+
+    /// Whether `_content`/`_text` may be served (from the full-text index); off, they are
+    /// refused.
+    pub fn with_full_text(mut self, enabled: bool) -> Self {
+        self.full_text = enabled;
         self
     }
 
@@ -224,6 +233,11 @@ impl<'r> Parser<'r> {
                 let ids = values.iter().map(|raw| unescape(raw)).collect();
                 Some(Ok(Some(Criterion::Id(ids))))
             }
+            "_content" | "_text" if !self.full_text => Some(Err(SearchError::unsupported(
+                name,
+                "full-text search (_content, _text) is not enabled on this server (an operator \
+                 enables it with `vigil reindex --full-text on`)",
+            ))),
             "_content" | "_text" => {
                 if let Some(modifier) = modifier {
                     return Some(Err(unsupported_modifier(name, modifier)));

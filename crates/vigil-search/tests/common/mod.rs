@@ -177,9 +177,13 @@ fn rewrite_references(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>
     }
 }
 
-/// A fresh store with `resources` loaded through the R4 engine.
+/// A fresh store with `resources` loaded through the R4 engine, the full-text index on.
 pub fn loaded(resources: &[Value]) -> (tempfile::TempDir, SqliteStore, SearchEngine) {
-    let engine = SearchEngine::r4();
+    let options = vigil_search::SearchOptions {
+        full_text: true,
+        ..Default::default()
+    };
+    let engine = SearchEngine::new(vigil_search::SearchParameterRegistry::r4(), options);
     let (dir, store) = store();
     load(&engine, &store, resources);
     (dir, store, engine)

@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "full_text",
         sql: include_str!("../../migrations/sqlite/0004_full_text.sql"),
     },
+    Migration {
+        version: 5,
+        name: "settings",
+        sql: include_str!("../../migrations/sqlite/0005_settings.sql"),
+    },
 ];
 
 /// What [`migrate`] did.

@@ -23,6 +23,7 @@
 //! | `audit` | `seq, recorded, request_id, agent, action, outcome, entity, event, prev_hash, hash` | `seq` INTEGER PRIMARY KEY; append-only (triggers refuse UPDATE/DELETE) |
 //! | `inbound_message` | `sender, control_id, received, raw, state, error` | PRIMARY KEY `(sender, control_id)`; `(state, received)` |
 //! | `resource_text` | FTS5 `content, narrative` (contentless; words joined by spaces) | rowid = `rid` |
+//! | `setting` | `name, value` (database-wide settings, e.g. `full-text` on/off) | `name` PRIMARY KEY |
 //! | `schema_version` | `version, name, applied_micros` | `version` PRIMARY KEY |
 //! | `job` | `id, kind, state, created, updated, body` (JSON) | `id` PRIMARY KEY; `(kind, state, created)` |
 //!
@@ -68,7 +69,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use dialect::SqliteDialect;
 pub use migrations::{MIGRATIONS, Migration, MigrationReport, latest_version, migrate};
@@ -264,6 +265,15 @@ impl ResourceStore for SqliteStore {
 
     fn last_seq(&self) -> Result<u64, StoreError> {
         jobs::last_seq(&self.readers.get())
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .readers
+            .get()
+            .prepare_cached("SELECT value FROM setting WHERE name = ?1")?
+            .query_row([name], |row| row.get(0))
+            .optional()?)
     }
 
     fn query_resources(

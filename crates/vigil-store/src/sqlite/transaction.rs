@@ -93,6 +93,16 @@ impl Transaction for SqliteTransaction<'_> {
     ) -> Result<Option<InboundMessage>, StoreError> {
         changes::inbound_message(self.conn, sender, control_id)
     }
+
+    fn set_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO setting (name, value) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![name, value])?;
+        Ok(())
+    }
 }
 
 fn put(

@@ -186,3 +186,33 @@ pub fn query_count_and_replace_index(store: &dyn Store) {
         "reindexing appends no change event"
     );
 }
+
+/// Settings: absent until set, set inside a unit (so a failed unit sets nothing), replaced by
+/// a later set, and independent of each other.
+pub fn settings_are_kept_with_the_unit(store: &dyn Store) {
+    assert_eq!(store.setting("full-text").expect("read"), None);
+    write_with(store, |tx| tx.set_setting("full-text", "on")).expect("set");
+    assert_eq!(
+        store.setting("full-text").expect("read").as_deref(),
+        Some("on")
+    );
+    let failed = write_with(store, |tx| {
+        tx.set_setting("full-text", "off")?;
+        tx.set_setting("other", "x")?;
+        Err::<(), _>(vigil_store::StoreError::new(
+            StoreErrorKind::Aborted,
+            "the unit fails",
+        ))
+    });
+    assert!(failed.is_err());
+    assert_eq!(
+        store.setting("full-text").expect("read").as_deref(),
+        Some("on")
+    );
+    assert_eq!(store.setting("other").expect("read"), None);
+    write_with(store, |tx| tx.set_setting("full-text", "off")).expect("set");
+    assert_eq!(
+        store.setting("full-text").expect("read").as_deref(),
+        Some("off")
+    );
+}
