@@ -30,7 +30,7 @@ pub use inputs::{
 };
 pub use knowledge::News2Knowledge;
 pub use news2::{News2Score, SpO2Scale, SubScore, score};
-
+pub use output::{alert_task, score_observation};
 /// What went wrong in clinical decision support.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
