@@ -242,11 +242,22 @@ fn every_band_edge_of_every_parameter() {
     assert!(rows.len() > 150);
 }
 
+/// Respiration rate, pulse, temperature, consciousness text; total, risk code, Task priority.
+type RiskCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    u32,
+    &'static str,
+    Option<&'static str>,
+);
+
 /// Sub-scores chosen to hit each risk rule; values from the bands above.
 #[test]
 fn risk_rules() {
     // (respiration rate, pulse, temperature, consciousness text) -> (total, risk, priority)
-    let cases: [(&str, &str, &str, &str, u32, &str, Option<&str>); 11] = [
+    let cases: [RiskCase; 11] = [
         ("16", "70", "37.0", "alert", 0, "low", None),
         ("21", "70", "37.0", "alert", 2, "low", None),
         ("21", "111", "37.0", "alert", 4, "low", None),
