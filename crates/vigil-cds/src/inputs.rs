@@ -212,12 +212,17 @@ pub struct Skipped {
 pub struct InputOptions {
     /// Length of the window ending at the newest reading, in microseconds (default 60 minutes).
     pub window_micros: i64,
+    /// Readings dated after this instant (microseconds since the Unix epoch) are skipped, so
+    /// that one mistyped future date cannot end the window and hide every real reading. The
+    /// caller passes its clock (plus a tolerance); `None` (the default) accepts any date.
+    pub not_after_micros: Option<i64>,
 }
 
 impl Default for InputOptions {
     fn default() -> Self {
         InputOptions {
             window_micros: 60 * 60 * 1_000_000,
+            not_after_micros: None,
         }
     }
 }
@@ -280,6 +285,18 @@ pub fn collect_inputs(observations: &[Value], options: &InputOptions) -> News2In
             Ok(found) => candidates.extend(found),
             Err(skipped) => inputs.skipped.push(skipped),
         }
+    }
+    if let Some(limit) = options.not_after_micros {
+        candidates.retain(|candidate| {
+            let future = candidate.effective_micros > limit;
+            if future {
+                inputs.skipped.push(Skipped {
+                    reference: Some(candidate.reference.clone()),
+                    reason: format!("effective time {} is in the future", candidate.effective),
+                });
+            }
+            !future
+        });
     }
     let Some(end) = candidates.iter().map(|c| c.effective_micros).max() else {
         return inputs;

@@ -48,7 +48,7 @@ fn spo2(scale: SpO2Scale, oxygen: Option<bool>, values: &[(&str, u8)]) -> Vec<Ro
         .collect()
 }
 
-fn rows() -> Vec<Row> {
+fn respiration_rows() -> Vec<Row> {
     use Parameter::*;
     let mut rows = Vec::new();
     rows.extend(single(
@@ -70,6 +70,11 @@ fn rows() -> Vec<Row> {
             ("60", 3),
         ],
     ));
+    rows
+}
+
+fn spo2_rows() -> Vec<Row> {
+    let mut rows = Vec::new();
     let scale_1 = [
         ("50", 3),
         ("91", 3),
@@ -108,6 +113,12 @@ fn rows() -> Vec<Row> {
         ("100", 3),
     ];
     rows.extend(spo2(SpO2Scale::Scale2, Some(true), &scale_2_oxygen));
+    rows
+}
+
+fn oxygen_and_blood_pressure_rows() -> Vec<Row> {
+    use Parameter::*;
+    let mut rows = Vec::new();
     rows.extend(single(
         AirOrOxygen,
         "3151-8",
@@ -142,6 +153,12 @@ fn rows() -> Vec<Row> {
             label: format!("85354-9 panel systolic {value}"),
         });
     }
+    rows
+}
+
+fn pulse_and_temperature_rows() -> Vec<Row> {
+    use Parameter::*;
+    let mut rows = Vec::new();
     rows.extend(single(
         Pulse,
         "8867-4",
@@ -202,6 +219,12 @@ fn rows() -> Vec<Row> {
             ("102.3", 2),
         ],
     ));
+    rows
+}
+
+fn consciousness_rows() -> Vec<Row> {
+    use Parameter::*;
+    let mut rows = Vec::new();
     let levels = [
         ("248234008", "alert", 0),
         ("130987000", "new confusion", 3),
@@ -221,6 +244,19 @@ fn rows() -> Vec<Row> {
         }
     }
     rows
+}
+
+fn rows() -> Vec<Row> {
+    [
+        respiration_rows(),
+        spo2_rows(),
+        oxygen_and_blood_pressure_rows(),
+        pulse_and_temperature_rows(),
+        consciousness_rows(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 #[test]

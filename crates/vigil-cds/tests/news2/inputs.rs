@@ -45,6 +45,7 @@ fn the_latest_reading_in_the_window_wins_and_older_ones_fall_outside() {
     );
     let wide = InputOptions {
         window_micros: 2 * 60 * 60 * 1_000_000,
+        ..InputOptions::default()
     };
     let inputs = collect_inputs(&observations, &wide);
     assert_eq!(
@@ -290,4 +291,26 @@ fn the_version_and_reference_of_each_input_are_remembered() {
     let references = inputs.references();
     assert!(references.contains(&"Observation/pulse"));
     assert_eq!(references.len(), 7);
+}
+
+#[test]
+fn a_future_reading_is_skipped_when_the_caller_gives_its_clock() {
+    let observations = vec![
+        quantity("typo", "8867-4", "70", "/min", "2027-12-07T10:00:00Z"),
+        quantity("rr", "9279-1", "16", "/min", AT),
+    ];
+    let inputs = collect_inputs(&observations, &InputOptions::default());
+    assert!(
+        inputs.get(Parameter::RespirationRate).is_none(),
+        "the typo ends the window"
+    );
+    let now = vigil_model::instant::parse_instant_micros("2026-12-07T10:01:00Z").unwrap();
+    let clocked = InputOptions {
+        not_after_micros: Some(now),
+        ..InputOptions::default()
+    };
+    let inputs = collect_inputs(&observations, &clocked);
+    assert!(inputs.get(Parameter::RespirationRate).is_some());
+    assert!(inputs.get(Parameter::Pulse).is_none());
+    assert!(inputs.skipped[0].reason.contains("in the future"));
 }
