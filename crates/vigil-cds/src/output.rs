@@ -12,6 +12,7 @@
 
 use serde_json::{Map, Value, json};
 use vigil_model::instant::format_instant;
+use vigil_model::primitive::Primitive;
 
 use crate::CdsError;
 use crate::inputs::News2Inputs;
@@ -73,7 +74,7 @@ pub fn score_observation(
             "text": "National Early Warning Score 2 (NEWS2)",
         },
         "subject": { "reference": subject },
-        "effectiveDateTime": newest.effective,
+        "effectiveDateTime": effective_date_time(&newest.effective, newest.effective_micros),
         "valueInteger": score.total,
         "interpretation": [{
             "coding": [{
@@ -134,6 +135,16 @@ pub fn alert_description(score: &News2Score) -> String {
         "NEWS2 {} ({}{partial}). Monitoring: {}. Response: {}",
         score.total, score.risk.display, score.response.monitoring, score.response.response
     )
+}
+
+/// The newest input's time as written (keeping its zone) when it is a valid FHIR `dateTime`,
+/// else the same instant in UTC (a source may carry a time without a zone, which the
+/// input parser reads as UTC but FHIR does not allow in a `dateTime`).
+fn effective_date_time(text: &str, micros: i64) -> String {
+    match Primitive::DateTime.check_text(text) {
+        Ok(()) => text.to_owned(),
+        Err(_) => format_instant(micros),
+    }
 }
 
 fn method_text(score: &News2Score) -> String {

@@ -191,3 +191,18 @@ fn medium_and_single_three_raise_urgent_tasks_and_low_raises_none() {
         Err(CdsError::Reference { role: "focus", .. })
     ));
 }
+
+#[test]
+fn an_effective_time_without_a_zone_is_written_in_utc() {
+    let set = vec![quantity(
+        "rr",
+        "9279-1",
+        "16",
+        "/min",
+        "2026-12-07T10:00:00",
+    )];
+    let (inputs, result) = scored(&set, SpO2Scale::Scale1);
+    let observation = score_observation(&result, &inputs, "Patient/p1").unwrap();
+    assert_valid(&observation);
+    assert_eq!(observation["effectiveDateTime"], "2026-12-07T10:00:00.000Z");
+}
