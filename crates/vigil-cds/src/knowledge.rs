@@ -33,6 +33,10 @@ pub struct Provenance {
     pub year: u16,
     /// Page publishing the report and its charts.
     pub url: String,
+    /// The address printed in the report for the charts (the RCP's former site).
+    pub url_in_report: String,
+    /// Terms of use, as the report states them.
+    pub licence: String,
     /// Which charts of the report the file follows.
     pub charts: String,
     /// How the data was taken from the charts.
