@@ -10,3 +10,4 @@ mod inputs;
 mod knowledge;
 mod output;
 mod property;
+mod robustness;
