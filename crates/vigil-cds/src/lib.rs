@@ -1,0 +1,63 @@
+//! Clinical decision support for Vigil, starting with the pure core of NEWS2, the Royal College
+//! of Physicians' National Early Warning Score 2 (2017).
+//!
+//! - [`knowledge`]: the NEWS2 chart as data (`knowledge/news2.json`, embedded), validated;
+//! - [`inputs`]: the latest value of each NEWS2 parameter from a patient's vital-sign
+//!   Observations (FHIR R4 JSON) inside a time window, remembering every Observation used;
+//! - [`news2`]: the score (sub-scores, total, clinical risk, complete or not);
+//! - [`output`]: the score Observation and the alert Task as FHIR JSON.
+//!
+//! ```text
+//! Observations ─ inputs::collect_inputs ─> News2Inputs ─ news2::score ─> News2Score
+//!                                                       output::score_observation ─> Observation
+//!                                                       output::alert_task ─> Option<Task>
+//! ```
+//!
+//! Architecture invariant: this crate is pure. It does no I/O, reads no clock (times are
+//! arguments) and knows nothing of storage, the service door or HTTP; the change-feed consumer
+//! that will call it lives above it.
+
+#![deny(missing_docs)]
+
+pub mod inputs;
+pub mod knowledge;
+pub mod news2;
+pub mod output;
+
+pub use inputs::{
+    Consciousness, InputOptions, News2Input, News2Inputs, Parameter, Reading, Skipped,
+    collect_inputs,
+};
+pub use knowledge::News2Knowledge;
+pub use news2::{News2Score, SpO2Scale, SubScore, score};
+pub use output::{alert_task, score_observation};
+/// What went wrong in clinical decision support.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CdsError {
+    /// A knowledge file (the NEWS2 chart) is malformed or not a usable chart: an internal
+    /// fault when it is the embedded file, a user's mistake when an operator supplied it.
+    #[error("NEWS2 knowledge: {problem}")]
+    Knowledge {
+        /// What is wrong, naming the table and values.
+        problem: String,
+    },
+    /// A reference given to build an output resource is not `Type/id`.
+    #[error("{role} reference {reference:?} is not of the form Type/id")]
+    Reference {
+        /// Which reference (`subject`, `focus`).
+        role: &'static str,
+        /// The reference as given.
+        reference: String,
+    },
+    /// An input's reading is not of its parameter's kind (a number for consciousness, ...);
+    /// only inputs built by hand can be.
+    #[error("the {parameter} input is not a reading of that parameter")]
+    InputMismatch {
+        /// The parameter's name.
+        parameter: &'static str,
+    },
+    /// The score has no inputs, so it has no effective time and nothing to derive from.
+    #[error("a NEWS2 score needs at least one input")]
+    NoInputs,
+}
