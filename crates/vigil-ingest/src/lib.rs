@@ -20,8 +20,10 @@
 #![deny(missing_docs)]
 
 pub mod er7;
+pub mod mllp;
 
 pub use er7::{
     Component, Delimiters, Field, Message, ParseError, ParseErrorKind, Path, PathError, Repetition,
     Segment,
 };
+pub use mllp::{MllpDecoder, MllpError};
