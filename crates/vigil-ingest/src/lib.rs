@@ -19,9 +19,11 @@
 
 #![deny(missing_docs)]
 
+pub mod ack;
 pub mod er7;
 pub mod mllp;
 
+pub use ack::{AckCode, AckError, AckMode, Acknowledgement, Hl7ErrorCode, Outcome, Severity};
 pub use er7::{
     Component, Delimiters, Field, Message, ParseError, ParseErrorKind, Path, PathError, Repetition,
     Segment,

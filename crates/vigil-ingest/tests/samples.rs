@@ -98,3 +98,39 @@ fn odd_samples_read_as_documented() {
         );
     }
 }
+
+#[test]
+fn every_sample_gets_an_ack_that_parses_and_echoes_msh_10() {
+    use vigil_ingest::ack::{AckHeader, Outcome, acknowledge};
+    let Some(samples) = common::samples() else {
+        return;
+    };
+    let header = AckHeader {
+        control_id: "VIGIL-1",
+        timestamp: "20261207200000+0000",
+    };
+    for (name, bytes) in &samples {
+        let message = Message::parse(bytes).expect(name);
+        let ack = acknowledge(&message, &Outcome::Accepted, header);
+        let reread = Message::parse_str(&ack.message.encode()).expect(name);
+        assert_eq!(reread.delimiters(), message.delimiters(), "{name}");
+        assert_eq!(reread.header().message_code(), "ACK", "{name}");
+        assert_eq!(
+            reread.header().trigger_event(),
+            message.header().trigger_event(),
+            "{name}"
+        );
+        assert_eq!(
+            reread.header().version(),
+            message.header().version(),
+            "{name}"
+        );
+        assert_eq!(
+            reread.get("MSA-2").expect("path").unwrap_or_default(),
+            message.header().control_id(),
+            "{name}"
+        );
+        assert_eq!(reread.get("MSH-3"), message.get("MSH-5"), "{name}");
+        assert_eq!(reread.get("MSH-6"), message.get("MSH-4"), "{name}");
+    }
+}
