@@ -21,6 +21,7 @@
 
 pub mod ack;
 pub mod er7;
+pub mod groups;
 pub mod mllp;
 
 pub use ack::{AckCode, AckError, AckMode, Acknowledgement, Hl7ErrorCode, Outcome, Severity};
@@ -28,4 +29,5 @@ pub use er7::{
     Component, Delimiters, Field, Message, ParseError, ParseErrorKind, Path, PathError, Repetition,
     Segment,
 };
+pub use groups::{GroupError, Grouped, Structure, group};
 pub use mllp::{MllpDecoder, MllpError};

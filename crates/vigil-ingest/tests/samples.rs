@@ -134,3 +134,134 @@ fn every_sample_gets_an_ack_that_parses_and_echoes_msh_10() {
         assert_eq!(reread.get("MSH-6"), message.get("MSH-4"), "{name}");
     }
 }
+
+/// The target events of issue 17, by MSH-9.
+const TARGETS: &[&str] = &[
+    "ADT^A01", "ADT^A02", "ADT^A03", "ADT^A04", "ADT^A05", "ADT^A08", "ADT^A11", "ADT^A13",
+    "ADT^A28", "ADT^A31", "ADT^A40", "ORU^R01", "ORM^O01", "OML^O21", "SIU^S12", "SIU^S13",
+    "SIU^S14", "SIU^S15", "VXU^V04", "MDM^T02",
+];
+
+#[test]
+fn every_sample_groups_without_losing_a_segment() {
+    use vigil_ingest::groups::{GroupError, group};
+    let Some(samples) = common::samples() else {
+        return;
+    };
+    let (mut grouped, mut unsupported, mut missing) = (0, Vec::new(), Vec::new());
+    for (name, bytes) in &samples {
+        let message = Message::parse(bytes).expect(name);
+        let h = message.header();
+        let msh9 = format!("{}^{}", h.message_code(), h.trigger_event());
+        match group(&message) {
+            Ok((_, groups)) => {
+                grouped += 1;
+                let mut held: Vec<*const _> = groups
+                    .all_segments()
+                    .into_iter()
+                    .map(std::ptr::from_ref)
+                    .collect();
+                let mut all: Vec<*const _> =
+                    message.segments().iter().map(std::ptr::from_ref).collect();
+                held.sort();
+                all.sort();
+                assert_eq!(held, all, "{name}: every segment exactly once");
+            }
+            Err(err @ GroupError::Unsupported { .. }) => {
+                assert!(!TARGETS.contains(&msh9.as_str()), "{name}: {err}");
+                unsupported.push(msh9);
+            }
+            Err(err) => missing.push(format!("{name} ({msh9}): {err}")),
+        }
+    }
+    unsupported.sort();
+    unsupported.dedup();
+    println!(
+        "{grouped} grouped, {} unsupported types, {} missing a required segment",
+        unsupported.len(),
+        missing.len()
+    );
+    println!("unsupported (AR): {unsupported:?}");
+    for line in &missing {
+        println!("missing (AE): {line}");
+    }
+}
+
+#[test]
+fn real_samples_group_as_expected() {
+    use vigil_ingest::groups::group;
+    let grouped = |name: &str| {
+        let bytes = common::sample(name)?;
+        Some(Message::parse(&bytes).expect(name))
+    };
+    let Some(m) = grouped("dotnetcore_ORU_R01_1.hl7") else {
+        return;
+    };
+    let (_, g) = group(&m).expect("groups");
+    let orders = &g.patients[0].orders;
+    assert_eq!(orders.len(), 2);
+    assert!(orders[0].orc.is_some() && orders[1].orc.is_none());
+    assert!(
+        orders
+            .iter()
+            .all(|o| o.observations.len() == 1 && o.observations[0].notes.len() == 4)
+    );
+
+    let Some(m) = grouped("nodehl7_ORU_R01_10.hl7") else {
+        return;
+    };
+    let (_, g) = group(&m).expect("groups");
+    let orders = &g.patients[0].orders;
+    assert_eq!(orders.len(), 2);
+    assert!(
+        orders
+            .iter()
+            .all(|o| o.observations.len() == 1 && o.specimens.len() == 1)
+    );
+
+    let Some(m) = grouped("msconv_OML_O21_2.hl7") else {
+        return;
+    };
+    let (_, g) = group(&m).expect("groups");
+    let orders = &g.patients[0].orders;
+    assert_eq!(orders.len(), 3);
+    assert_eq!(orders[0].specimens.len(), 1);
+    assert_eq!(orders[0].specimens[0].observations.len(), 6);
+    assert_eq!(orders[2].prior_results.len(), 2);
+
+    let Some(m) = grouped("msconv_ADT_A40_2.hl7") else {
+        return;
+    };
+    let (_, g) = group(&m).expect("groups");
+    assert_eq!(g.patients.len(), 2);
+    assert!(g.patients.iter().all(|p| p.merge.is_some()));
+
+    let Some(m) = grouped("msconv_SIU_S12_2.hl7") else {
+        return;
+    };
+    let (_, g) = group(&m).expect("groups");
+    assert_eq!(g.resources.len(), 3);
+    assert_eq!(g.resources[0].items.len(), 4);
+
+    let Some(m) = grouped("elixir_VXU_V04_1.hl7") else {
+        return;
+    };
+    let (_, g) = group(&m).expect("groups");
+    let orders = &g.patients[0].orders;
+    assert_eq!(orders.len(), 3);
+    assert_eq!(
+        orders
+            .iter()
+            .map(|o| o.observations.len())
+            .collect::<Vec<_>>(),
+        [4, 0, 10]
+    );
+
+    let Some(m) = grouped("msconv_MDM_T02_1.hl7") else {
+        return;
+    };
+    let (_, g) = group(&m).expect("groups");
+    let document = g.document.as_ref().expect("TXA");
+    assert_eq!(document.observations.len(), 2);
+    assert_eq!(document.observations[0].notes.len(), 1);
+}
