@@ -416,7 +416,11 @@ fn err_segment(e: &AckError, legacy: bool) -> Segment {
     }
     if legacy {
         let mut eld = Field::components(&[&where_[0], &where_[1], &where_[2], code]);
-        if let Some(last) = eld.repetitions[0].components.last_mut() {
+        if let Some(last) = eld
+            .repetitions
+            .first_mut()
+            .and_then(|r| r.components.last_mut())
+        {
             last.subcomponents = vec![code.to_owned(), text.to_owned(), "HL70357".to_owned()];
         }
         fields[0] = eld;

@@ -4,7 +4,9 @@
 mod common;
 
 use proptest::prelude::*;
+use vigil_ingest::ack::{AckError, AckHeader, Outcome, acknowledge, acknowledge_unreadable};
 use vigil_ingest::er7::Message;
+use vigil_ingest::groups::group;
 
 const BUILT_IN: &[u8] = b"MSH|^~\\&|LAB|HOSP|VIGIL|WARD|20261201||ORU^R01^ORU_R01|42|P|2.5.1\r\
 PID|1||123^^^HOSP^MR~456||DOE^JANE\r\
@@ -24,13 +26,44 @@ fn seeds() -> &'static [Vec<u8>] {
     })
 }
 
+const ACK: AckHeader<'static> = AckHeader {
+    control_id: "ACK-1",
+    timestamp: "20261207200000",
+};
+
+/// Parse; whatever parses round-trips, groups without losing a segment and gets an ACK that
+/// parses and echoes MSH-10; whatever does not parse gets a best-effort AR that parses.
 fn check(bytes: &[u8]) {
-    if let Ok(message) = Message::parse(bytes) {
-        let again = Message::parse_str(&message.encode());
-        assert_round_trip(&message, again);
-        let _ = message.header().control_id();
-        for path in ["MSH-9.2", "PID-3[2].4.1", "OBX(2)-5", "ZZZ-99[9].9.9"] {
-            let _ = message.get(path);
+    match Message::parse(bytes) {
+        Ok(message) => {
+            let again = Message::parse_str(&message.encode());
+            assert_round_trip(&message, again);
+            for path in ["MSH-9.2", "PID-3[2].4.1", "OBX(2)-5", "ZZZ-99[9].9.9"] {
+                let _ = message.get(path);
+            }
+            let outcome = match group(&message) {
+                Ok((_, grouped)) => {
+                    assert_eq!(
+                        grouped.all_segments().len(),
+                        message.segments().len(),
+                        "grouping lost a segment"
+                    );
+                    Outcome::Accepted
+                }
+                Err(err) if err.is_reject() => Outcome::Rejected(err.ack_error()),
+                Err(err) => Outcome::Error(err.ack_error()),
+            };
+            let ack = Message::parse_str(&acknowledge(&message, &outcome, ACK).message.encode())
+                .expect("the ACK parses");
+            assert_eq!(
+                ack.get("MSA-2").ok().flatten().unwrap_or_default(),
+                message.header().control_id()
+            );
+        }
+        Err(err) => {
+            let ack = acknowledge_unreadable(bytes, &AckError::from_parse_error(&err), ACK);
+            let reread = Message::parse_str(&ack.message.encode()).expect("the AR parses");
+            assert_eq!(reread.get("MSA-1").ok().flatten(), Some("AR"));
         }
     }
 }

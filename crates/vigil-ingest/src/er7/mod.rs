@@ -141,10 +141,16 @@ impl Message {
         )
     }
 
-    /// The message header read as the acknowledgement and the mapper need it.
+    /// The message header read as the acknowledgement and the mapper need it (all values
+    /// empty for a message built without MSH by [`Message::from_parts`]).
     pub fn header(&self) -> Header<'_> {
+        static NO_HEADER: Segment = Segment {
+            id: String::new(),
+            fields: Vec::new(),
+        };
+        let msh = self.segments.first().filter(|s| s.id == "MSH");
         Header {
-            msh: &self.segments[0],
+            msh: msh.unwrap_or(&NO_HEADER),
         }
     }
 

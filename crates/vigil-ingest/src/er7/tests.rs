@@ -170,3 +170,10 @@ fn encode_round_trips() {
     let odd = parse("MSH|^~&|A|B\rPID|1||x\\y|a&b");
     assert_eq!(parse(&odd.encode()), odd);
 }
+
+#[test]
+fn a_message_without_msh_has_an_empty_header() {
+    let m = Message::from_parts(Delimiters::default(), Vec::new());
+    assert_eq!((m.header().control_id(), m.header().version()), ("", ""));
+    assert_eq!(m.encode(), "");
+}
