@@ -13,6 +13,26 @@
 //! - [`ack`]: builds the acknowledgement (ACK with MSA and ERR) for a message, in original or
 //!   enhanced mode, also for a message whose header cannot be read.
 //!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use vigil_ingest::ack::{acknowledge, AckHeader, Outcome};
+//! use vigil_ingest::{er7::Message, groups::group, mllp::MllpDecoder};
+//!
+//! let mut decoder = MllpDecoder::new(1 << 20);
+//! decoder.feed(b"\x0bMSH|^~\\&|LAB|H|VIGIL|W|20261201||ORU^R01|42|P|2.5.1\rPID|1||123\rOBR|1\rOBX|1|NM|8867-4^HR^LN||72\x1c\r");
+//! while let Some(Ok(frame)) = decoder.next_frame() {
+//!     let message = Message::parse(&frame)?;
+//!     assert_eq!(message.get("PID-3")?, Some("123"));
+//!     let (_structure, groups) = group(&message)?;
+//!     assert_eq!(groups.patients[0].orders[0].observations.len(), 1);
+//!     let ack = acknowledge(&message, &Outcome::Accepted, AckHeader { control_id: "1", timestamp: "20261201" });
+//!     assert_eq!(ack.message.get("MSA-2")?, Some("42"));
+//!     let _reply = vigil_ingest::mllp::encode(ack.message.encode().as_bytes());
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Nothing here panics on input: every parser is covered by property tests over random and
 //! mutated bytes. The MLLP listener, the FHIR mappings and the door wiring come next (see
 //! `docs/ingest.md`).
