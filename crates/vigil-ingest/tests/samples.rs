@@ -76,6 +76,13 @@ fn odd_samples_read_as_documented() {
         return;
     };
     assert_eq!(m.delimiters().subcomponent, Some('}'));
+    let Some(m) = sample("hapi_BAR_P01_2.hl7") else {
+        return;
+    };
+    assert_eq!(
+        (m.delimiters().escape, m.delimiters().subcomponent),
+        (None, Some('}'))
+    );
 
     let Some(m) = sample("elixir_ADT_A01_2.hl7") else {
         return;

@@ -8,9 +8,10 @@
 //!   space, and all of them are distinct;
 //! - MSH-2 has 1 to 5 characters; characters left out are absent (a message without an escape
 //!   character cannot contain escape sequences);
-//! - one exception to the positional reading: an MSH-2 of three characters whose third is `&`
-//!   (`^~&`) is read as component, repetition, subcomponent with no escape character, because
-//!   that is what senders who drop the escape character mean (seen in the wild).
+//! - one exception to the positional reading: an MSH-2 of three characters whose third is not
+//!   `\` (`^~&`, `^~}`) is read as component, repetition, subcomponent with no escape
+//!   character, because that is what senders who drop the escape character mean (both seen in
+//!   the shared samples); `^~\` keeps its positional meaning (escape, no subcomponent).
 
 /// The delimiters of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +64,7 @@ impl Delimiters {
             }
         }
         let (escape, subcomponent) = match chars.as_slice() {
-            [_, _, '&'] => (None, Some('&')),
+            [_, _, third] if *third != '\\' => (None, Some(*third)),
             _ => (chars.get(2).copied(), chars.get(3).copied()),
         };
         Ok(Delimiters {

@@ -148,5 +148,7 @@ mod tests {
         assert_eq!(d.escape, None);
         assert_eq!(escape("a|b", &d), "a b");
         assert_eq!(unescape(r"a\F\b", &d), r"a\F\b");
+        let d = Delimiters::from_msh('|', "^~\\").expect("valid");
+        assert_eq!((d.escape, d.subcomponent), (Some('\\'), None));
     }
 }
