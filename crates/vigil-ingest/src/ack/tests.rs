@@ -205,3 +205,43 @@ fn versions_are_compared_by_number() {
         assert_eq!(is_before_2_5(v), before, "{v}");
     }
 }
+
+#[test]
+fn every_version_from_2_3_to_2_8_gets_the_err_layout_it_defines() {
+    for (version, legacy) in [
+        ("2.3", true),
+        ("2.3.1", true),
+        ("2.4", true),
+        ("2.5", false),
+        ("2.5.1", false),
+        ("2.6", false),
+        ("2.7", false),
+        ("2.7.1", false),
+        ("2.8", false),
+        ("2.8.2", false),
+    ] {
+        let ack = acknowledge(&message(version), &Outcome::Error(error()), HEADER);
+        let reread = Message::parse_str(&ack.message.encode()).expect("parses");
+        assert_eq!(reread.header().version(), version);
+        assert_eq!(
+            reread.get("ERR-1.4.1").expect("path").is_some(),
+            legacy,
+            "{version}: ERR-1"
+        );
+        assert_eq!(
+            reread.get("MSA-3").expect("path").is_some(),
+            legacy,
+            "{version}: MSA-3"
+        );
+        assert_eq!(
+            reread.get("ERR-3.1").expect("path"),
+            Some("102"),
+            "{version}: ERR-3"
+        );
+        assert_eq!(
+            reread.get("ERR-2.3").expect("path"),
+            Some("5"),
+            "{version}: ERR-2"
+        );
+    }
+}
