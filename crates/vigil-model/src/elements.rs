@@ -150,7 +150,13 @@ fn summary_object(obj: &Map<String, Value>, ty: &TypeDef, is_resource: bool) -> 
         }
         let target = schema.element_type(&element.types[usize::from(prop.type_index)]);
         let summarized = if target.is_backbone() && !key.starts_with('_') {
-            summary_backbone(value, target)
+            match summary_backbone(value, target) {
+                Some(summarized) => summarized,
+                // None of its children is in the summary: a mandatory element is kept whole
+                // rather than dropped, an optional one is left out (FHIR JSON has no `{}`).
+                None if element.min > 0 => value.clone(),
+                None => continue,
+            }
         } else {
             value.clone()
         };
@@ -159,13 +165,22 @@ fn summary_object(obj: &Map<String, Value>, ty: &TypeDef, is_resource: bool) -> 
     out
 }
 
-fn summary_backbone(value: &Value, ty: &TypeDef) -> Value {
+/// The summary of a backbone element (or of each item of a list of them), leaving out items
+/// with nothing in the summary; `None` when nothing is left.
+fn summary_backbone(value: &Value, ty: &TypeDef) -> Option<Value> {
     match value {
-        Value::Object(obj) => Value::Object(summary_object(obj, ty, false)),
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| summary_backbone(v, ty)).collect())
+        Value::Object(obj) => {
+            let summary = summary_object(obj, ty, false);
+            (!summary.is_empty()).then_some(Value::Object(summary))
         }
-        other => other.clone(),
+        Value::Array(items) => {
+            let kept: Vec<Value> = items
+                .iter()
+                .filter_map(|v| summary_backbone(v, ty))
+                .collect();
+            (!kept.is_empty()).then_some(Value::Array(kept))
+        }
+        other => Some(other.clone()),
     }
 }
 
@@ -298,6 +313,38 @@ mod tests {
         assert_eq!(keys(&s), ["resourceType", "meta", "status", "code"]);
         let s = summarize(&obs, SummaryMode::True);
         assert_eq!(keys(&s["component"][0]), ["code", "valueString"]);
+    }
+
+    /// Found by the `json_validate` fuzz target: `_summary=true` of the R4 example
+    /// `consent-example-notAuthor` kept `"provision": {}` (no child of Consent.provision is a
+    /// summary element), which is not valid FHIR JSON.
+    #[test]
+    fn summary_leaves_out_backbones_with_nothing_in_the_summary() {
+        let consent = json!({
+            "resourceType": "Consent", "status": "active",
+            "scope": {"text": "patient-privacy"}, "category": [{"text": "c"}],
+            "provision": {"actor": [{"role": {"text": "r"}, "reference": {"reference": "Patient/p1"}}]}
+        });
+        let s = summarize(&consent, SummaryMode::True);
+        assert_eq!(
+            keys(&s),
+            ["resourceType", "meta", "status", "scope", "category"]
+        );
+        assert!(!crate::outcome::has_errors(
+            &crate::validate::validate_resource(&s)
+        ));
+        // In a list, only the items with nothing in the summary go.
+        let obs = json!({
+            "resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "component": [{"code": {"text": "c"}}, {"code": {"text": "d"}, "interpretation": [{"text": "i"}]}],
+            "referenceRange": [{"text": "normal"}]
+        });
+        let s = summarize(&obs, SummaryMode::True);
+        assert_eq!(s["component"].as_array().map(Vec::len), Some(2));
+        assert!(s.get("referenceRange").is_none());
+        assert!(!crate::outcome::has_errors(
+            &crate::validate::validate_resource(&s)
+        ));
     }
 
     #[test]
