@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use vigil_search::{SearchEngine, SearchError, SearchRequest, SearchScope};
 use vigil_store::sqlite::SqliteStore;
-use vigil_store::{NewVersion, Store, WriteMethod};
+use vigil_store::{NewVersion, ResourceStore, WriteMethod};
 
 struct Fixture {
     engine: SearchEngine,
