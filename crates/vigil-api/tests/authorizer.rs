@@ -261,6 +261,39 @@ async fn search_asks_per_type_and_per_resource_and_leaves_refused_ones_out() {
     assert_eq!(entry_ids(&response.json()), ["Patient/p1", "Patient/p2"]);
 }
 
+/// A system search without `_type` reads every type: it asks `search-type` for each and is
+/// narrowed to the allowed ones, so one refused type leaves its resources out instead of
+/// refusing the whole search.
+#[tokio::test]
+async fn a_system_search_without_type_is_narrowed_to_the_allowed_types() {
+    let (server, _service, recorder) = ward().await;
+    recorder.deny("search-type", "Observation", None);
+    let response = server
+        .request("GET", "/?_lastUpdated=gt2000-01-01", None, &[])
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(entry_ids(&response.json()), ["Patient/p1", "Patient/p2"]);
+    recorder.assert_asked(&["search-type Observation", "search-type Patient"]);
+    assert!(
+        !recorder
+            .log()
+            .iter()
+            .any(|l| l.starts_with("read Observation")),
+        "no Observation was even read: {:?}",
+        recorder.log()
+    );
+    // With _type naming a refused type, the search is refused.
+    let response = server
+        .request("GET", "/?_type=Observation", None, &[])
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        response.text()
+    );
+}
+
 #[tokio::test]
 async fn history_entries_and_everything_members_are_asked_one_by_one() {
     let (server, _service, recorder) = ward().await;

@@ -27,6 +27,42 @@ impl FhirService {
         Ok(())
     }
 
+    /// A system search without `_type` reads every type: it is narrowed to the types the
+    /// caller may search (type-level `Search` asked for each), so one refused type does not
+    /// refuse the whole search; when none is allowed, the first refusal is `Forbidden`.
+    pub(crate) fn narrow_system_search(
+        &self,
+        context: &RequestContext,
+        request: &mut SearchRequest,
+    ) -> Result<(), ServiceError> {
+        let SearchScope::System(types) = &request.scope else {
+            return Ok(());
+        };
+        if !types.is_empty() {
+            return Ok(());
+        }
+        let mut every: Vec<&str> = vigil_model::schema::r4().resource_types().collect();
+        every.sort_unstable();
+        let mut allowed = Vec::with_capacity(every.len());
+        let mut first_refusal = None;
+        for resource_type in &every {
+            match self.allow(context, &Access::to_type(Action::Search, resource_type)) {
+                Ok(()) => allowed.push((*resource_type).to_owned()),
+                Err(refusal) => {
+                    first_refusal.get_or_insert(refusal);
+                }
+            }
+        }
+        match first_refusal {
+            None => Ok(()),
+            Some(refusal) if allowed.is_empty() => Err(refusal),
+            Some(_) => {
+                request.scope = SearchScope::System(allowed);
+                Ok(())
+            }
+        }
+    }
+
     /// The types a search reads: the scope's, then chains, `_has` and includes.
     pub(crate) fn searched_types(&self, request: &SearchRequest) -> BTreeSet<String> {
         let mut types = BTreeSet::new();
