@@ -271,22 +271,10 @@ async fn everything_answers_errors_as_operation_outcomes() {
 /// Patient `big` with `n` observations, written in one batch.
 async fn big_record(server: &TestServer, n: usize) {
     put(server, json!({"resourceType": "Patient", "id": "big"})).await;
-    let entries: Vec<Value> = (0..n)
-        .map(|i| {
-            let id = format!("big-obs-{i:04}");
-            json!({"resource": observation(&id, "big"),
-                   "request": {"method": "PUT", "url": format!("Observation/{id}")}})
-        })
+    let observations = (0..n)
+        .map(|i| observation(&format!("big-obs-{i:04}"), "big"))
         .collect();
-    let answer = server
-        .request(
-            "POST",
-            "/",
-            Some(json!({"resourceType": "Bundle", "type": "batch", "entry": entries})),
-            &[],
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    server.put_all(observations).await;
 }
 
 /// Without `_count`, the whole set in one Bundle (more than a search page's 50 and more than

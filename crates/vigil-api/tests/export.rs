@@ -602,23 +602,14 @@ async fn a_large_export_file_is_streamed_intact() {
     let (server, service) = export_server(data.path());
     let padding = "x".repeat(2_000);
     for batch in 0..4 {
-        let entries: Vec<Value> = (0..500)
+        let patients = (0..500)
             .map(|n| {
                 let id = format!("big-{batch}-{n}");
-                json!({"resource": {"resourceType": "Patient", "id": id,
-                    "name": [{"family": format!("Family-{id}"), "text": padding}]},
-                    "request": {"method": "PUT", "url": format!("Patient/{id}")}})
+                json!({"resourceType": "Patient", "id": id,
+                    "name": [{"family": format!("Family-{id}"), "text": padding}]})
             })
             .collect();
-        let answer = server
-            .request(
-                "POST",
-                "/",
-                Some(json!({"resourceType": "Bundle", "type": "batch", "entry": entries})),
-                &[],
-            )
-            .await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        server.put_all(patients).await;
     }
     let options = vigil_bulk::ExportOptions {
         page_size: 500,

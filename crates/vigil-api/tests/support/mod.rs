@@ -120,6 +120,35 @@ impl TestServer {
         self.raw(method, path, bytes, &all).await
     }
 
+    /// Stores `resources` (each with its `id`) with one batch of PUTs; every entry must succeed.
+    #[allow(dead_code)] // not every test binary uses it
+    pub async fn put_all(&self, resources: Vec<serde_json::Value>) {
+        let entries: Vec<serde_json::Value> = resources
+            .into_iter()
+            .map(|resource| {
+                let url = format!(
+                    "{}/{}",
+                    resource["resourceType"].as_str().unwrap(),
+                    resource["id"].as_str().unwrap()
+                );
+                serde_json::json!({"resource": resource, "request": {"method": "PUT", "url": url}})
+            })
+            .collect();
+        let bundle =
+            serde_json::json!({"resourceType": "Bundle", "type": "batch", "entry": entries});
+        let answer = self.request("POST", "/", Some(bundle), &[]).await;
+        assert_eq!(
+            answer.status,
+            axum::http::StatusCode::OK,
+            "{}",
+            answer.text()
+        );
+        for entry in answer.json()["entry"].as_array().unwrap() {
+            let status = entry["response"]["status"].as_str().unwrap_or_default();
+            assert!(status.starts_with("20"), "batch entry failed: {entry}");
+        }
+    }
+
     pub async fn raw(
         &self,
         method: &str,
