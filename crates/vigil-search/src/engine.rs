@@ -156,15 +156,14 @@ impl SearchEngine {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let parsed =
-            SearchRequest::from_query(SearchScope::Type(resource_type.to_owned()), query, true)?;
+        let parsed = criteria_request(resource_type, query)?;
         // A search ignores a parameter with an empty value; a conditional interaction would
         // then match more than its author wrote, so it is refused instead.
-        if let Some((name, _)) = parsed.filters.iter().find(|(_, value)| {
-            crate::query::value::split_unescaped(value, ',')
-                .iter()
-                .all(|v| v.is_empty())
-        }) {
+        if let Some((name, _)) = parsed
+            .filters
+            .iter()
+            .find(|(_, value)| crate::criteria::parse::non_empty(value).is_empty())
+        {
             return Err(SearchError::malformed(
                 name,
                 format!("'{name}' has no value; conditional criteria must not be empty"),
@@ -193,7 +192,10 @@ impl SearchEngine {
         resource_type: &str,
         query: &str,
     ) -> Result<CompiledQuery, SearchError> {
-        self.compile(resource_type, query, Expansions::default())
+        self.compile(
+            criteria_request(resource_type, query)?,
+            Expansions::default(),
+        )
     }
 
     /// [`Self::compile_criteria`] with the terminology sets of `:in`, `:not-in`, `:above` and
@@ -205,28 +207,28 @@ impl SearchEngine {
         resource_type: &str,
         query: &str,
     ) -> Result<CompiledQuery, SearchError> {
-        let request =
-            SearchRequest::from_query(SearchScope::Type(resource_type.to_owned()), query, true)?;
+        let request = criteria_request(resource_type, query)?;
         let expansions =
             terminology::resolve(&mut StoreRunner(store), self.dialect(), &request.filters)?;
-        self.compile(resource_type, query, expansions)
+        self.compile(request, expansions)
     }
 
     fn compile(
         &self,
-        resource_type: &str,
-        query: &str,
+        request: SearchRequest,
         expansions: Expansions,
     ) -> Result<CompiledQuery, SearchError> {
-        let request =
-            SearchRequest::from_query(SearchScope::Type(resource_type.to_owned()), query, true)?;
+        let resource_type = match &request.scope {
+            SearchScope::Type(resource_type) => resource_type.clone(),
+            _ => return Err(SearchError::malformed("_type", "criteria are type-level")),
+        };
         let (types, mut criteria) = search::scope(self, &request)?;
         let mut parser = Parser::new(&self.registry, now_micros(), true)
             .with_expansions(expansions)
             .with_full_text(self.options.full_text);
         criteria.extend(parser.parse_filters(&types, &request.filters)?);
         Ok(CompiledQuery {
-            resource_type: resource_type.to_owned(),
+            resource_type,
             criteria,
             warnings: parser.warnings,
             extractor: Arc::clone(&self.extractor),
@@ -257,6 +259,11 @@ impl SearchEngine {
             .min(self.options.max_count);
         search::run(self, &mut StoreRunner(store), request, count)
     }
+}
+
+/// A type-level criteria query, parsed strictly (unknown parameters are errors).
+fn criteria_request(resource_type: &str, query: &str) -> Result<SearchRequest, SearchError> {
+    SearchRequest::from_query(SearchScope::Type(resource_type.to_owned()), query, true)
 }
 
 /// Now, in microseconds since the epoch (anchors `ap` on dates).
