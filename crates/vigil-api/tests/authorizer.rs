@@ -204,8 +204,10 @@ async fn search_asks_per_type_and_per_resource_and_leaves_refused_ones_out() {
         )
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-    // o1 is left out, and with it p1, which only o1 included; p2 is refused.
+    // o1 is left out, and with it p1, which only o1 included; p2 is refused. The index's
+    // count would reveal o1, so the Bundle states no total.
     assert_eq!(entry_ids(&response.json()), ["Observation/o2"]);
+    assert!(response.json().get("total").is_none(), "{}", response.text());
     recorder.assert_asked(&[
         "search-type Observation",
         "search-type Patient",

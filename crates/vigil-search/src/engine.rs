@@ -102,6 +102,17 @@ impl SearchEngine {
         self.extractor.skipped()
     }
 
+    /// The index rows of one search parameter of a resource (e.g. the compartment
+    /// parameters an export checks), without extracting the others.
+    pub fn parameter_rows(
+        &self,
+        resource_type: &str,
+        code: &str,
+        resource: &Value,
+    ) -> Result<Vec<IndexRow>, SearchError> {
+        self.extractor.parameter_rows(resource_type, code, resource)
+    }
+
     /// The index rows of a resource about to be stored.
     pub fn index_rows(
         &self,

@@ -116,11 +116,16 @@ impl FhirService {
         }
         let request = self.everything_request(pairs)?;
         let (mut matches, next) = self.everything_page(patient_id, &request)?;
+        // When this page holds the whole set, its matches are the total; otherwise one count
+        // per type. Either way counted before the authorizer's per-resource answers.
+        let total = if request.cursor.is_none() && next.is_none() {
+            matches.len() as u64
+        } else {
+            self.everything_total(patient_id, &request)?
+        };
         matches.retain(|v| self.allows_version(context, operation, v));
         let mut included = self.referenced(&matches)?;
         included.retain(|v| self.allows_version(context, operation, v));
-        // Counted in the index, before the authorizer's per-resource answers.
-        let total = self.everything_total(patient_id, &request)?;
         let base = &context.base_url;
         let link = |page: Option<&Cursor>| {
             let mut query = form_urlencoded::Serializer::new(String::new());

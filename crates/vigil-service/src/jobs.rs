@@ -100,10 +100,12 @@ impl FhirService {
         if params.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = self.search.index_rows(resource_type, resource)?;
+        let mut rows = Vec::new();
+        for param in params {
+            rows.extend(self.search.parameter_rows(resource_type, param, resource)?);
+        }
         Ok(rows
             .into_iter()
-            .filter(|row| params.contains(&row.param))
             .filter_map(|row| match row.value {
                 IndexValue::Reference {
                     target_type: Some(t),

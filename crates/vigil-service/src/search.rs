@@ -59,6 +59,9 @@ impl FhirService {
         if result.matches.len() < found {
             let included = std::mem::take(&mut result.included);
             result.included = crate::search_access::linked_includes(&result.matches, included);
+            // The index's count includes what was just left out: stating it would tell the
+            // caller that hidden resources exist.
+            result.total = None;
         }
         let summary = request.summary.map(model_summary);
         let links = Links {

@@ -223,7 +223,7 @@ impl FhirService {
 }
 
 /// The stored text of a resource: compact JSON, decimals as written.
-pub(crate) fn to_text(resource: &Value) -> Result<String, ServiceError> {
+pub(crate) fn to_text<T: serde::Serialize + ?Sized>(resource: &T) -> Result<String, ServiceError> {
     serde_json::to_string(resource)
         .map_err(|error| ServiceError::internal(format!("serializing a resource: {error}")))
 }

@@ -1,6 +1,6 @@
 //! update (`PUT [type]/[id]`), update-as-create, and conditional update (`PUT [type]?criteria`).
 
-use super::{Preconditions, Prepared, Seen, WriteOutcome};
+use super::{Preconditions, Prepared, Seen, WriteOutcome, to_text};
 use crate::authz::{Action, Content};
 use crate::conditional::{Conditional, Decision};
 use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind, Unit, meta};
@@ -128,7 +128,7 @@ impl FhirService {
         let committed = self.store.read(&prepared.resource_type, &prepared.id)?;
         let seen = match committed {
             None => Seen::Absent {
-                content: object_text(&prepared.object)?,
+                content: to_text(&prepared.object)?,
             },
             Some(current) if current.meta.deleted => Seen::Differs {
                 version: current.meta.version_id,
@@ -294,12 +294,7 @@ fn next_text(prepared: &Prepared, previous: u64) -> Result<String, ServiceError>
         previous + 1,
         prepared.now,
     );
-    object_text(&stamped)
-}
-
-fn object_text(object: &Map<String, Value>) -> Result<String, ServiceError> {
-    serde_json::to_string(object)
-        .map_err(|error| ServiceError::internal(format!("serializing a resource: {error}")))
+    to_text(&stamped)
 }
 
 /// A FHIR id: 1 to 64 of `A-Z a-z 0-9 - .`.
