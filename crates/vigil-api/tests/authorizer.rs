@@ -207,7 +207,11 @@ async fn search_asks_per_type_and_per_resource_and_leaves_refused_ones_out() {
     // o1 is left out, and with it p1, which only o1 included; p2 is refused. The index's
     // count would reveal o1, so the Bundle states no total.
     assert_eq!(entry_ids(&response.json()), ["Observation/o2"]);
-    assert!(response.json().get("total").is_none(), "{}", response.text());
+    assert!(
+        response.json().get("total").is_none(),
+        "{}",
+        response.text()
+    );
     recorder.assert_asked(&[
         "search-type Observation",
         "search-type Patient",

@@ -216,7 +216,10 @@ pub(crate) fn run_export(
                     .join("; "),
             );
             job.output.clear();
-            let _ = run.save(&job);
+            if let Err(error) = run.save(&job) {
+                // The job stays in progress and is resumed (and may fail again) at the next run.
+                tracing::error!(job = %job.id, %error, "cannot record that an export failed");
+            }
             RunEnd::Failed
         }
     }

@@ -138,7 +138,10 @@ pub(crate) fn run(
         drop(done_sender);
         writer.flow = Some(&flow);
         writer.run(&done_receiver);
-        reader.join().unwrap_or_default()
+        // A reader that panicked must not pass for one that reached the end of its input.
+        reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     });
     let nanos = |counter: &std::sync::atomic::AtomicU64| {
         Duration::from_nanos(counter.load(Ordering::Relaxed))

@@ -117,9 +117,18 @@ impl ChangeConsumer for FileSink {
 
     fn handle(&mut self, events: &[ChangeEvent]) -> Result<(), std::io::Error> {
         let text: String = events.iter().map(event_line).collect();
-        self.file.write_all(text.as_bytes())?;
-        // Durable before the runner saves the position past these events.
-        self.file.sync_data()
+        let length = self.file.metadata()?.len();
+        let written = self
+            .file
+            .write_all(text.as_bytes())
+            // Durable before the runner saves the position past these events.
+            .and_then(|()| self.file.sync_data());
+        if let Err(error) = written {
+            // No torn line stays behind for the retry to append after.
+            let _ = self.file.set_len(length);
+            return Err(error);
+        }
+        Ok(())
     }
 }
 

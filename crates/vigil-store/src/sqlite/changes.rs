@@ -90,9 +90,7 @@ pub(crate) fn register_consumer(
     }
     let position: i64 = match start {
         ConsumerStart::Beginning => 0,
-        ConsumerStart::Now => conn
-            .prepare_cached("SELECT coalesce(max(seq), 0) FROM resource_version")?
-            .query_row([], |row| row.get(0))?,
+        ConsumerStart::Now => to_i64_saturating(super::jobs::last_seq(conn)?),
     };
     conn.prepare_cached("INSERT INTO outbox_consumer (name, position) VALUES (?1, ?2)")?
         .execute(params![name, position])?;

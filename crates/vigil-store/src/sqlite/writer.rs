@@ -178,17 +178,9 @@ impl CommitWatch {
     }
 }
 
-/// The newest change position the connection sees (0 when empty).
-fn newest_seq(conn: &Connection) -> Result<u64, StoreError> {
-    let seq: i64 = conn
-        .prepare_cached("SELECT coalesce(max(seq), 0) FROM resource_version")?
-        .query_row([], |row| row.get(0))?;
-    Ok(seq.unsigned_abs())
-}
-
 impl Writer {
     pub(crate) fn new(conn: Connection, limits: BatchLimits) -> Result<Self, StoreError> {
-        let initial_seq = newest_seq(&conn)?;
+        let initial_seq = super::jobs::last_seq(&conn)?;
         Ok(Writer {
             watch: CommitWatch {
                 last_seq: Mutex::new(initial_seq),
@@ -307,7 +299,7 @@ impl Writer {
         };
         // Read inside the batch's own transaction (its pages are hot, no new read snapshot);
         // published only once COMMIT has returned.
-        let newest = (batch.units > 0).then(|| newest_seq(&state.conn));
+        let newest = (batch.units > 0).then(|| super::jobs::last_seq(&state.conn));
         let started = Instant::now();
         let result = if batch.units > 0 {
             execute(&state.conn, "COMMIT")
