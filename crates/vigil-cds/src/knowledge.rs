@@ -361,7 +361,12 @@ fn table(name: &str, raw: RawTable) -> Result<BandTable, CdsError> {
     if raw.bands.is_empty() {
         return Err(invalid(format!("{name}: no bands")));
     }
-    let step = Decimal::new(1, raw.decimals);
+    let step = Decimal::try_new(1, raw.decimals).map_err(|_| {
+        invalid(format!(
+            "{name}: {} decimals is more than a decimal can hold (28)",
+            raw.decimals
+        ))
+    })?;
     let mut bands = Vec::with_capacity(raw.bands.len());
     for band in &raw.bands {
         let min = band

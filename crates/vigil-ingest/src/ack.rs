@@ -451,10 +451,10 @@ fn is_before_2_5(version: &str) -> bool {
 pub fn acknowledge_unreadable(raw: &[u8], error: &AckError, ack: AckHeader<'_>) -> Acknowledgement {
     let salvaged = Salvaged::from_raw(raw);
     let d = Delimiters::default();
-    let version = if salvaged.get(12).is_empty() {
-        "2.5"
-    } else {
-        salvaged.get(12)
+    // MSH-12's first component is the version (`2.3^USA` is version 2.3).
+    let version = match salvaged.component(12, 1) {
+        "" => "2.5",
+        version => version,
     };
     let trigger = salvaged.component(9, 2);
     let message_type = if trigger.is_empty() {

@@ -82,6 +82,14 @@ fn a_bound_finer_than_the_table_is_refused() {
 }
 
 #[test]
+fn more_decimals_than_a_decimal_holds_is_refused_not_a_panic() {
+    let message = problem(edited(|f| {
+        f["bands"]["temperature"]["decimals"] = 40.into();
+    }));
+    assert!(message.contains("temperature: 40 decimals"), "{message}");
+}
+
+#[test]
 fn a_closed_end_is_refused() {
     let message = problem(edited(|f| {
         f["bands"]["spo2_scale_1"]["bands"][3]["max"] = 100.into();

@@ -169,6 +169,12 @@ fn unreadable_messages_get_a_best_effort_reject() {
             b"MSH^~|\\&^A^B^C^D^^^ADT~A01^X|Y^P^2.3.1\rPV1|",
             "MSH|^~\\&|C|D|A|B|20261207200000+0000||ACK^A01^ACK|ACK-1|P|2.3.1\rMSA|AR|X\\F\\Y|",
         ),
+        (
+            // MSH-12 with a country (`2.3^USA`): the version is its first component, so the
+            // ACK says 2.3 and writes the pre-2.5 MSA-3.
+            b"MSH|^A~|LAB|HOSP|VIGIL|WARD|2026||ORU^R01|C-78|P|2.3^USA\rPID|1",
+            "MSH|^~\\&|VIGIL|WARD|LAB|HOSP|20261207200000+0000||ACK^R01^ACK|ACK-1|P|2.3\rMSA|AR|C-78|",
+        ),
     ];
     for (raw, start) in cases {
         let error = match Message::parse(raw) {
