@@ -73,38 +73,83 @@ pub enum ConsumerStart {
     Now,
 }
 
-/// An audit record a unit of work appends (the request id and agent come from its
-/// [`ChangeContext`]). What the strings hold is the owner's business (the service writes
-/// AuditEvent-shaped JSON); the store only keeps them, append-only, in commit order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An audit record a unit of work appends. What the strings hold is the owner's business (the
+/// service writes a FHIR AuditEvent as JSON in `event`); the store keeps them append-only in
+/// commit order, chains them ([`crate::audit_chain`]) and indexes `keys` for
+/// [`crate::ChangeLog::search_audit`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuditRecord {
     /// When the audited action happened, microseconds since the Unix epoch.
     pub recorded_micros: i64,
-    /// What was done, e.g. `read`, `create`, `search`, `export`.
+    /// The request the action belongs to (not the writing unit's: records of reads are
+    /// written later, in batches).
+    pub request_id: String,
+    /// Who acted: a short principal string such as `user:alice` (no PHI).
+    pub agent: String,
+    /// What was done, e.g. `read`, `create`, `search-type`, `export`.
     pub action: String,
-    /// How it ended, e.g. `success`, `denied`, `error`.
+    /// How it ended: an AuditEvent.outcome code (`0`, `4`, `8`, `12`).
     pub outcome: String,
-    /// What it touched (JSON or text, e.g. `Patient/1/_history/2`).
+    /// What it touched, as text (e.g. `Patient/1/_history/2 Patient/1`).
     pub entity: String,
     /// The full event as the owner wants it kept (JSON).
     pub event: String,
+    /// Search keys (name, value), e.g. (`entity`, `Patient/1`), (`agent`, `alice`): indexed
+    /// beside the record, not part of its hash (they are derived from the event).
+    pub keys: Vec<(String, String)>,
 }
 
 /// A stored audit record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
-    /// Position in the audit log, increasing in commit order.
+    /// Position in the audit log: 1, 2, 3, ... in commit order, without gaps.
     pub seq: u64,
-    /// Request id of the unit that appended it.
-    pub request_id: String,
-    /// Agent of the unit that appended it.
-    pub agent: String,
-    /// The record as appended.
+    /// The record as appended (its `keys` are not read back: empty).
     pub record: AuditRecord,
-    /// Hash of the previous entry; `None` until the audit hash chain is added (security issue).
+    /// Hash of the previous entry ([`crate::audit_chain::GENESIS`] for the first); `None` only
+    /// for a row written before the chain existed (which verification reports).
     pub prev_hash: Option<String>,
-    /// Hash of this entry over `prev_hash` and its fields; `None` until then.
+    /// Hash of this entry over its fields and `prev_hash` ([`crate::audit_chain::entry_hash`]).
     pub hash: Option<String>,
+}
+
+/// The newest audit entry as the store recorded it in the same commit (the chain's anchor:
+/// removing the last entries without also rewriting it is detected).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    /// The newest entry's position.
+    pub seq: u64,
+    /// The newest entry's hash.
+    pub hash: String,
+}
+
+/// A search of the audit log: every given criterion must hold; values within one list are
+/// alternatives. Newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Entries with an (`entity`, value) key for one of these values.
+    pub entity: Vec<String>,
+    /// Entries with an (`agent`, value) key for one of these values.
+    pub agent: Vec<String>,
+    /// Time bounds on `recorded_micros`: every one must hold.
+    pub recorded: Vec<TimeBound>,
+    /// Only entries with a position below this one (paging cursor).
+    pub before_seq: Option<u64>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// One bound on a time, in microseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeBound {
+    /// `>= t`
+    AtOrAfter(i64),
+    /// `> t`
+    After(i64),
+    /// `<= t`
+    AtOrBefore(i64),
+    /// `< t`
+    Before(i64),
 }
 
 /// An inbound message (HL7 v2 today) as received, keyed by sender and control id: replays are

@@ -21,6 +21,7 @@
 
 #![deny(missing_docs)]
 
+pub mod audit_chain;
 mod change;
 pub mod dialect;
 mod error;
@@ -28,7 +29,8 @@ mod query;
 pub mod sqlite;
 
 pub use change::{
-    AuditEntry, AuditRecord, ChangeContext, ChangeEvent, ConsumerStart, InboundMessage,
+    AuditEntry, AuditHead, AuditQuery, AuditRecord, ChangeContext, ChangeEvent, ConsumerStart,
+    InboundMessage, TimeBound,
 };
 pub use dialect::SqlDialect;
 pub use error::{StoreError, StoreErrorKind};
@@ -282,8 +284,10 @@ pub trait Transaction {
         sql: &str,
         params: &[SqlValue],
     ) -> Result<Vec<StoredVersion>, StoreError>;
-    /// Appends an audit record (with the unit's request id and agent) in this unit's commit;
-    /// returns its position in the audit log.
+    /// Appends an audit record in this unit's commit, chained to the one before (its
+    /// `prev_hash` and `hash`, see [`audit_chain`]) and recorded as the new [`AuditHead`] in
+    /// the same commit; returns its position in the audit log. The record carries its own
+    /// request id and agent (a batch of read records belongs to many requests).
     fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError>;
     /// Records an inbound message in this unit's commit, replacing the record with the same
     /// (sender, control id) if there is one; returns true when no such record existed.
@@ -419,6 +423,12 @@ pub trait ChangeLog: Send + Sync {
     fn prune_outbox(&self) -> Result<u64, StoreError>;
     /// Audit entries after position `after_seq`, oldest first, at most `limit`.
     fn audit_after(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// One audit entry by position.
+    fn audit_entry(&self, seq: u64) -> Result<Option<AuditEntry>, StoreError>;
+    /// Audit entries matching `query`, newest first, at most `query.limit`.
+    fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The chain head recorded with the newest audit entry; `None` before the first.
+    fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
 }
 
 /// Durable background jobs (bulk export today).

@@ -102,6 +102,8 @@ fn aborted() -> StoreError {
     StoreError::new(StoreErrorKind::Aborted, "the unit chose to abort")
 }
 
+#[path = "contract/audit.rs"]
+mod audit;
 #[path = "contract/change_log.rs"]
 mod change_log;
 #[path = "contract/jobs.rs"]
@@ -109,6 +111,7 @@ mod jobs;
 
 /// The contract, one function per promise.
 mod contract {
+    pub use super::audit::*;
     pub use super::change_log::*;
     pub use super::jobs::*;
     use super::*;
@@ -1135,6 +1138,9 @@ backend_contract!(
         jobs_are_stored_and_updated_by_compare_and_set,
         query_count_and_replace_index,
         settings_are_kept_with_the_unit,
+        audit_entries_are_chained_and_the_head_kept,
+        concurrent_audit_appends_never_fork_the_chain,
+        audit_search_by_entity_agent_and_time,
     ]
 );
 

@@ -5,9 +5,10 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{limit, method_from_code, to_i64_saturating, to_u64};
+use crate::audit_chain::{GENESIS, HashedFields, entry_hash};
 use crate::{
-    AuditEntry, AuditRecord, ChangeContext, ChangeEvent, ConsumerStart, InboundMessage, StoreError,
-    StoreErrorKind,
+    AuditEntry, AuditHead, AuditQuery, AuditRecord, ChangeContext, ChangeEvent, ConsumerStart,
+    InboundMessage, StoreError, StoreErrorKind, TimeBound,
 };
 
 /// Change events deleted per statement when pruning, so a large prune does not hold the writer
@@ -145,25 +146,89 @@ pub(crate) fn prune_chunk(conn: &Connection) -> Result<u64, StoreError> {
     Ok(deleted as u64)
 }
 
-pub(crate) fn append_audit(
-    conn: &Connection,
-    context: &ChangeContext,
-    record: &AuditRecord,
-) -> Result<u64, StoreError> {
+/// The setting holding the audit chain head: `SEQ HASH`.
+const AUDIT_HEAD: &str = "audit-head";
+
+/// Appends an audit entry inside the writer's transaction: position `max(seq) + 1`, chained to
+/// the entry before it, its search keys, and the new chain head, all in the unit's savepoint
+/// (a unit rolled back takes them all back).
+pub(crate) fn append_audit(conn: &Connection, record: &AuditRecord) -> Result<u64, StoreError> {
+    let last: Option<(i64, Option<String>)> = conn
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let (seq, prev_hash) = match last {
+        None => (1, GENESIS.to_owned()),
+        // A row without a hash predates the chain; verification reports it.
+        Some((seq, hash)) => (seq + 1, hash.unwrap_or_default()),
+    };
+    let fields = HashedFields {
+        seq: to_u64(seq, "audit seq")?,
+        recorded_micros: record.recorded_micros,
+        request_id: &record.request_id,
+        agent: &record.agent,
+        action: &record.action,
+        outcome: &record.outcome,
+        entity: &record.entity,
+        event: &record.event,
+    };
+    let hash = entry_hash(&fields, &prev_hash);
     conn.prepare_cached(
-        "INSERT INTO audit (recorded, request_id, agent, action, outcome, entity, event) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO audit (seq, recorded, request_id, agent, action, outcome, entity, event, \
+         prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
+        seq,
         record.recorded_micros,
-        context.request_id,
-        context.agent,
+        record.request_id,
+        record.agent,
         record.action,
         record.outcome,
         record.entity,
-        record.event
+        record.event,
+        prev_hash,
+        hash
     ])?;
-    to_u64(conn.last_insert_rowid(), "audit seq")
+    let mut key = conn
+        .prepare_cached("INSERT OR IGNORE INTO audit_key (name, value, seq) VALUES (?1, ?2, ?3)")?;
+    for (name, value) in &record.keys {
+        key.execute(params![name, value, seq])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO setting (name, value) VALUES (?1, ?2) \
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![AUDIT_HEAD, format!("{seq} {hash}")])?;
+    to_u64(seq, "audit seq")
+}
+
+const AUDIT_COLUMNS: &str = "a.seq, a.recorded, a.request_id, a.agent, a.action, a.outcome, a.entity, a.event, \
+     a.prev_hash, a.hash";
+
+fn audit_row(row: &rusqlite::Row<'_>) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        seq: to_u64(row.get(0)?, "audit seq")?,
+        record: AuditRecord {
+            recorded_micros: row.get(1)?,
+            request_id: row.get(2)?,
+            agent: row.get(3)?,
+            action: row.get(4)?,
+            outcome: row.get(5)?,
+            entity: row.get(6)?,
+            event: row.get(7)?,
+            keys: Vec::new(),
+        },
+        prev_hash: row.get(8)?,
+        hash: row.get(9)?,
+    })
+}
+
+fn collect_audit(mut rows: rusqlite::Rows<'_>) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(audit_row(row)?);
+    }
+    Ok(out)
 }
 
 pub(crate) fn audit_after(
@@ -174,29 +239,91 @@ pub(crate) fn audit_after(
     if max == 0 {
         return Ok(Vec::new());
     }
-    let mut statement = conn.prepare_cached(
-        "SELECT seq, recorded, request_id, agent, action, outcome, entity, event, prev_hash, hash \
-         FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    )?;
-    let mut rows = statement.query(params![to_i64_saturating(after_seq), limit(max)])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(AuditEntry {
-            seq: to_u64(row.get(0)?, "audit seq")?,
-            request_id: row.get(2)?,
-            agent: row.get(3)?,
-            record: AuditRecord {
-                recorded_micros: row.get(1)?,
-                action: row.get(4)?,
-                outcome: row.get(5)?,
-                entity: row.get(6)?,
-                event: row.get(7)?,
-            },
-            prev_hash: row.get(8)?,
-            hash: row.get(9)?,
-        });
+    let sql =
+        format!("SELECT {AUDIT_COLUMNS} FROM audit a WHERE a.seq > ?1 ORDER BY a.seq LIMIT ?2");
+    let mut statement = conn.prepare_cached(&sql)?;
+    collect_audit(statement.query(params![to_i64_saturating(after_seq), limit(max)])?)
+}
+
+pub(crate) fn audit_entry(conn: &Connection, seq: u64) -> Result<Option<AuditEntry>, StoreError> {
+    let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit a WHERE a.seq = ?1");
+    let mut statement = conn.prepare_cached(&sql)?;
+    Ok(collect_audit(statement.query([to_i64_saturating(seq)])?)?
+        .into_iter()
+        .next())
+}
+
+/// One statement for any [`AuditQuery`]: key criteria as `IN` sub-selects over `audit_key`
+/// (each list bound as one JSON array), time bounds over `audit_recorded`, newest first.
+pub(crate) fn search_audit(
+    conn: &Connection,
+    query: &AuditQuery,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    if query.limit == 0 {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit a WHERE 1 = 1");
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    let mut bind = |sql: &mut String, condition: &str, value: rusqlite::types::Value| {
+        values.push(value);
+        sql.push_str(&condition.replace('?', &format!("?{}", values.len())));
+    };
+    for (name, list) in [("entity", &query.entity), ("agent", &query.agent)] {
+        if list.is_empty() {
+            continue;
+        }
+        let json = serde_json::to_string(list)
+            .map_err(|error| StoreError::internal(format!("audit query: {error}")))?;
+        bind(
+            &mut sql,
+            &format!(
+                " AND a.seq IN (SELECT k.seq FROM audit_key k WHERE k.name = '{name}' \
+                 AND k.value IN (SELECT value FROM json_each(?)))"
+            ),
+            json.into(),
+        );
+    }
+    for bound in &query.recorded {
+        let (condition, micros) = match *bound {
+            TimeBound::AtOrAfter(t) => (" AND a.recorded >= ?", t),
+            TimeBound::After(t) => (" AND a.recorded > ?", t),
+            TimeBound::AtOrBefore(t) => (" AND a.recorded <= ?", t),
+            TimeBound::Before(t) => (" AND a.recorded < ?", t),
+        };
+        bind(&mut sql, condition, micros.into());
+    }
+    if let Some(before) = query.before_seq {
+        bind(&mut sql, " AND a.seq < ?", to_i64_saturating(before).into());
+    }
+    bind(
+        &mut sql,
+        " ORDER BY a.seq DESC LIMIT ?",
+        limit(query.limit).into(),
+    );
+    let mut statement = conn.prepare(&sql)?;
+    collect_audit(statement.query(rusqlite::params_from_iter(values))?)
+}
+
+pub(crate) fn audit_head(conn: &Connection) -> Result<Option<AuditHead>, StoreError> {
+    let value: Option<String> = conn
+        .prepare_cached("SELECT value FROM setting WHERE name = ?1")?
+        .query_row([AUDIT_HEAD], |row| row.get(0))
+        .optional()?;
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let parsed = value
+        .split_once(' ')
+        .and_then(|(seq, hash)| Some((seq.parse::<u64>().ok()?, hash)));
+    match parsed {
+        Some((seq, hash)) => Ok(Some(AuditHead {
+            seq,
+            hash: hash.to_owned(),
+        })),
+        None => Err(StoreError::internal(format!(
+            "the audit chain head setting is malformed: {value:?}"
+        ))),
+    }
 }
 
 pub(crate) fn record_message(

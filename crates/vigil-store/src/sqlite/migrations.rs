@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "settings",
         sql: include_str!("../../migrations/sqlite/0005_settings.sql"),
     },
+    Migration {
+        version: 6,
+        name: "audit_chain",
+        sql: include_str!("../../migrations/sqlite/0006_audit_chain.sql"),
+    },
 ];
 
 /// What [`migrate`] did.

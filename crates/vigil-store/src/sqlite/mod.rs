@@ -20,7 +20,8 @@
 //! | `idx_uri` | `rid, n, type, param, uri` | `(param, type, uri, rid)` |
 //! | `outbox` | `seq, rid, version, method, created, request_id, agent` | `seq` INTEGER PRIMARY KEY, equal to the version's `resource_version.seq`; pruned below the slowest consumer |
 //! | `outbox_consumer` | `name, position` | `name` PRIMARY KEY; a row is a registered consumer |
-//! | `audit` | `seq, recorded, request_id, agent, action, outcome, entity, event, prev_hash, hash` | `seq` INTEGER PRIMARY KEY; append-only (triggers refuse UPDATE/DELETE) |
+//! | `audit` | `seq, recorded, request_id, agent, action, outcome, entity, event, prev_hash, hash` | `seq` INTEGER PRIMARY KEY, contiguous; append-only (triggers refuse UPDATE/DELETE); hash-chained, head in `setting` `audit-head`; `(recorded, seq)` |
+//! | `audit_key` | `name, value, seq` (search keys: `entity`, `agent`) | PRIMARY KEY `(name, value, seq)`; append-only |
 //! | `inbound_message` | `sender, control_id, received, raw, state, error` | PRIMARY KEY `(sender, control_id)`; `(state, received)` |
 //! | `resource_text` | FTS5 `content, narrative` (contentless; words joined by spaces) | rowid = `rid` |
 //! | `setting` | `name, value` (database-wide settings, e.g. `full-text` on/off) | `name` PRIMARY KEY |
@@ -76,9 +77,9 @@ pub use migrations::{MIGRATIONS, Migration, MigrationReport, latest_version, mig
 pub use writer::WriteStats;
 
 use crate::{
-    AuditEntry, ChangeContext, ChangeEvent, ChangeLog, ConsumerStart, HistoryQuery, InboundMessage,
-    JobRecord, JobStore, MessageStore, ResourceStore, SnapshotScan, SqlValue, StoreError,
-    StoredVersion, UnitOfWork,
+    AuditEntry, AuditHead, AuditQuery, ChangeContext, ChangeEvent, ChangeLog, ConsumerStart,
+    HistoryQuery, InboundMessage, JobRecord, JobStore, MessageStore, ResourceStore, SnapshotScan,
+    SqlValue, StoreError, StoredVersion, UnitOfWork,
 };
 use reader::ReadPool;
 use transaction::SqliteTransaction;
@@ -333,6 +334,18 @@ impl ChangeLog for SqliteStore {
 
     fn audit_after(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         changes::audit_after(&self.readers.get(), after_seq, limit)
+    }
+
+    fn audit_entry(&self, seq: u64) -> Result<Option<AuditEntry>, StoreError> {
+        changes::audit_entry(&self.readers.get(), seq)
+    }
+
+    fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        changes::search_audit(&self.readers.get(), query)
+    }
+
+    fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        changes::audit_head(&self.readers.get())
     }
 }
 

@@ -79,7 +79,7 @@ impl Transaction for SqliteTransaction<'_> {
     }
 
     fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError> {
-        changes::append_audit(self.conn, self.context, record)
+        changes::append_audit(self.conn, record)
     }
 
     fn record_message(&mut self, message: &InboundMessage) -> Result<bool, StoreError> {

@@ -18,10 +18,13 @@ fn context(request_id: &str, agent: &str) -> ChangeContext {
 fn audit(action: &str, entity: &str) -> AuditRecord {
     AuditRecord {
         recorded_micros: T0,
+        request_id: "req-7".to_owned(),
+        agent: "user:bob".to_owned(),
         action: action.to_owned(),
-        outcome: "success".to_owned(),
+        outcome: "0".to_owned(),
         entity: entity.to_owned(),
         event: format!(r#"{{"action":"{action}","entity":"{entity}"}}"#),
+        keys: vec![("entity".to_owned(), entity.to_owned())],
     }
 }
 
@@ -141,9 +144,13 @@ pub fn audit_and_messages_commit_with_the_unit(store: &dyn Store) {
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].seq, first_audit);
     assert!(entries[1].seq > entries[0].seq);
-    assert_eq!(entries[0].request_id, "req-7");
-    assert_eq!(entries[0].agent, "user:bob");
-    assert_eq!(entries[0].record, audit("create", "Observation/o1"));
+    assert_eq!(entries[0].record.request_id, "req-7");
+    assert_eq!(entries[0].record.agent, "user:bob");
+    let stored_without_keys = AuditRecord {
+        keys: Vec::new(),
+        ..audit("create", "Observation/o1")
+    };
+    assert_eq!(entries[0].record, stored_without_keys);
     assert_eq!(entries[1].record.action, "read");
     assert_eq!(
         store.audit_after(entries[0].seq, 10).expect("tail").len(),

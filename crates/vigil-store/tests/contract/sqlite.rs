@@ -347,10 +347,13 @@ fn the_audit_table_refuses_updates_and_deletes() {
     let fixture = Fixture::new();
     let record = vigil_store::AuditRecord {
         recorded_micros: T0,
+        request_id: "r1".into(),
+        agent: "user:alice".into(),
         action: "read".into(),
-        outcome: "success".into(),
+        outcome: "0".into(),
         entity: "Patient/p1".into(),
         event: "{}".into(),
+        keys: vec![("entity".into(), "Patient/p1".into())],
     };
     let context = vigil_store::ChangeContext::new("r1", "user:alice");
     vigil_store::write_with_context(fixture.store(), &context, |tx| tx.append_audit(&record))
@@ -359,6 +362,8 @@ fn the_audit_table_refuses_updates_and_deletes() {
     for statement in [
         "UPDATE audit SET agent = 'user:mallory'",
         "DELETE FROM audit",
+        "UPDATE audit_key SET value = 'Patient/p2'",
+        "DELETE FROM audit_key",
     ] {
         let error = conn.execute(statement, []).expect_err(statement);
         assert!(
@@ -368,5 +373,5 @@ fn the_audit_table_refuses_updates_and_deletes() {
     }
     let entries = fixture.store().audit_after(0, 10).expect("audit");
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].agent, "user:alice");
+    assert_eq!(entries[0].record.agent, "user:alice");
 }
