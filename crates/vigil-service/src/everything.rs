@@ -86,7 +86,7 @@ pub fn patient_compartment_types() -> Vec<String> {
 
 impl FhirService {
     /// `Patient/[id]/$everything` with `pairs` as sent (`_since`, `_type`, `_count`, `_page`).
-    pub fn everything(
+    pub(crate) fn everything_unaudited(
         &self,
         context: &RequestContext,
         patient_id: &str,

@@ -33,7 +33,7 @@ pub struct HistoryPage {
 
 impl FhirService {
     /// A history page as a FHIR Bundle of type `history`.
-    pub fn history(
+    pub(crate) fn history_unaudited(
         &self,
         context: &RequestContext,
         scope: HistoryScope,

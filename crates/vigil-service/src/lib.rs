@@ -40,7 +40,10 @@ mod search;
 mod search_access;
 mod unit;
 
-pub use audit::{AuditHook, AuditRecord, InboundMessage, NoAudit, Records, WrittenVersion};
+pub use audit::{
+    AuditHook, AuditRecord, AuditTrail, AuditTrailOptions, AuditTrailStats, InboundMessage,
+    NoAudit, Records, WrittenVersion, outcome_code,
+};
 pub use authz::{Access, Action, AllowAll, Authorizer, Content, Denied};
 pub use bundle::BundleReturn;
 pub use conditional::{Conditional, Decision, Resolution, decide};

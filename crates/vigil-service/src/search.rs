@@ -17,7 +17,7 @@ use vigil_store::StoredVersion;
 impl FhirService {
     /// Runs a search. `pairs` are the query parameters as sent (GET query or POST form body);
     /// `strict` is `Prefer: handling=strict` (unknown parameters are errors, not warnings).
-    pub fn search(
+    pub(crate) fn search_unaudited(
         &self,
         context: &RequestContext,
         scope: SearchScope,

@@ -80,7 +80,7 @@ impl FhirService {
     ) -> Result<(), ServiceError> {
         self.authorizer
             .authorize(context, access)
-            .map_err(|denied| forbidden(access, &denied))
+            .map_err(|denied| self.audit_denied(context, access, forbidden(access, &denied)))
     }
 
     /// Whether the authorizer allows `action` on a stored version (for filtering the

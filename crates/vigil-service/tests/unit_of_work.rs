@@ -150,11 +150,12 @@ fn records_are_committed_with_the_unit_or_not_at_all() {
 
     let audit = store.audit_after(0, 10).unwrap();
     assert_eq!(audit.len(), 1);
-    assert_eq!(audit[0].agent, "system:ingest");
-    assert_eq!(audit[0].request_id, context.request_id);
+    assert_eq!(audit[0].record.agent, "system:ingest");
+    assert_eq!(audit[0].record.request_id, context.request_id);
     assert_eq!(audit[0].record.action, "create");
     let event: Value = serde_json::from_str(&audit[0].record.event).unwrap();
-    assert_eq!(event["agent"], "system:ingest");
+    assert_eq!(event["resourceType"], "AuditEvent");
+    assert_eq!(event["agent"][0]["who"]["display"], "system:ingest");
     assert!(store.inbound_message("LAB^HOSP", "m1").unwrap().is_some());
     let changes = store.changes_after(0, 10).unwrap();
     assert_eq!(changes.len(), 1);

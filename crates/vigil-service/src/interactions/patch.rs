@@ -147,6 +147,7 @@ impl Unit<'_> {
         patch: &PatchDocument,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
+        crate::audit::refuse_audit_write(resource_type)?;
         let current = self.current_patchable(resource_type, id, preconditions)?;
         let draft = self.service.draft(resource_type, id, &current, patch)?;
         self.write_draft(resource_type, id, current, draft)

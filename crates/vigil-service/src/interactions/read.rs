@@ -9,7 +9,7 @@ use vigil_store::StoredVersion;
 impl FhirService {
     /// The current version of a resource; `Gone` when it was deleted, `NotFound` when it never
     /// existed.
-    pub fn read(
+    pub(crate) fn read_unaudited(
         &self,
         context: &RequestContext,
         resource_type: &str,
@@ -23,7 +23,7 @@ impl FhirService {
     }
 
     /// One version of a resource; `Gone` when that version is a deletion marker.
-    pub fn vread(
+    pub(crate) fn vread_unaudited(
         &self,
         context: &RequestContext,
         resource_type: &str,
