@@ -41,8 +41,8 @@ mod search_access;
 mod unit;
 
 pub use audit::{
-    AuditHook, AuditRecord, AuditTrail, AuditTrailOptions, AuditTrailStats, InboundMessage,
-    NoAudit, Records, WrittenVersion, outcome_code,
+    AuditHook, AuditRecord, AuditTrail, AuditTrailOptions, AuditTrailStats, ChainBreak,
+    ChainSummary, InboundMessage, NoAudit, Records, WrittenVersion, outcome_code,
 };
 pub use authz::{Access, Action, AllowAll, Authorizer, Content, Denied};
 pub use bundle::BundleReturn;

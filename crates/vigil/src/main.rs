@@ -36,6 +36,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Bulk-load Bundles and NDJSON files into a data directory (offline).
     Import(commands::import::ImportArgs),
+    /// Audit trail tools: `vigil audit verify --data DIR`.
+    Audit(commands::audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Fhirpath(args) => commands::fhirpath::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Import(args) => commands::import::run(args),
+        Command::Audit(args) => commands::audit::run(args),
     };
     match result {
         Ok(code) => code,

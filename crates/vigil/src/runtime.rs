@@ -34,6 +34,15 @@ pub fn open_service(data_dir: &Path) -> anyhow::Result<(FhirService, Arc<SqliteS
     Ok((service, store))
 }
 
+/// The same service with the audit trail installed: writes are recorded in their own commit,
+/// everything else by the trail's background writer, which writes what is queued when the
+/// last clone of the service is dropped (after the server stops).
+pub fn with_audit(service: FhirService) -> anyhow::Result<FhirService> {
+    let trail = vigil_service::AuditTrail::start(&service, Default::default())
+        .map_err(|e| anyhow::anyhow!("cannot start the audit trail: {e}"))?;
+    Ok(service.with_audit_hook(Arc::new(trail)))
+}
+
 /// The service settings of a data directory (exports under `<data>/export`).
 pub fn service_config(data_dir: &Path) -> ServiceConfig {
     ServiceConfig {
@@ -78,6 +87,7 @@ pub fn serve(
     let export_worker =
         vigil_bulk::ExportWorker::start(service.clone(), Default::default(), &exports)
             .map_err(|e| anyhow::anyhow!("cannot start the export worker: {e}"))?;
+    let audit = service.clone();
     runtime.block_on(async move {
         let listener = TcpListener::bind(listen)
             .await
@@ -100,6 +110,8 @@ pub fn serve(
     for feed in feeds {
         feed.stop();
     }
+    audit.flush_audit();
+    drop(audit); // The last clone: the audit writer stops and releases the store.
     match Arc::try_unwrap(store) {
         Ok(store) => store.close().context("closing the database")?,
         Err(_) => {

@@ -21,6 +21,8 @@ mod params;
 mod runner;
 mod worker;
 
+mod audit;
+
 pub use job::ExportLevel;
 pub use params::OUTPUT_FORMATS;
 pub use worker::{ExportWaker, ExportWorker};
@@ -99,6 +101,21 @@ fn export_root(service: &FhirService) -> Result<&Path, ServiceError> {
 /// URL as sent, `pairs` its query parameters; `lenient` (`Prefer: handling=lenient`) ignores
 /// unknown parameters.
 pub fn kickoff(
+    service: &FhirService,
+    waker: &ExportWaker,
+    context: &RequestContext,
+    level: ExportLevel,
+    request_url: &str,
+    pairs: &[(String, String)],
+    lenient: bool,
+) -> Result<ExportKickoff, ServiceError> {
+    let audit = audit::kickoff_record(context, &level, pairs);
+    let result = kickoff_unaudited(service, waker, context, level, request_url, pairs, lenient);
+    audit::record(service, audit, result.as_ref().map(|k| k.job_id.as_str()));
+    result
+}
+
+fn kickoff_unaudited(
     service: &FhirService,
     waker: &ExportWaker,
     context: &RequestContext,
@@ -233,7 +250,18 @@ pub fn cancel(
 /// The path of one output file of a completed job.
 pub fn file(
     service: &FhirService,
-    _context: &RequestContext,
+    context: &RequestContext,
+    job_id: &str,
+    file: &str,
+) -> Result<PathBuf, ServiceError> {
+    let result = file_unaudited(service, job_id, file);
+    let record = vigil_service::AuditRecord::for_context(context, "export-file");
+    audit::record(service, record, result.as_ref().map(|_| job_id));
+    result
+}
+
+fn file_unaudited(
+    service: &FhirService,
     job_id: &str,
     file: &str,
 ) -> Result<PathBuf, ServiceError> {

@@ -173,8 +173,15 @@ fn entities(record: &AuditRecord) -> Vec<Value> {
         .entities
         .iter()
         .map(|reference| {
+            // A bulk export job is not a FHIR resource: named by identifier.
+            let what = match reference.strip_prefix("export-job/") {
+                Some(job) => {
+                    json!({"identifier": {"system": "urn:vigil:export-job", "value": job}})
+                }
+                None => json!({"reference": reference}),
+            };
             json!({
-                "what": {"reference": reference},
+                "what": what,
                 "type": coding(ENTITY_TYPE, "2", "System Object"),
                 "role": coding(OBJECT_ROLE, "4", "Domain Resource"),
             })

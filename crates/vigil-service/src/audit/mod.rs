@@ -22,6 +22,7 @@ mod events;
 mod trail;
 
 pub use trail::{AuditTrail, AuditTrailOptions, AuditTrailStats};
+pub use vigil_store::audit_chain::{ChainBreak, ChainSummary};
 
 use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind};
 pub use vigil_store::InboundMessage;
@@ -217,6 +218,12 @@ impl FhirService {
     /// Waits until every audit event recorded so far is written (at shutdown, in tests).
     pub fn flush_audit(&self) {
         self.audit.flush();
+    }
+
+    /// Walks the whole audit log and checks its hash chain and head: the outer error is a
+    /// storage fault, the inner one names the first broken record.
+    pub fn verify_audit_trail(&self) -> Result<Result<ChainSummary, ChainBreak>, ServiceError> {
+        Ok(vigil_store::audit_chain::verify(self.store.as_ref())?)
     }
 }
 

@@ -36,6 +36,7 @@ impl FhirService {
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
         self.check_type(resource_type)?;
+        crate::audit::refuse_audit_write(resource_type)?;
         let mut drafted = self.draft_outside(resource_type, id, patch)?;
         self.unit(context, |unit| {
             let current = unit.current_patchable(resource_type, id, preconditions)?;
@@ -66,6 +67,7 @@ impl FhirService {
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
         self.check_type(resource_type)?;
+        crate::audit::refuse_audit_write(resource_type)?;
         self.unit(context, |unit| {
             unit.conditional_patch(resource_type, criteria, patch, preconditions)
         })

@@ -36,6 +36,10 @@ pub struct BenchArgs {
     /// Concurrency levels, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     pub concurrency: Vec<usize>,
+    /// Whether the in-process server keeps the audit trail (as `vigil serve` does): `on` or
+    /// `off`, to measure what auditing costs.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub audit: String,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -55,7 +59,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 let data = args.data.clone().unwrap_or_else(|| {
                     std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()))
                 });
-                let (service, _store) = runtime::open_service(&data)?;
+                let (mut service, _store) = runtime::open_service(&data)?;
+                if args.audit == "on" {
+                    service = runtime::with_audit(service)?;
+                }
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
                 let address = listener.local_addr()?;
                 let app = vigil_api::app(service, ApiConfig::default())
@@ -68,8 +75,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .pool_max_idle_per_host(64)
             .build_http();
         println!(
-            "vigil bench: {} requests per row, server {base}",
-            args.requests
+            "vigil bench: {} requests per row, server {base}, audit {}",
+            args.requests,
+            if args.url.is_some() { "as served" } else { args.audit.as_str() }
         );
         println!(
             "{:<8} {:>11} {:>9} {:>10} {:>9} {:>9}",

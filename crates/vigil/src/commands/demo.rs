@@ -32,6 +32,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .data
         .unwrap_or_else(|| std::env::temp_dir().join(format!("vigil-demo-{}", std::process::id())));
     let (service, store) = runtime::open_service(&data)?;
+    let service = runtime::with_audit(service)?;
     let loaded = load_sample_ward(&service, &format!("http://{}", args.listen))?;
     tracing::info!(resources = loaded, data = %data.display(), "sample ward loaded");
     eprintln!(

@@ -48,6 +48,7 @@ pub struct ServeArgs {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime::check_listen_address(args.listen, args.dev)?;
     let (service, store) = runtime::open_service(&args.data)?;
+    let service = runtime::with_audit(service)?;
     let feeds = match &args.change_log_dir {
         Some(dir) => start_change_logs(&store, dir, &args.change_log_consumers)?,
         None => Vec::new(),
