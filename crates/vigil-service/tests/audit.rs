@@ -551,6 +551,20 @@ fn audit_events_are_asked_of_the_authorizer_and_never_written() {
         }
     }
     let log = entries(&fixture);
+    let refused: Vec<&str> = log
+        .iter()
+        .filter(|e| e.record.entity == "AuditEvent" && e.record.outcome == "8")
+        .map(|e| e.record.action.as_str())
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            &["search-type"][..],
+            &["create", "update", "delete", "patch", "delete"].repeat(2)
+        ]
+        .concat(),
+        "the nurse's refused search and every refused write are themselves audited"
+    );
     assert_eq!(
         log[0].record.action, "update",
         "the first record is unchanged"

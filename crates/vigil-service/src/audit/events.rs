@@ -7,6 +7,7 @@
 //! No interaction can write one: create, update, patch and delete of AuditEvent are refused
 //! with `Forbidden` (403) for every caller, whatever the policy ([`refuse_audit_write`]).
 
+use super::AuditRecord;
 use crate::authz::{Access, Action, Content};
 use crate::{FhirService, ReadResult, RequestContext, ServiceError, ServiceErrorKind};
 use serde_json::{Map, Value, json};
@@ -17,17 +18,40 @@ use vigil_store::{AuditEntry, AuditQuery, StoredVersion, TimeBound, VersionMeta,
 /// The resource type the audit log is served as.
 pub(crate) const AUDIT_EVENT: &str = "AuditEvent";
 
-/// Refuses every write of an AuditEvent: the log is written only by the server.
-pub(crate) fn refuse_audit_write(resource_type: &str) -> Result<(), ServiceError> {
-    if resource_type == AUDIT_EVENT {
-        return Err(ServiceError::new(
+/// Refuses (and records, outcome `8`) every write of an AuditEvent inside a unit: the log is
+/// written only by the server.
+pub(crate) fn refuse_audit_write(
+    unit: &crate::Unit<'_>,
+    action: &str,
+    resource_type: &str,
+) -> Result<(), ServiceError> {
+    unit.service
+        .refuse_audit_write(unit.context, action, resource_type)
+}
+
+impl FhirService {
+    /// Refuses (and records) a write of an AuditEvent before any unit (PATCH drafts outside).
+    pub(crate) fn refuse_audit_write(
+        &self,
+        context: &RequestContext,
+        action: &str,
+        resource_type: &str,
+    ) -> Result<(), ServiceError> {
+        if resource_type != AUDIT_EVENT {
+            return Ok(());
+        }
+        let error = ServiceError::new(
             ServiceErrorKind::Forbidden,
             IssueType::Forbidden,
             "AuditEvent is read-only: the audit trail is written by the server alone and is \
              never changed or deleted",
-        ));
+        );
+        let record = AuditRecord::for_context(context, action)
+            .with_entities(vec![AUDIT_EVENT.to_owned()])
+            .failed(&error);
+        self.audit.on_event(record);
+        Err(error)
     }
-    Ok(())
 }
 
 impl FhirService {
@@ -341,12 +365,5 @@ mod tests {
             patient_or_reference("entity", "http://h/fhir/Patient/p1".into()),
             "Patient/p1"
         );
-    }
-
-    #[test]
-    fn audit_event_writes_are_refused() {
-        let error = refuse_audit_write("AuditEvent").unwrap_err();
-        assert_eq!(error.kind(), ServiceErrorKind::Forbidden);
-        assert!(refuse_audit_write("Patient").is_ok());
     }
 }

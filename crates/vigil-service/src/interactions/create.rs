@@ -41,7 +41,7 @@ impl Unit<'_> {
         prepared: Prepared,
         if_none_exist: Option<&str>,
     ) -> Result<WriteOutcome, ServiceError> {
-        crate::audit::refuse_audit_write(&prepared.resource_type)?;
+        crate::audit::refuse_audit_write(self, "create", &prepared.resource_type)?;
         if let Some(criteria) = if_none_exist {
             let resource_type = prepared.resource_type.clone();
             match self.resolve_for(Conditional::Create, &resource_type, criteria, None)? {

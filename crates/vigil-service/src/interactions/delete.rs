@@ -56,7 +56,7 @@ impl Unit<'_> {
         id: &str,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
-        crate::audit::refuse_audit_write(resource_type)?;
+        crate::audit::refuse_audit_write(self, "delete", resource_type)?;
         let Some(current) = self.tx.current(resource_type, id)? else {
             return Err(ServiceError::not_found(format!(
                 "{resource_type}/{id} is not known"
@@ -96,7 +96,7 @@ impl Unit<'_> {
         criteria: &str,
         preconditions: &Preconditions,
     ) -> Result<ConditionalDeleteOutcome, ServiceError> {
-        crate::audit::refuse_audit_write(resource_type)?;
+        crate::audit::refuse_audit_write(self, "delete", resource_type)?;
         match self.resolve_for(Conditional::Delete, resource_type, criteria, None)? {
             Decision::Existing(id) => Ok(ConditionalDeleteOutcome {
                 deleted: Some(self.delete(resource_type, &id, preconditions)?),

@@ -36,7 +36,7 @@ impl FhirService {
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
         self.check_type(resource_type)?;
-        crate::audit::refuse_audit_write(resource_type)?;
+        self.refuse_audit_write(context, "patch", resource_type)?;
         let mut drafted = self.draft_outside(resource_type, id, patch)?;
         self.unit(context, |unit| {
             let current = unit.current_patchable(resource_type, id, preconditions)?;
@@ -67,7 +67,7 @@ impl FhirService {
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
         self.check_type(resource_type)?;
-        crate::audit::refuse_audit_write(resource_type)?;
+        self.refuse_audit_write(context, "patch", resource_type)?;
         self.unit(context, |unit| {
             unit.conditional_patch(resource_type, criteria, patch, preconditions)
         })
@@ -149,7 +149,7 @@ impl Unit<'_> {
         patch: &PatchDocument,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
-        crate::audit::refuse_audit_write(resource_type)?;
+        crate::audit::refuse_audit_write(self, "patch", resource_type)?;
         let current = self.current_patchable(resource_type, id, preconditions)?;
         let draft = self.service.draft(resource_type, id, &current, patch)?;
         self.write_draft(resource_type, id, current, draft)

@@ -157,7 +157,7 @@ impl Unit<'_> {
         mut prepared: Prepared,
         preconditions: &Preconditions,
     ) -> Result<WriteOutcome, ServiceError> {
-        crate::audit::refuse_audit_write(&prepared.resource_type)?;
+        crate::audit::refuse_audit_write(self, "update", &prepared.resource_type)?;
         let (resource_type, id) = (prepared.resource_type.clone(), prepared.id.clone());
         let current = self.tx.current(&resource_type, &id)?;
         preconditions.check(current.as_ref(), &resource_type, &id)?;

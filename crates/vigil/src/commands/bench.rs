@@ -77,7 +77,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         println!(
             "vigil bench: {} requests per row, server {base}, audit {}",
             args.requests,
-            if args.url.is_some() { "as served" } else { args.audit.as_str() }
+            if args.url.is_some() {
+                "as served"
+            } else {
+                args.audit.as_str()
+            }
         );
         println!(
             "{:<8} {:>11} {:>9} {:>10} {:>9} {:>9}",

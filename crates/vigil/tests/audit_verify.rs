@@ -1,0 +1,208 @@
+//! `vigil audit verify --data DIR` against a real trail: exit 0 with the count and head hash
+//! when intact; exit 2 naming the first broken record when one is altered, removed (first,
+//! middle, last) or reordered by raw SQL (the append-only triggers dropped first, as an
+//! attacker with write access to the file would). Also: a served run's reads and writes are
+//! all in the trail after a graceful stop.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use serde_json::json;
+use support::Vigil;
+use vigil_service::{
+    AuditTrail, FhirService, Preconditions, Principal, RequestContext, ServiceConfig,
+};
+use vigil_store::sqlite::{SqliteOptions, SqliteStore};
+
+/// A data directory whose trail holds six records: three writes (in their commits) and three
+/// reads (through the background writer).
+fn trail() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
+    {
+        let service = FhirService::open(store.clone(), ServiceConfig::default()).unwrap();
+        let trail = AuditTrail::start(&service, Default::default()).unwrap();
+        let service = service.with_audit_hook(Arc::new(trail));
+        let context = RequestContext::new(Principal::User { id: "alice".into() }, "http://x");
+        for id in ["a", "b", "c"] {
+            let body = json!({"resourceType": "Patient", "id": id});
+            service
+                .update(&context, "Patient", id, body, &Preconditions::default())
+                .unwrap();
+            service.read(&context, "Patient", id).unwrap();
+        }
+        service.flush_audit();
+    }
+    Arc::try_unwrap(store)
+        .unwrap_or_else(|_| panic!("store still shared"))
+        .close()
+        .unwrap();
+    dir
+}
+
+fn verify(dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["audit", "verify", "--log", "warn", "--data"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+/// Runs raw SQL on the database with the append-only triggers removed.
+fn tamper(dir: &Path, sql: &str) {
+    let conn = rusqlite::Connection::open(dir.join("vigil.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; \
+         DROP TRIGGER audit_key_no_update; DROP TRIGGER audit_key_no_delete;",
+    )
+    .unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+fn assert_broken_at(dir: &Path, seq: u64) {
+    let output = verify(dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("BROKEN at record {seq}\n")),
+        "expected record {seq}: {stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("audit record {seq} is broken")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_intact_trail_verifies_and_prints_its_head() {
+    let dir = trail();
+    let output = verify(dir.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("intact: 6 records; head: record 6 hash "),
+        "{stdout}"
+    );
+    let hash = stdout.trim().rsplit(' ').next().unwrap();
+    assert_eq!(hash.len(), 64, "{stdout}");
+    // The head printed is the stored one.
+    let conn = rusqlite::Connection::open(dir.path().join("vigil.db")).unwrap();
+    let stored: String = conn
+        .query_row("SELECT hash FROM audit WHERE seq = 6", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, hash);
+}
+
+#[test]
+fn an_altered_record_is_named() {
+    for seq in [1, 3, 6] {
+        let dir = trail();
+        tamper(
+            dir.path(),
+            &format!("UPDATE audit SET agent = 'user:mallory' WHERE seq = {seq}"),
+        );
+        assert_broken_at(dir.path(), seq);
+    }
+    // A record's stored hash replaced, and a record's time moved.
+    let dir = trail();
+    tamper(dir.path(), "UPDATE audit SET hash = 'f00d' WHERE seq = 2");
+    assert_broken_at(dir.path(), 2);
+    let dir = trail();
+    tamper(
+        dir.path(),
+        "UPDATE audit SET recorded = recorded + 1 WHERE seq = 4",
+    );
+    assert_broken_at(dir.path(), 4);
+}
+
+#[test]
+fn a_removed_record_is_named_first_middle_and_last() {
+    for seq in [1, 3, 6] {
+        let dir = trail();
+        tamper(dir.path(), &format!("DELETE FROM audit WHERE seq = {seq}"));
+        assert_broken_at(dir.path(), seq);
+    }
+    // The last two removed and the rest renumbered: still caught by the head.
+    let dir = trail();
+    tamper(dir.path(), "DELETE FROM audit WHERE seq >= 5");
+    assert_broken_at(dir.path(), 5);
+    // A middle record removed and the later ones renumbered to close the gap.
+    let dir = trail();
+    tamper(
+        dir.path(),
+        "DELETE FROM audit WHERE seq = 2; UPDATE audit SET seq = seq - 1 WHERE seq > 2;",
+    );
+    assert_broken_at(dir.path(), 2);
+}
+
+#[test]
+fn reordered_records_are_named() {
+    // Swap the content of records 2 and 3, positions kept.
+    let dir = trail();
+    tamper(
+        dir.path(),
+        "UPDATE audit SET seq = -2 WHERE seq = 2; \
+         UPDATE audit SET seq = 2 WHERE seq = 3; \
+         UPDATE audit SET seq = 3 WHERE seq = -2;",
+    );
+    assert_broken_at(dir.path(), 2);
+    // Records swapped with their hashes and links kept: the links no longer fit.
+    let dir = trail();
+    tamper(
+        dir.path(),
+        "UPDATE audit SET seq = -5 WHERE seq = 5; \
+         UPDATE audit SET seq = 5 WHERE seq = 6; \
+         UPDATE audit SET seq = 6 WHERE seq = -5;",
+    );
+    assert_broken_at(dir.path(), 5);
+}
+
+#[test]
+fn a_missing_database_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = verify(dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no Vigil database"));
+}
+
+#[test]
+fn a_served_run_leaves_every_access_in_the_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let vigil = Vigil::start(dir.path());
+    let created = vigil.request("POST", "/Patient", Some(r#"{"resourceType":"Patient"}"#));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        vigil.request("GET", &format!("/Patient/{id}"), None).status,
+        200
+    );
+    assert_eq!(
+        vigil.request("GET", "/Patient?_id=nobody", None).status,
+        200
+    );
+    assert_eq!(vigil.request("GET", "/Patient/nobody", None).status, 404);
+    // The trail is served read-only.
+    let events = vigil.request("GET", &format!("/AuditEvent?entity=Patient/{id}"), None);
+    assert_eq!(events.status, 200, "{}", events.body);
+    let forged = r#"{"resourceType":"AuditEvent","recorded":"2026-01-01T00:00:00Z","type":{"code":"rest"},"agent":[{"requestor":true}],"source":{"observer":{"display":"x"}}}"#;
+    assert_eq!(
+        vigil.request("POST", "/AuditEvent", Some(forged)).status,
+        403
+    );
+    assert_eq!(vigil.request("DELETE", "/AuditEvent/1", None).status, 403);
+    assert!(vigil.terminate(), "graceful stop");
+
+    let output = verify(dir.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    // create, read, search, read (404), the AuditEvent search, and the two refused writes.
+    assert!(stdout.contains("intact: 7 records"), "{stdout}");
+}
