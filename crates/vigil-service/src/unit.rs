@@ -169,12 +169,14 @@ impl<'a> Unit<'a> {
     /// Writes a version, remembering it for the audit hook.
     pub(crate) fn put(&mut self, version: NewVersion) -> Result<StoredVersion, ServiceError> {
         let method = version.method;
+        let patient = crate::audit::patient_in_index(&version);
         let stored = self.tx.put(version)?;
         self.written.push(WrittenVersion {
             resource_type: stored.resource_type.clone(),
             id: stored.id.clone(),
             version_id: stored.meta.version_id,
             method,
+            patient,
         });
         Ok(stored)
     }

@@ -186,6 +186,21 @@ fn reads_searches_history_and_everything_are_recorded() {
     );
     assert_eq!(new[0].record.entity, "Observation/o1/_history/1");
     assert_eq!(new[0].record.outcome, "0");
+    // The patient of a read resource is found in its content (by the background writer).
+    let read = event(new[0]);
+    let patient = read["entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["role"]["code"] == "1")
+        .expect("the read Observation's patient");
+    assert_eq!(patient["what"]["reference"], "Patient/p1");
+    // So is the patient of a written one (from its index rows).
+    let written = all
+        .iter()
+        .find(|e| e.record.entity == "Observation/o3/_history/1")
+        .unwrap();
+    assert!(event(written).to_string().contains("\"Patient/p2\""));
     assert_eq!(
         new[2].record.outcome, "4",
         "a read of nothing is a minor failure"
@@ -390,8 +405,16 @@ fn audit_events_are_served_and_searchable_by_entity_agent_and_date() {
     }
     assert!(service.vread(&carol(), "AuditEvent", "6", "2").is_err());
 
-    assert_eq!(search_ids(service, &[("entity", "Patient/p1")]), ["6", "1"]);
-    assert_eq!(search_ids(service, &[("patient", "p1")]), ["6", "1"]);
+    // Patient/p1 itself (1, 6) and its Observations, written (3, 4) or read.
+    assert_eq!(
+        search_ids(service, &[("entity", "Patient/p1")]),
+        ["6", "4", "3", "1"]
+    );
+    assert_eq!(
+        search_ids(service, &[("patient", "p1")]),
+        ["6", "4", "3", "1"]
+    );
+    assert_eq!(search_ids(service, &[("patient", "p2")]), ["7", "5", "2"]);
     assert_eq!(
         search_ids(service, &[("entity", "http://vigil.test/Observation/o3")]),
         ["7", "5"]
@@ -401,8 +424,8 @@ fn audit_events_are_served_and_searchable_by_entity_agent_and_date() {
         search_ids(service, &[("agent", "user:alice,ward-app")]),
         ["6"]
     );
-    // The auditor's own reads (8-13) and searches so far (14-18) are audited under her name.
-    assert_eq!(search_ids(service, &[("agent", "carol")]).len(), 6 + 5);
+    // The auditor's own reads (8-13) and searches so far (six) are audited under her name.
+    assert_eq!(search_ids(service, &[("agent", "carol")]).len(), 6 + 6);
     let seeded = search_ids(service, &[("agent", "system:seed")]);
     assert_eq!(seeded, ["5", "4", "3", "2", "1"]);
     assert_eq!(

@@ -166,10 +166,18 @@ impl FhirService {
         let record = AuditRecord::for_context(context, action)
             .with_patient((resource_type == "Patient").then_some(id));
         let record = match result {
-            Ok(found) => record.with_entities(vec![format!(
-                "{resource_type}/{id}/_history/{}",
-                found.version.meta.version_id
-            )]),
+            Ok(found) => {
+                let record = record.with_entities(vec![format!(
+                    "{resource_type}/{id}/_history/{}",
+                    found.version.meta.version_id
+                )]);
+                if record.patient.is_none() {
+                    // The hook may find the patient in the content (off the request path).
+                    self.audit.on_read(record, &found.version.content);
+                    return;
+                }
+                record
+            }
             Err(error) if error.kind() == ServiceErrorKind::Forbidden => return,
             Err(error) => record
                 .with_entities(vec![format!("{resource_type}/{id}")])

@@ -41,6 +41,26 @@ pub struct WrittenVersion {
     pub version_id: u64,
     /// How it was written (create, update, patch, delete).
     pub method: WriteMethod,
+    /// The patient it belongs to (`Patient/ID`), when its index names one (a Patient itself,
+    /// or its `patient` or `subject` search parameter); `None` for deletion markers.
+    pub patient: Option<String>,
+}
+
+/// The patient a version being written belongs to, read from its index rows (no parsing).
+pub(crate) fn patient_in_index(version: &vigil_store::NewVersion) -> Option<String> {
+    if version.resource_type == "Patient" {
+        return Some(format!("Patient/{}", version.id));
+    }
+    ["patient", "subject"].iter().find_map(|param| {
+        version.index.iter().find_map(|row| match &row.value {
+            vigil_store::IndexValue::Reference {
+                target_type: Some(target),
+                target_id: Some(id),
+                ..
+            } if row.param == *param && target == "Patient" => Some(format!("Patient/{id}")),
+            _ => None,
+        })
+    })
 }
 
 /// One audited event, before it becomes an AuditEvent (see the module documentation).
@@ -185,6 +205,14 @@ pub trait AuditHook: Send + Sync {
     /// be written later (in a batch); the default records nothing.
     fn on_event(&self, record: AuditRecord) {
         let _ = record;
+    }
+
+    /// Records a successful read of `content` (read, vread): like [`AuditHook::on_event`], but
+    /// the hook may look at the content to name the patient it belongs to (the default does
+    /// not).
+    fn on_read(&self, record: AuditRecord, content: &std::sync::Arc<str>) {
+        let _ = content;
+        self.on_event(record);
     }
 
     /// Returns once every event handed to [`AuditHook::on_event`] so far is durably written

@@ -79,9 +79,15 @@ struct Shared {
     batches: AtomicU64,
 }
 
+/// A queued record, with the content read when the patient is still to be found in it.
+struct Pending {
+    record: AuditRecord,
+    content: Option<Arc<str>>,
+}
+
 #[derive(Default)]
 struct Queue {
-    records: VecDeque<AuditRecord>,
+    records: VecDeque<Pending>,
     /// Records ever queued.
     queued: u64,
     /// Records written or dropped: everything queued up to here is settled.
@@ -164,7 +170,7 @@ impl Drop for Owner {
 impl Shared {
     fn run(&self) {
         loop {
-            let batch: Vec<AuditRecord> = {
+            let batch: Vec<Pending> = {
                 let mut queue = lock(&self.queue);
                 while queue.records.is_empty() && !queue.stopping {
                     queue = self
@@ -187,8 +193,17 @@ impl Shared {
     }
 
     /// Commits one batch, retrying with backoff; gives up only when stopping.
-    fn write_batch(&self, batch: &[AuditRecord]) {
-        let records: Vec<vigil_store::AuditRecord> = batch.iter().map(balp::store_record).collect();
+    fn write_batch(&self, batch: &[Pending]) {
+        let records: Vec<vigil_store::AuditRecord> = batch
+            .iter()
+            .map(|pending| match &pending.content {
+                Some(content) => {
+                    let patient = patient_of(content);
+                    balp::store_record(&pending.record.clone().with_patient(patient.as_deref()))
+                }
+                None => balp::store_record(&pending.record),
+            })
+            .collect();
         let mut delay = Duration::from_millis(50);
         loop {
             let result = vigil_store::write_with_context(
@@ -224,12 +239,13 @@ impl Shared {
         }
     }
 
-    fn enqueue(&self, record: AuditRecord) {
+    fn enqueue(&self, record: AuditRecord, content: Option<Arc<str>>) {
+        let pending = Pending { record, content };
         let mut queue = lock(&self.queue);
         if queue.stopping {
             drop(queue);
             // After shutdown: one synchronous transaction, so the record is not lost.
-            self.write_batch(std::slice::from_ref(&record));
+            self.write_batch(std::slice::from_ref(&pending));
             return;
         }
         while queue.records.len() >= self.options.queue_capacity && !queue.stopping {
@@ -238,7 +254,7 @@ impl Shared {
                 .wait(queue)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
-        queue.records.push_back(record);
+        queue.records.push_back(pending);
         queue.queued += 1;
         drop(queue);
         self.arrived.notify_one();
@@ -255,6 +271,26 @@ impl Shared {
                 .0;
         }
     }
+}
+
+/// The patient a resource belongs to, from its `subject` or `patient` reference (the
+/// elements most patient-compartment resources use), read without building the whole tree.
+fn patient_of(content: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Reference {
+        reference: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Subjects {
+        subject: Option<Reference>,
+        patient: Option<Reference>,
+    }
+    let subjects: Subjects = serde_json::from_str(content).ok()?;
+    [subjects.subject, subjects.patient]
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.reference)
+        .find(|r| r.starts_with("Patient/"))
 }
 
 fn action_name(method: WriteMethod) -> &'static str {
@@ -278,18 +314,21 @@ impl AuditHook for AuditTrail {
                 "{}/{}/_history/{}",
                 version.resource_type, version.id, version.version_id
             );
-            let patient = (version.resource_type == "Patient").then(|| version.id.as_str());
             records.append_audit(
                 AuditRecord::for_context(context, action_name(version.method))
                     .with_entities(vec![reference])
-                    .with_patient(patient),
+                    .with_patient(version.patient.as_deref()),
             );
         }
         Ok(())
     }
 
     fn on_event(&self, record: AuditRecord) {
-        self.owner.shared.enqueue(record);
+        self.owner.shared.enqueue(record, None);
+    }
+
+    fn on_read(&self, record: AuditRecord, content: &Arc<str>) {
+        self.owner.shared.enqueue(record, Some(Arc::clone(content)));
     }
 
     fn flush(&self) {
