@@ -41,7 +41,7 @@ mod search_access;
 mod unit;
 
 pub use audit::{
-    AuditHook, AuditRecord, AuditTrail, AuditTrailOptions, AuditTrailStats, ChainBreak,
+    AuditHead, AuditHook, AuditRecord, AuditTrail, AuditTrailOptions, AuditTrailStats, ChainBreak,
     ChainSummary, InboundMessage, NoAudit, Records, WrittenVersion, outcome_code,
 };
 pub use authz::{Access, Action, AllowAll, Authorizer, Content, Denied};

@@ -127,6 +127,7 @@ pub struct ChainVerifier {
     count: u64,
     last_seq: u64,
     last_hash: String,
+    anchor: Option<AuditHead>,
 }
 
 impl Default for ChainVerifier {
@@ -135,6 +136,7 @@ impl Default for ChainVerifier {
             count: 0,
             last_seq: 0,
             last_hash: GENESIS.to_owned(),
+            anchor: None,
         }
     }
 }
@@ -143,6 +145,16 @@ impl ChainVerifier {
     /// A verifier at the start of the log.
     pub fn new() -> Self {
         ChainVerifier::default()
+    }
+
+    /// A verifier that also requires the entry at `anchor.seq` to have `anchor.hash`: a head
+    /// recorded outside the database earlier, which any later log must extend (this catches a
+    /// rewritten or truncated tail whose hashes and head were recomputed).
+    pub fn with_anchor(anchor: AuditHead) -> Self {
+        ChainVerifier {
+            anchor: Some(anchor),
+            ..ChainVerifier::default()
+        }
     }
 
     /// Checks the next entry: its position follows the previous one, it names the previous
@@ -181,6 +193,14 @@ impl ChainVerifier {
                 "its content does not match its hash: it was altered",
             ));
         }
+        if let Some(anchor) = self.anchor.as_ref().filter(|a| a.seq == entry.seq)
+            && anchor.hash != *hash
+        {
+            return Err(broken(
+                "it does not match the head recorded outside the database: it or a record \
+                 before it was rewritten",
+            ));
+        }
         self.count += 1;
         self.last_seq = entry.seq;
         self.last_hash = hash.clone();
@@ -189,6 +209,16 @@ impl ChainVerifier {
 
     /// Checks the end of the log against the head recorded with the newest entry.
     pub fn finish(self, head: Option<&AuditHead>) -> Result<ChainSummary, ChainBreak> {
+        if let Some(anchor) = self.anchor.as_ref().filter(|a| a.seq > self.last_seq) {
+            return Err(ChainBreak {
+                seq: self.last_seq + 1,
+                reason: format!(
+                    "it is missing: the head recorded outside the database is record {}, the \
+                     log ends at {}",
+                    anchor.seq, self.last_seq
+                ),
+            });
+        }
         match head {
             None if self.count == 0 => Ok(ChainSummary {
                 count: 0,
@@ -227,10 +257,16 @@ const VERIFY_PAGE: usize = 1000;
 ///
 /// The head is read before the entries: an entry appended while verifying lies beyond it and
 /// is not checked (the next run checks it), and never looks like tampering.
-pub fn verify(log: &dyn ChangeLog) -> Result<Result<ChainSummary, ChainBreak>, StoreError> {
+///
+/// With `anchor` (a head printed by an earlier run and kept elsewhere), the entry at its
+/// position must still carry its hash.
+pub fn verify(
+    log: &dyn ChangeLog,
+    anchor: Option<AuditHead>,
+) -> Result<Result<ChainSummary, ChainBreak>, StoreError> {
     let head = log.audit_head()?;
     let end = head.as_ref().map_or(0, |head| head.seq);
-    let mut verifier = ChainVerifier::new();
+    let mut verifier = anchor.map_or_else(ChainVerifier::new, ChainVerifier::with_anchor);
     let mut after = 0;
     loop {
         let page = log.audit_after(after, VERIFY_PAGE)?;
@@ -390,6 +426,31 @@ mod tests {
         swapped[1].record = b;
         swapped[2].record = a;
         assert_eq!(verify(&swapped, head.clone()).unwrap_err().seq, 2);
+
+        // A tail rewritten with recomputed hashes and head passes alone, but not against a head
+        // kept outside.
+        let mut rewritten = entries.clone();
+        rewritten.truncate(3);
+        let rewritten_head = head_of(&rewritten);
+        assert!(verify(&rewritten, rewritten_head.clone()).is_ok());
+        let outside = head_of(&entries).unwrap();
+        let mut anchored = ChainVerifier::with_anchor(outside.clone());
+        for entry in &rewritten {
+            anchored.push(entry).unwrap();
+        }
+        assert_eq!(anchored.finish(rewritten_head.as_ref()).unwrap_err().seq, 4);
+        let mut forged = entries.clone();
+        forged[4].record.event = "{\"forged\":true}".into();
+        forged[4].hash = Some(entry_hash(
+            &HashedFields::of(&forged[4]),
+            forged[4].prev_hash.as_deref().unwrap(),
+        ));
+        let mut anchored = ChainVerifier::with_anchor(outside);
+        let error = forged
+            .iter()
+            .try_for_each(|e| anchored.push(e))
+            .unwrap_err();
+        assert_eq!(error.seq, 5);
 
         // Renumbered to close the gap after a removal.
         let mut renumbered = middle.clone();

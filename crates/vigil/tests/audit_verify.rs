@@ -91,14 +91,124 @@ fn an_intact_trail_verifies_and_prints_its_head() {
         stdout.contains("intact: 6 records; head: record 6 hash "),
         "{stdout}"
     );
-    let hash = stdout.trim().rsplit(' ').next().unwrap();
-    assert_eq!(hash.len(), 64, "{stdout}");
+    let hash = head_hash(&stdout);
     // The head printed is the stored one.
     let conn = rusqlite::Connection::open(dir.path().join("vigil.db")).unwrap();
     let stored: String = conn
         .query_row("SELECT hash FROM audit WHERE seq = 6", [], |row| row.get(0))
         .unwrap();
     assert_eq!(stored, hash);
+}
+
+/// The head hash an intact run printed.
+fn head_hash(stdout: &str) -> String {
+    let after = stdout.split(" hash ").nth(1).unwrap();
+    let hash = after.split_whitespace().next().unwrap();
+    assert_eq!(hash.len(), 64, "{stdout}");
+    hash.to_owned()
+}
+
+/// Recomputes the chain from `from` on and the head, as an attacker with the code would.
+fn rechain(dir: &Path, from: i64) {
+    use vigil_store::audit_chain::{HashedFields, entry_hash};
+    let conn = rusqlite::Connection::open(dir.join("vigil.db")).unwrap();
+    let mut prev: String = conn
+        .query_row("SELECT hash FROM audit WHERE seq = ?1", [from - 1], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    let rows: Vec<(i64, i64, String, String, String, String, String, String)> = conn
+        .prepare(
+            "SELECT seq, recorded, request_id, agent, action, outcome, entity, event FROM audit \
+             WHERE seq >= ?1 ORDER BY seq",
+        )
+        .unwrap()
+        .query_map([from], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (seq, recorded, request_id, agent, action, outcome, entity, event) in rows {
+        let fields = HashedFields {
+            seq: u64::try_from(seq).unwrap(),
+            recorded_micros: recorded,
+            request_id: &request_id,
+            agent: &agent,
+            action: &action,
+            outcome: &outcome,
+            entity: &entity,
+            event: &event,
+        };
+        let hash = entry_hash(&fields, &prev);
+        conn.execute(
+            "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+            rusqlite::params![prev, hash, seq],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE setting SET value = ?1 WHERE name = 'audit-head'",
+            [format!("{seq} {hash}")],
+        )
+        .unwrap();
+        prev = hash;
+    }
+}
+
+#[test]
+fn a_rewritten_tail_passes_alone_but_not_against_a_head_kept_outside() {
+    // Truncated together with its head: consistent on its own (the documented limit).
+    let dir = trail();
+    let head = head_hash(&String::from_utf8_lossy(&verify(dir.path()).stdout));
+    tamper(
+        dir.path(),
+        "DELETE FROM audit WHERE seq = 6; \
+         UPDATE setting SET value = (SELECT seq || ' ' || hash FROM audit WHERE seq = 5) \
+         WHERE name = 'audit-head';",
+    );
+    assert!(verify(dir.path()).status.success());
+    let anchored = verify_with_head(dir.path(), &format!("6:{head}"));
+    assert_eq!(anchored.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&anchored.stdout).contains("BROKEN at record 6\n"));
+
+    // A record altered and every later hash and the head recomputed.
+    let dir = trail();
+    let head = head_hash(&String::from_utf8_lossy(&verify(dir.path()).stdout));
+    tamper(
+        dir.path(),
+        "UPDATE audit SET agent = 'user:mallory' WHERE seq = 4",
+    );
+    rechain(dir.path(), 4);
+    assert!(verify(dir.path()).status.success());
+    let anchored = verify_with_head(dir.path(), &format!("6:{head}"));
+    assert_eq!(anchored.status.code(), Some(2));
+    // An untouched trail extends an older head.
+    let dir = trail();
+    let head = head_hash(&String::from_utf8_lossy(&verify(dir.path()).stdout));
+    assert!(
+        verify_with_head(dir.path(), &format!("6:{head}"))
+            .status
+            .success()
+    );
+    // A malformed head is refused.
+    assert!(!verify_with_head(dir.path(), "6:xyz").status.success());
+}
+
+fn verify_with_head(dir: &Path, head: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["audit", "verify", "--log", "warn", "--head", head, "--data"])
+        .arg(dir)
+        .output()
+        .unwrap()
 }
 
 #[test]

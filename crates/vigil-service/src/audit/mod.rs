@@ -22,6 +22,7 @@ mod events;
 mod trail;
 
 pub use trail::{AuditTrail, AuditTrailOptions, AuditTrailStats};
+pub use vigil_store::AuditHead;
 pub use vigil_store::audit_chain::{ChainBreak, ChainSummary};
 
 use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind};
@@ -250,8 +251,16 @@ impl FhirService {
 
     /// Walks the whole audit log and checks its hash chain and head: the outer error is a
     /// storage fault, the inner one names the first broken record.
-    pub fn verify_audit_trail(&self) -> Result<Result<ChainSummary, ChainBreak>, ServiceError> {
-        Ok(vigil_store::audit_chain::verify(self.store.as_ref())?)
+    /// With `anchor` (a head an earlier verification printed, kept outside the database), the
+    /// record at its position must still carry its hash.
+    pub fn verify_audit_trail(
+        &self,
+        anchor: Option<AuditHead>,
+    ) -> Result<Result<ChainSummary, ChainBreak>, ServiceError> {
+        Ok(vigil_store::audit_chain::verify(
+            self.store.as_ref(),
+            anchor,
+        )?)
     }
 }
 

@@ -70,7 +70,7 @@ pub fn audit_entries_are_chained_and_the_head_kept(store: &dyn Store) {
     let head = store.audit_head().expect("head").expect("a head");
     assert_eq!(head.seq, 3);
     assert_eq!(head.hash, prev);
-    let summary = verify(store).expect("read").expect("intact");
+    let summary = verify(store, None).expect("read").expect("intact");
     assert_eq!(summary.count, 3);
     assert_eq!(summary.head, Some(head));
     assert_eq!(
@@ -93,7 +93,9 @@ pub fn concurrent_audit_appends_never_fork_the_chain(store: &dyn Store) {
             });
         }
     });
-    let summary = verify(*store).expect("read").expect("one intact chain");
+    let summary = verify(*store, None)
+        .expect("read")
+        .expect("one intact chain");
     assert_eq!(summary.count, 200);
 }
 

@@ -31,6 +31,26 @@ struct VerifyArgs {
     /// Directory holding the database.
     #[arg(long, env = "VIGIL_DATA")]
     data: PathBuf,
+    /// A head printed by an earlier run (`SEQ:HASH`), kept outside the database: the record at
+    /// SEQ must still carry HASH (catches a tail rewritten with recomputed hashes).
+    #[arg(long, value_name = "SEQ:HASH", value_parser = parse_head)]
+    head: Option<vigil_service::AuditHead>,
+}
+
+fn parse_head(text: &str) -> Result<vigil_service::AuditHead, String> {
+    let (seq, hash) = text
+        .split_once(':')
+        .ok_or_else(|| "expected SEQ:HASH".to_owned())?;
+    let seq = seq
+        .parse::<u64>()
+        .map_err(|_| format!("'{seq}' is not a record number"))?;
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("the hash must be 64 hexadecimal digits".to_owned());
+    }
+    Ok(vigil_service::AuditHead {
+        seq,
+        hash: hash.to_ascii_lowercase(),
+    })
 }
 
 /// Runs `vigil audit ...`.
@@ -46,14 +66,15 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     let (service, _store) = runtime::open_service(&args.data)?;
     let result = service
-        .verify_audit_trail()
+        .verify_audit_trail(args.head)
         .map_err(|e| anyhow::anyhow!("cannot read the audit trail: {e}"))?;
     match result {
         Ok(summary) => {
             match &summary.head {
                 Some(head) => println!(
-                    "audit trail intact: {} records; head: record {} hash {}",
-                    summary.count, head.seq, head.hash
+                    "audit trail intact: {} records; head: record {} hash {} \
+                     (keep --head {}:{} outside the database)",
+                    summary.count, head.seq, head.hash, head.seq, head.hash
                 ),
                 None => println!("audit trail intact: 0 records"),
             }
