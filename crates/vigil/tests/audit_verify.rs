@@ -4,6 +4,8 @@
 //! attacker with write access to the file would). Also: a served run's reads and writes are
 //! all in the trail after a graceful stop.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::path::Path;
@@ -108,6 +110,9 @@ fn head_hash(stdout: &str) -> String {
     hash.to_owned()
 }
 
+/// seq, recorded, request_id, agent, action, outcome, entity, event
+type AuditRow = (i64, i64, String, String, String, String, String, String);
+
 /// Recomputes the chain from `from` on and the head, as an attacker with the code would.
 fn rechain(dir: &Path, from: i64) {
     use vigil_store::audit_chain::{HashedFields, entry_hash};
@@ -117,7 +122,7 @@ fn rechain(dir: &Path, from: i64) {
             row.get(0)
         })
         .unwrap();
-    let rows: Vec<(i64, i64, String, String, String, String, String, String)> = conn
+    let rows: Vec<AuditRow> = conn
         .prepare(
             "SELECT seq, recorded, request_id, agent, action, outcome, entity, event FROM audit \
              WHERE seq >= ?1 ORDER BY seq",
