@@ -2,6 +2,8 @@
 //! (BALP), and the store record that keeps it (the event JSON plus its search keys).
 //!
 //! Mapping (details and code systems in docs/audit.md):
+//! Codings carry system and code (no display), to keep each row small.
+//!
 //! - `type`/`subtype`: `rest` + the FHIR restful interaction (`read`, `search-type`, ...;
 //!   `operation` plus the operation name for `$everything` and `$export`); DICOM `110114`
 //!   User Authentication with `110122` Login / `110123` Logout for logins, and IHE IUA `ITI-71`
@@ -22,7 +24,7 @@
 
 use super::AuditRecord;
 use base64::Engine as _;
-use serde_json::{Map, Value, json};
+use std::fmt::Write as _;
 
 const AUDIT_EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
 const RESTFUL_INTERACTION: &str = "http://hl7.org/fhir/restful-interaction";
@@ -35,217 +37,293 @@ const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
 const SOURCE_TYPE: &str = "http://terminology.hl7.org/CodeSystem/security-source-type";
 const OPERATIONS: &str = "urn:vigil:operation";
 
-fn coding(system: &str, code: &str, display: &str) -> Value {
-    json!({"system": system, "code": code, "display": display})
+/// The event is written straight into one string: it is rendered for every write inside the
+/// writer's commit, so it must be cheap (no intermediate tree) and compact (codings carry
+/// system and code only; displays are optional in FHIR and add nothing a reader needs).
+struct Json(String);
+
+impl Json {
+    fn raw(&mut self, text: &str) {
+        self.0.push_str(text);
+    }
+
+    /// A JSON string literal.
+    fn string(&mut self, text: &str) {
+        self.0.push('"');
+        for c in text.chars() {
+            match c {
+                '"' => self.0.push_str("\\\""),
+                '\\' => self.0.push_str("\\\\"),
+                '\n' => self.0.push_str("\\n"),
+                '\r' => self.0.push_str("\\r"),
+                '\t' => self.0.push_str("\\t"),
+                c if u32::from(c) < 0x20 => {
+                    let _ = write!(self.0, "\\u{:04x}", u32::from(c));
+                }
+                c => self.0.push(c),
+            }
+        }
+        self.0.push('"');
+    }
+
+    /// `"name":` preceded by a comma unless it opens the object.
+    fn key(&mut self, name: &str) {
+        if !self.0.ends_with('{') {
+            self.0.push(',');
+        }
+        self.string(name);
+        self.0.push(':');
+    }
+
+    fn field(&mut self, name: &str, value: &str) {
+        self.key(name);
+        self.string(value);
+    }
+
+    fn coding(&mut self, system: &str, code: &str) {
+        self.raw("{");
+        self.field("system", system);
+        self.field("code", code);
+        self.raw("}");
+    }
+
+    /// A list of items written by `item`, comma separated.
+    fn list<T>(&mut self, items: &[T], mut item: impl FnMut(&mut Json, &T)) {
+        self.raw("[");
+        for (index, value) in items.iter().enumerate() {
+            if index > 0 {
+                self.raw(",");
+            }
+            item(self, value);
+        }
+        self.raw("]");
+    }
 }
 
-/// (type, subtypes, action code) for a record's action.
-fn classify(action: &str) -> (Value, Vec<Value>, &'static str) {
-    let rest = coding(AUDIT_EVENT_TYPE, "rest", "RESTful Operation");
-    let interaction = |code: &str| coding(RESTFUL_INTERACTION, code, code);
+/// (type system and code, subtypes, action code) for a record's action.
+fn classify(
+    action: &str,
+) -> (
+    (&'static str, &'static str),
+    Vec<(&'static str, &str)>,
+    &'static str,
+) {
+    const REST: (&str, &str) = (AUDIT_EVENT_TYPE, "rest");
+    const AUTHENTICATION: (&str, &str) = (DICOM, "110114");
     match action {
-        "create" => (rest, vec![interaction("create")], "C"),
-        "update" | "patch" => (rest, vec![interaction(action)], "U"),
-        "delete" => (rest, vec![interaction("delete")], "D"),
-        "read" | "vread" => (rest, vec![interaction(action)], "R"),
-        "history" | "history-instance" | "history-type" | "history-system" => {
-            (rest, vec![interaction(action)], "R")
+        "create" => (REST, vec![(RESTFUL_INTERACTION, "create")], "C"),
+        "update" | "patch" => (REST, vec![(RESTFUL_INTERACTION, action)], "U"),
+        "delete" => (REST, vec![(RESTFUL_INTERACTION, "delete")], "D"),
+        "read" | "vread" | "history" | "history-instance" | "history-type" | "history-system" => {
+            (REST, vec![(RESTFUL_INTERACTION, action)], "R")
         }
-        "search" | "search-type" | "search-system" | "search-compartment" => {
-            let code = if action == "search-compartment" {
-                "search-type"
-            } else {
-                action
-            };
-            (rest, vec![interaction(code)], "E")
+        "search-compartment" => (REST, vec![(RESTFUL_INTERACTION, "search-type")], "E"),
+        "search" | "search-type" | "search-system" | "transaction" | "batch" => {
+            (REST, vec![(RESTFUL_INTERACTION, action)], "E")
         }
-        "transaction" | "batch" => (rest, vec![interaction(action)], "E"),
-        "login" => (
-            coding(DICOM, "110114", "User Authentication"),
-            vec![coding(DICOM, "110122", "Login")],
-            "E",
-        ),
-        "logout" => (
-            coding(DICOM, "110114", "User Authentication"),
-            vec![coding(DICOM, "110123", "Logout")],
-            "E",
-        ),
+        "login" => (AUTHENTICATION, vec![(DICOM, "110122")], "E"),
+        "logout" => (AUTHENTICATION, vec![(DICOM, "110123")], "E"),
         "token" | "introspect" | "revoke" => (
-            coding(DICOM, "110114", "User Authentication"),
-            vec![
-                coding(IHE_EVENT_TYPE, "ITI-71", "Get Access Token"),
-                interaction(action),
-            ],
+            AUTHENTICATION,
+            vec![(IHE_EVENT_TYPE, "ITI-71"), (RESTFUL_INTERACTION, action)],
             "E",
         ),
         operation => (
-            rest,
-            vec![
-                interaction("operation"),
-                coding(OPERATIONS, operation, operation),
-            ],
+            REST,
+            vec![(RESTFUL_INTERACTION, "operation"), (OPERATIONS, operation)],
             "E",
         ),
     }
 }
 
 /// The agent's `who`: a user or client by identifier (their ids are not FHIR resources).
-fn who(agent: &str) -> Value {
-    let (system, value) = match agent.split_once(':') {
-        Some((kind, id)) => (format!("urn:vigil:{kind}"), id),
-        None => ("urn:vigil:agent".to_owned(), agent),
+fn who(json: &mut Json, agent: &str) {
+    let (kind, value) = match agent.split_once(':') {
+        Some((kind, id)) => (kind, id),
+        None => ("agent", agent),
     };
-    json!({"identifier": {"system": system, "value": value}, "display": agent})
+    json.key("who");
+    json.raw("{\"identifier\":{");
+    json.field("system", &format!("urn:vigil:{kind}"));
+    json.field("value", value);
+    json.raw("}");
+    json.field("display", agent);
+    json.raw("}");
 }
 
-fn purposes(record: &AuditRecord) -> Vec<Value> {
-    let mut out = Vec::new();
+fn purposes(json: &mut Json, record: &AuditRecord) {
+    json.raw("[");
     if let Some(reason) = &record.break_glass_reason {
-        out.push(json!({
-            "coding": [coding(ACT_REASON, "BTG", "break the glass")],
-            "text": reason,
-        }));
+        json.raw("{\"coding\":[");
+        json.coding(ACT_REASON, "BTG");
+        json.raw("]");
+        json.field("text", reason);
+        json.raw("}");
     }
     if let Some(code) = &record.purpose_of_use {
-        out.push(json!({"coding": [{"system": ACT_REASON, "code": code}]}));
+        if record.break_glass_reason.is_some() {
+            json.raw(",");
+        }
+        json.raw("{\"coding\":[");
+        json.coding(ACT_REASON, code);
+        json.raw("]}");
     }
-    out
+    json.raw("]");
 }
 
-fn agents(record: &AuditRecord, purpose: &[Value]) -> Vec<Value> {
-    let is_client = record.agent.starts_with("client:");
-    let requestor_type = if is_client {
-        coding(DICOM, "110153", "Source Role ID")
-    } else {
-        coding(PARTICIPATION_TYPE, "IRCP", "information recipient")
-    };
-    let mut requestor = Map::new();
-    requestor.insert("type".into(), json!({"coding": [requestor_type]}));
-    requestor.insert("who".into(), who(&record.agent));
-    requestor.insert("requestor".into(), Value::Bool(true));
-    if let Some(address) = &record.remote_addr {
-        requestor.insert(
-            "network".into(),
-            json!({"address": address, "type": network_type(address)}),
-        );
-    }
-    if !purpose.is_empty() {
-        requestor.insert("purposeOfUse".into(), Value::Array(purpose.to_vec()));
-    }
-    let mut out = vec![Value::Object(requestor)];
-    if let Some(client) = record
-        .client_id
-        .as_deref()
-        .filter(|client| !is_client || record.agent != format!("client:{client}"))
-    {
-        let mut app = json!({
-            "type": {"coding": [coding(DICOM, "110150", "Application")]},
-            "who": who(&format!("client:{client}")),
-            "requestor": false,
-        });
-        if let (Some(address), Some(app)) = (&record.remote_addr, app.as_object_mut()) {
-            app.insert(
-                "network".into(),
-                json!({"address": address, "type": network_type(address)}),
-            );
-        }
-        out.push(app);
-    }
-    out.push(json!({
-        "type": {"coding": [coding(DICOM, "110152", "Destination Role ID")]},
-        "who": {"display": "Vigil FHIR server"},
-        "requestor": false,
-    }));
-    out
+fn has_purpose(record: &AuditRecord) -> bool {
+    record.break_glass_reason.is_some() || record.purpose_of_use.is_some()
 }
 
 /// AuditEvent.agent.network.type: `1` machine name, `2` IP address.
-fn network_type(address: &str) -> &'static str {
-    if address.parse::<std::net::IpAddr>().is_ok() {
+fn network(json: &mut Json, address: &str) {
+    json.key("network");
+    json.raw("{");
+    json.field("address", address);
+    let kind = if address.parse::<std::net::IpAddr>().is_ok() {
         "2"
     } else {
         "1"
-    }
+    };
+    json.field("type", kind);
+    json.raw("}");
 }
 
-fn entities(record: &AuditRecord) -> Vec<Value> {
-    let mut out: Vec<Value> = record
-        .entities
-        .iter()
-        .map(|reference| {
-            // A bulk export job is not a FHIR resource: named by identifier.
-            let what = match reference.strip_prefix("export-job/") {
-                Some(job) => {
-                    json!({"identifier": {"system": "urn:vigil:export-job", "value": job}})
-                }
-                None => json!({"reference": reference}),
-            };
-            json!({
-                "what": what,
-                "type": coding(ENTITY_TYPE, "2", "System Object"),
-                "role": coding(OBJECT_ROLE, "4", "Domain Resource"),
-            })
-        })
-        .collect();
+fn agents(json: &mut Json, record: &AuditRecord) {
+    let is_client = record.agent.starts_with("client:");
+    json.raw("[{\"type\":{\"coding\":[");
+    if is_client {
+        json.coding(DICOM, "110153");
+    } else {
+        json.coding(PARTICIPATION_TYPE, "IRCP");
+    }
+    json.raw("]}");
+    who(json, &record.agent);
+    json.raw(",\"requestor\":true");
+    if let Some(address) = &record.remote_addr {
+        network(json, address);
+    }
+    if has_purpose(record) {
+        json.key("purposeOfUse");
+        purposes(json, record);
+    }
+    json.raw("}");
+    let app = record
+        .client_id
+        .as_deref()
+        .filter(|client| !is_client || record.agent.strip_prefix("client:") != Some(client));
+    if let Some(client) = app {
+        json.raw(",{\"type\":{\"coding\":[");
+        json.coding(DICOM, "110150");
+        json.raw("]}");
+        who(json, &format!("client:{client}"));
+        json.raw(",\"requestor\":false");
+        if let Some(address) = &record.remote_addr {
+            network(json, address);
+        }
+        json.raw("}");
+    }
+    json.raw(",{\"type\":{\"coding\":[");
+    json.coding(DICOM, "110152");
+    json.raw("]},\"who\":{\"display\":\"Vigil FHIR server\"},\"requestor\":false}]");
+}
+
+fn entity(json: &mut Json, what: Option<(&str, &str)>, kind: &str, role: &str) {
+    json.raw("{");
+    if let Some((key, value)) = what {
+        json.key("what");
+        json.raw("{");
+        if key == "identifier" {
+            json.raw("\"identifier\":{");
+            json.field("system", "urn:vigil:export-job");
+            json.field("value", value);
+            json.raw("}");
+        } else {
+            json.field("reference", value);
+        }
+        json.raw("}");
+    }
+    json.key("type");
+    json.coding(ENTITY_TYPE, kind);
+    json.key("role");
+    json.coding(OBJECT_ROLE, role);
+}
+
+fn entities(json: &mut Json, record: &AuditRecord) {
+    let mut first = true;
+    let mut next = |json: &mut Json| {
+        if !std::mem::take(&mut first) {
+            json.raw(",");
+        }
+    };
+    json.raw("[");
+    for reference in &record.entities {
+        next(json);
+        // A bulk export job is not a FHIR resource: named by identifier.
+        let what = match reference.strip_prefix("export-job/") {
+            Some(job) => ("identifier", job),
+            None => ("reference", reference.as_str()),
+        };
+        entity(json, Some(what), "2", "4");
+        json.raw("}");
+    }
     if let Some(patient) = &record.patient {
-        out.push(json!({
-            "what": {"reference": patient},
-            "type": coding(ENTITY_TYPE, "1", "Person"),
-            "role": coding(OBJECT_ROLE, "1", "Patient"),
-        }));
+        next(json);
+        entity(json, Some(("reference", patient)), "1", "1");
+        json.raw("}");
     }
     if let Some(query) = &record.query {
-        out.push(json!({
-            "type": coding(ENTITY_TYPE, "2", "System Object"),
-            "role": coding(OBJECT_ROLE, "24", "Query"),
-            "query": base64::engine::general_purpose::STANDARD.encode(query),
-        }));
+        next(json);
+        entity(json, None, "2", "24");
+        json.field(
+            "query",
+            &base64::engine::general_purpose::STANDARD.encode(query),
+        );
+        json.raw("}");
     }
-    out
+    json.raw("]");
 }
 
-/// The AuditEvent for `record` (without `id`).
-pub(crate) fn audit_event(record: &AuditRecord) -> Value {
-    let (kind, subtype, action) = classify(&record.action);
-    let purpose = purposes(record);
-    let mut event = Map::new();
-    event.insert("resourceType".into(), "AuditEvent".into());
-    event.insert("type".into(), kind);
-    event.insert("subtype".into(), Value::Array(subtype));
-    event.insert("action".into(), action.into());
-    event.insert(
-        "recorded".into(),
-        crate::format_instant(record.recorded_micros).into(),
-    );
-    event.insert("outcome".into(), record.outcome.clone().into());
+/// The AuditEvent for `record` (without `id`), as compact JSON.
+pub(crate) fn audit_event(record: &AuditRecord) -> String {
+    let mut json = Json(String::with_capacity(768));
+    let ((type_system, type_code), subtypes, action) = classify(&record.action);
+    json.raw("{");
+    json.field("resourceType", "AuditEvent");
+    json.key("type");
+    json.coding(type_system, type_code);
+    json.key("subtype");
+    json.list(&subtypes, |json, (system, code)| json.coding(system, code));
+    json.field("action", action);
+    json.field("recorded", &crate::format_instant(record.recorded_micros));
+    json.field("outcome", &record.outcome);
     if let Some(description) = &record.outcome_description {
-        event.insert("outcomeDesc".into(), description.clone().into());
+        json.field("outcomeDesc", description);
     }
-    if !purpose.is_empty() {
-        event.insert("purposeOfEvent".into(), Value::Array(purpose.clone()));
+    if has_purpose(record) {
+        json.key("purposeOfEvent");
+        purposes(&mut json, record);
     }
-    event.insert("agent".into(), Value::Array(agents(record, &purpose)));
-    event.insert(
-        "source".into(),
-        json!({
-            "site": "vigil",
-            "observer": {"display": "Vigil FHIR server"},
-            "type": [coding(SOURCE_TYPE, "4", "Application Server")],
-        }),
-    );
-    let entity = entities(record);
-    if !entity.is_empty() {
-        event.insert("entity".into(), Value::Array(entity));
+    json.key("agent");
+    agents(&mut json, record);
+    json.key("source");
+    json.raw("{\"site\":\"vigil\",\"observer\":{\"display\":\"Vigil FHIR server\"},\"type\":[");
+    json.coding(SOURCE_TYPE, "4");
+    json.raw("]}");
+    if !record.entities.is_empty() || record.patient.is_some() || record.query.is_some() {
+        json.key("entity");
+        entities(&mut json, record);
     }
     if !record.request_id.is_empty() {
         // The request id ties the event to the server's log lines (which hold no PHI).
-        event.insert(
-            "extension".into(),
-            json!([{"url": "urn:vigil:extension:request-id",
-                    "valueString": record.request_id}]),
-        );
+        json.key("extension");
+        json.raw("[{");
+        json.field("url", "urn:vigil:extension:request-id");
+        json.field("valueString", &record.request_id);
+        json.raw("}]");
     }
-    Value::Object(event)
+    json.raw("}");
+    json.0
 }
 
 /// `Type/id` of a reference that may carry `/_history/vid`.
@@ -255,14 +333,14 @@ fn unversioned(reference: &str) -> &str {
         .map_or(reference, |(head, _)| head)
 }
 
-/// The search keys of a record: every entity (unversioned) and the patient, and the agent by
-/// its full name (`user:alice`) and bare id (`alice`), the same for the client.
+/// The search keys of a record: every entity (unversioned) and the patient; the agent and the
+/// client by their full names (`user:alice`, `client:app`; a bare id in a query is expanded to
+/// these forms by the search, so it needs no keys of its own).
 fn keys(record: &AuditRecord) -> Vec<(String, String)> {
-    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut keys: Vec<(String, String)> = Vec::with_capacity(4);
     let mut add = |name: &str, value: &str| {
-        let key = (name.to_owned(), value.to_owned());
-        if !value.is_empty() && !keys.contains(&key) {
-            keys.push(key);
+        if !value.is_empty() && !keys.iter().any(|(n, v)| n == name && v == value) {
+            keys.push((name.to_owned(), value.to_owned()));
         }
     };
     for entity in &record.entities {
@@ -272,12 +350,8 @@ fn keys(record: &AuditRecord) -> Vec<(String, String)> {
         add("entity", patient);
     }
     add("agent", &record.agent);
-    if let Some((_, id)) = record.agent.split_once(':') {
-        add("agent", id);
-    }
     if let Some(client) = &record.client_id {
         add("agent", &format!("client:{client}"));
-        add("agent", client);
     }
     keys
 }
@@ -291,7 +365,105 @@ pub(crate) fn store_record(record: &AuditRecord) -> vigil_store::AuditRecord {
         action: record.action.clone(),
         outcome: record.outcome.clone(),
         entity: record.entities.join(" "),
-        event: audit_event(record).to_string(),
+        event: audit_event(record),
         keys: keys(record),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> AuditRecord {
+        AuditRecord {
+            request_id: "r\"1".into(),
+            agent: "user:al\\ice".into(),
+            client_id: Some("app\u{1}".into()),
+            remote_addr: Some("::1".into()),
+            purpose_of_use: Some("TREAT".into()),
+            break_glass_reason: Some("line\nbreak \"quoted\" \t tab é".into()),
+            action: "everything".into(),
+            entities: vec!["Patient/p1/_history/2".into(), "export-job/j1".into()],
+            patient: Some("Patient/p1".into()),
+            query: Some("name=O'Brien&x=\u{7f}".into()),
+            outcome: "8".into(),
+            outcome_description: Some("Forbidden".into()),
+            recorded_micros: 1_700_000_000_000_000,
+        }
+    }
+
+    #[test]
+    fn the_event_is_valid_json_whatever_the_strings_hold() {
+        let text = audit_event(&record());
+        let event: serde_json::Value = serde_json::from_str(&text).expect(&text);
+        assert_eq!(
+            event["purposeOfEvent"][0]["text"],
+            "line\nbreak \"quoted\" \t tab é"
+        );
+        assert_eq!(event["agent"][0]["who"]["display"], "user:al\\ice");
+        assert_eq!(event["agent"][0]["network"]["type"], "2");
+        assert_eq!(event["agent"][1]["who"]["identifier"]["value"], "app\u{1}");
+        assert_eq!(event["extension"][0]["valueString"], "r\"1");
+        assert_eq!(event["subtype"][0]["code"], "operation");
+        assert_eq!(event["subtype"][1]["code"], "everything");
+        assert_eq!(event["entity"][1]["what"]["identifier"]["value"], "j1");
+        assert_eq!(event["entity"][2]["role"]["code"], "1");
+        assert_eq!(event["entity"][3]["role"]["code"], "24");
+        assert_eq!(event["outcomeDesc"], "Forbidden");
+    }
+
+    #[test]
+    fn a_minimal_event_has_the_required_elements_only() {
+        let minimal = AuditRecord {
+            request_id: String::new(),
+            agent: "dev".into(),
+            client_id: None,
+            remote_addr: None,
+            purpose_of_use: None,
+            break_glass_reason: None,
+            action: "create".into(),
+            entities: Vec::new(),
+            patient: None,
+            query: None,
+            outcome: "0".into(),
+            outcome_description: None,
+            recorded_micros: 0,
+        };
+        let event: serde_json::Value = serde_json::from_str(&audit_event(&minimal)).unwrap();
+        let keys: Vec<&String> = event.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "resourceType",
+                "type",
+                "subtype",
+                "action",
+                "recorded",
+                "outcome",
+                "agent",
+                "source"
+            ]
+        );
+        assert_eq!(event["action"], "C");
+        assert_eq!(
+            event["agent"].as_array().unwrap().len(),
+            2,
+            "requestor and server"
+        );
+    }
+
+    #[test]
+    fn keys_name_entities_unversioned_and_agents_in_full() {
+        let keys = keys(&record());
+        let pairs: Vec<(&str, &str)> = keys.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("entity", "Patient/p1"),
+                ("entity", "export-job/j1"),
+                ("agent", "user:al\\ice"),
+                ("agent", "client:app\u{1}"),
+            ]
+        );
     }
 }

@@ -193,7 +193,7 @@ impl FhirService {
                         return Err(repeated(name));
                     }
                     seen_agent = true;
-                    query.agent = values()?;
+                    query.agent = values()?.iter().flat_map(|v| agent_names(v)).collect();
                 }
                 "date" => query.recorded.extend(date_bounds(value)?),
                 "_count" => {
@@ -229,6 +229,18 @@ impl FhirService {
         }
         Ok((query, count))
     }
+}
+
+/// The stored agent names a searched value stands for: a full name (`user:alice`, `dev`) as
+/// is, a bare id for each kind of principal that could carry it.
+fn agent_names(value: &str) -> Vec<String> {
+    if value.contains(':') || value == "dev" {
+        return vec![value.to_owned()];
+    }
+    ["user", "client", "system"]
+        .iter()
+        .map(|kind| format!("{kind}:{value}"))
+        .collect()
 }
 
 fn repeated(name: &str) -> ServiceError {
