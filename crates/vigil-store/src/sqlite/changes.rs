@@ -149,19 +149,49 @@ pub(crate) fn prune_chunk(conn: &Connection) -> Result<u64, StoreError> {
 /// The setting holding the audit chain head: `SEQ HASH`.
 const AUDIT_HEAD: &str = "audit-head";
 
-/// Appends an audit entry inside the writer's transaction: position `max(seq) + 1`, chained to
-/// the entry before it, its search keys, and the new chain head, all in the unit's savepoint
-/// (a unit rolled back takes them all back).
-pub(crate) fn append_audit(conn: &Connection, record: &AuditRecord) -> Result<u64, StoreError> {
+/// The end of the audit chain as a unit of work sees it.
+pub(crate) struct AuditTail {
+    seq: i64,
+    hash: String,
+    /// Whether the unit appended (so the head must be written when it finishes).
+    pub(crate) appended: bool,
+}
+
+/// The last entry's position and hash (position 0 and [`GENESIS`] for an empty log).
+fn read_tail(conn: &Connection) -> Result<AuditTail, StoreError> {
     let last: Option<(i64, Option<String>)> = conn
         .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
         .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
-    let (seq, prev_hash) = match last {
-        None => (1, GENESIS.to_owned()),
+    Ok(match last {
+        None => AuditTail {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+            appended: false,
+        },
         // A row without a hash predates the chain; verification reports it.
-        Some((seq, hash)) => (seq + 1, hash.unwrap_or_default()),
+        Some((seq, hash)) => AuditTail {
+            seq,
+            hash: hash.unwrap_or_default(),
+            appended: false,
+        },
+    })
+}
+
+/// Appends an audit entry inside the writer's transaction: position `max(seq) + 1`, chained to
+/// the entry before it, and its search keys, all in the unit's savepoint (a unit rolled back
+/// takes them all back). The chain's end is read once per unit and carried in `tail`; the
+/// head is written when the unit finishes ([`write_audit_head`]).
+pub(crate) fn append_audit(
+    conn: &Connection,
+    tail: &mut Option<AuditTail>,
+    record: &AuditRecord,
+) -> Result<u64, StoreError> {
+    let tail = match tail {
+        Some(tail) => tail,
+        None => tail.insert(read_tail(conn)?),
     };
+    let seq = tail.seq + 1;
     let fields = HashedFields {
         seq: to_u64(seq, "audit seq")?,
         recorded_micros: record.recorded_micros,
@@ -172,7 +202,7 @@ pub(crate) fn append_audit(conn: &Connection, record: &AuditRecord) -> Result<u6
         entity: &record.entity,
         event: &record.event,
     };
-    let hash = entry_hash(&fields, &prev_hash);
+    let hash = entry_hash(&fields, &tail.hash);
     conn.prepare_cached(
         "INSERT INTO audit (seq, recorded, request_id, agent, action, outcome, entity, event, \
          prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -186,7 +216,7 @@ pub(crate) fn append_audit(conn: &Connection, record: &AuditRecord) -> Result<u6
         record.outcome,
         record.entity,
         record.event,
-        prev_hash,
+        tail.hash,
         hash
     ])?;
     let mut key = conn
@@ -194,12 +224,22 @@ pub(crate) fn append_audit(conn: &Connection, record: &AuditRecord) -> Result<u6
     for (name, value) in &record.keys {
         key.execute(params![name, value, seq])?;
     }
+    *tail = AuditTail {
+        seq,
+        hash,
+        appended: true,
+    };
+    to_u64(seq, "audit seq")
+}
+
+/// Records the chain head (`SEQ HASH` in `setting` `audit-head`) after a unit's appends.
+pub(crate) fn write_audit_head(conn: &Connection, tail: &AuditTail) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO setting (name, value) VALUES (?1, ?2) \
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     )?
-    .execute(params![AUDIT_HEAD, format!("{seq} {hash}")])?;
-    to_u64(seq, "audit seq")
+    .execute(params![AUDIT_HEAD, format!("{} {}", tail.seq, tail.hash)])?;
+    Ok(())
 }
 
 const AUDIT_COLUMNS: &str = "a.seq, a.recorded, a.request_id, a.agent, a.action, a.outcome, a.entity, a.event, \

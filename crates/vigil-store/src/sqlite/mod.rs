@@ -226,8 +226,11 @@ impl SqliteStore {
 
 impl ResourceStore for SqliteStore {
     fn write_as(&self, context: &ChangeContext, work: UnitOfWork<'_>) -> Result<(), StoreError> {
-        self.writer
-            .write(|conn| work(&mut SqliteTransaction::new(conn, context)))
+        self.writer.write(|conn| {
+            let mut tx = SqliteTransaction::new(conn, context);
+            work(&mut tx)?;
+            tx.finish()
+        })
     }
 
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<StoredVersion>, StoreError> {

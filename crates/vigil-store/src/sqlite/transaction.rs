@@ -21,11 +21,27 @@ use crate::{
 pub(crate) struct SqliteTransaction<'c> {
     conn: &'c Connection,
     context: &'c ChangeContext,
+    /// The audit chain's end as this unit left it (read once, then carried from append to
+    /// append); written as the chain head when the unit finishes.
+    audit_tail: Option<changes::AuditTail>,
 }
 
 impl<'c> SqliteTransaction<'c> {
     pub(crate) fn new(conn: &'c Connection, context: &'c ChangeContext) -> Self {
-        SqliteTransaction { conn, context }
+        SqliteTransaction {
+            conn,
+            context,
+            audit_tail: None,
+        }
+    }
+
+    /// The end of a unit whose work succeeded: records the audit chain head once, however
+    /// many entries the unit appended (inside its savepoint, so it is rolled back with them).
+    pub(crate) fn finish(self) -> Result<(), StoreError> {
+        match &self.audit_tail {
+            Some(tail) if tail.appended => changes::write_audit_head(self.conn, tail),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -79,7 +95,7 @@ impl Transaction for SqliteTransaction<'_> {
     }
 
     fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError> {
-        changes::append_audit(self.conn, record)
+        changes::append_audit(self.conn, &mut self.audit_tail, record)
     }
 
     fn record_message(&mut self, message: &InboundMessage) -> Result<bool, StoreError> {
