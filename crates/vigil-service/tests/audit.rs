@@ -41,6 +41,7 @@ fn fixture() -> Fixture {
     let options = AuditTrailOptions {
         queue_capacity: 64,
         max_batch: 16,
+        ..AuditTrailOptions::default()
     };
     let trail = AuditTrail::start(&service, options).unwrap();
     let service = service
@@ -593,6 +594,23 @@ fn audit_events_are_asked_of_the_authorizer_and_never_written() {
         "the first record is unchanged"
     );
     assert!(fixture.service.verify_audit_trail(None).unwrap().is_ok());
+}
+
+#[test]
+fn read_records_reach_the_store_without_a_flush() {
+    let fixture = fixture();
+    seed(&fixture);
+    fixture.service.flush_audit();
+    let before = fixture.store.audit_after(0, 100).unwrap().len();
+    fixture.service.read(&alice(), "Patient", "p1").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while fixture.store.audit_after(0, 100).unwrap().len() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer did not commit on its own"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 #[test]

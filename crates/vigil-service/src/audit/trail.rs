@@ -28,6 +28,10 @@ pub struct AuditTrailOptions {
     pub queue_capacity: usize,
     /// Most records committed in one store transaction.
     pub max_batch: usize,
+    /// How long the writer gathers records after the first one arrives before committing
+    /// them (unless a full batch is waiting or a flush is asked for): fewer, larger
+    /// transactions and wake-ups, at the price of a longer window a crash can lose.
+    pub linger: Duration,
 }
 
 impl Default for AuditTrailOptions {
@@ -35,6 +39,7 @@ impl Default for AuditTrailOptions {
         AuditTrailOptions {
             queue_capacity: 65_536,
             max_batch: 2_000,
+            linger: Duration::from_millis(20),
         }
     }
 }
@@ -93,6 +98,8 @@ struct Queue {
     /// Records written or dropped: everything queued up to here is settled.
     settled: u64,
     stopping: bool,
+    /// A flush is waiting: commit what is queued without lingering.
+    urgent: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,6 +114,7 @@ impl AuditTrail {
         let options = AuditTrailOptions {
             queue_capacity: options.queue_capacity.max(1),
             max_batch: options.max_batch.max(1),
+            linger: options.linger,
         };
         let shared = Arc::new(Shared {
             store: Arc::clone(&service.store),
@@ -154,6 +162,7 @@ impl AuditTrail {
 impl Owner {
     fn stop(&self) {
         lock(&self.shared.queue).stopping = true;
+        // The writer may be lingering: stopping ends that too.
         self.shared.arrived.notify_all();
         if let Some(thread) = lock(&self.thread).take() {
             let _ = thread.join();
@@ -181,6 +190,24 @@ impl Shared {
                 if queue.records.is_empty() {
                     return; // Stopping with nothing left.
                 }
+                // Gather more before committing: enqueue only wakes us for the first record
+                // and for a full batch, flush and stop at once.
+                let deadline = std::time::Instant::now() + self.options.linger;
+                while queue.records.len() < self.options.max_batch
+                    && !queue.stopping
+                    && !queue.urgent
+                {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    queue = self
+                        .arrived
+                        .wait_timeout(queue, left)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0;
+                }
+                queue.urgent = false;
                 let take = queue.records.len().min(self.options.max_batch);
                 queue.records.drain(..take).collect()
             };
@@ -256,13 +283,20 @@ impl Shared {
         }
         queue.records.push_back(pending);
         queue.queued += 1;
+        let wake = queue.records.len() == 1 || queue.records.len() == self.options.max_batch;
         drop(queue);
-        self.arrived.notify_one();
+        if wake {
+            self.arrived.notify_one();
+        }
     }
 
     fn flush(&self) {
         let mut queue = lock(&self.queue);
         let target = queue.queued;
+        if queue.settled < target {
+            queue.urgent = true;
+            self.arrived.notify_one();
+        }
         while queue.settled < target {
             queue = self
                 .settled
