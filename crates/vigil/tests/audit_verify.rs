@@ -321,3 +321,34 @@ fn a_served_run_leaves_every_access_in_the_trail() {
     // create, read, search, read (404), the AuditEvent search, and the two refused writes.
     assert!(stdout.contains("intact: 7 records"), "{stdout}");
 }
+
+#[test]
+fn every_acknowledged_write_keeps_its_record_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let vigil = Vigil::start(dir.path());
+    let mut created = Vec::new();
+    for _ in 0..20 {
+        let response = vigil.request("POST", "/Patient", Some(r#"{"resourceType":"Patient"}"#));
+        assert_eq!(response.status, 201, "{}", response.body);
+        created.push(response.json()["id"].as_str().unwrap().to_owned());
+        // Reads in between: their records may or may not be written before the kill.
+        vigil.request("GET", "/Patient", None);
+    }
+    vigil.kill_hard();
+
+    let output = verify(dir.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let conn = rusqlite::Connection::open(dir.path().join("vigil.db")).unwrap();
+    for id in created {
+        let entity = format!("Patient/{id}/_history/1");
+        let found: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM audit WHERE action = 'create' AND entity = ?1",
+                [&entity],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(found, 1, "{entity}");
+    }
+}
