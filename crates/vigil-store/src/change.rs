@@ -129,7 +129,7 @@ pub struct AuditHead {
 pub struct AuditQuery {
     /// Entries with an (`entity`, value) key for one of these values.
     pub entity: Vec<String>,
-    /// Entries with an (`agent`, value) key for one of these values.
+    /// Entries whose agent is one of these values, or with an (`agent`, value) key for one.
     pub agent: Vec<String>,
     /// Time bounds on `recorded_micros`: every one must hold.
     pub recorded: Vec<TimeBound>,

@@ -5,8 +5,9 @@
 --   taken as max(seq) + 1 inside the single writer's transaction, so they are contiguous.
 -- * The chain head (newest position and hash) is kept in `setting` under `audit-head`,
 --   written in the same commit as the entry: removing the newest entries is detected.
--- * audit_key: search keys of each entry (`entity` references, `agent` names), append-only
---   like the log itself, for AuditEvent?entity= and ?agent=.
+-- * audit_key: search keys of each entry (`entity` references, other `agent` names such as the
+--   client), append-only like the log itself, for AuditEvent?entity= and ?agent=.
+-- * audit_agent: the acting agent itself (AuditEvent?agent=), without a key row per entry.
 -- * audit_recorded: AuditEvent?date= ranges.
 CREATE TABLE audit_key (
     name  TEXT    NOT NULL, -- 'entity' or 'agent'
@@ -22,4 +23,5 @@ CREATE TRIGGER audit_key_no_delete BEFORE DELETE ON audit_key
 BEGIN
     SELECT RAISE(ABORT, 'the audit log is append-only');
 END;
+CREATE INDEX audit_agent ON audit (agent, seq);
 CREATE INDEX audit_recorded ON audit (recorded, seq);

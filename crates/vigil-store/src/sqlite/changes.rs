@@ -304,9 +304,15 @@ pub(crate) fn search_audit(
     }
     let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit a WHERE 1 = 1");
     let mut values: Vec<rusqlite::types::Value> = Vec::new();
-    let mut bind = |sql: &mut String, condition: &str, value: rusqlite::types::Value| {
-        values.push(value);
-        sql.push_str(&condition.replace('?', &format!("?{}", values.len())));
+    // Appends `condition`, numbering its `?` placeholders after the values bound so far.
+    let mut bind = |sql: &mut String, condition: &str, bound: Vec<rusqlite::types::Value>| {
+        let mut parts = condition.split('?');
+        sql.push_str(parts.next().unwrap_or_default());
+        for (part, value) in parts.zip(bound) {
+            values.push(value);
+            sql.push_str(&format!("?{}", values.len()));
+            sql.push_str(part);
+        }
     };
     for (name, list) in [("entity", &query.entity), ("agent", &query.agent)] {
         if list.is_empty() {
@@ -314,14 +320,28 @@ pub(crate) fn search_audit(
         }
         let json = serde_json::to_string(list)
             .map_err(|error| StoreError::internal(format!("audit query: {error}")))?;
-        bind(
-            &mut sql,
-            &format!(
-                " AND a.seq IN (SELECT k.seq FROM audit_key k WHERE k.name = '{name}' \
-                 AND k.value IN (SELECT value FROM json_each(?)))"
-            ),
-            json.into(),
+        let keys = format!(
+            "SELECT k.seq FROM audit_key k WHERE k.name = '{name}' \
+             AND k.value IN (SELECT value FROM json_each(?))"
         );
+        if name == "agent" {
+            // The acting agent is the indexed `agent` column (no key row per entry); other
+            // agents (the client an action came through) are keys.
+            bind(
+                &mut sql,
+                &format!(
+                    " AND a.seq IN (SELECT x.seq FROM audit x WHERE x.agent IN \
+                     (SELECT value FROM json_each(?)) UNION {keys})"
+                ),
+                vec![json.clone().into(), json.into()],
+            );
+        } else {
+            bind(
+                &mut sql,
+                &format!(" AND a.seq IN ({keys})"),
+                vec![json.into()],
+            );
+        }
     }
     for bound in &query.recorded {
         let (condition, micros) = match *bound {
@@ -330,15 +350,19 @@ pub(crate) fn search_audit(
             TimeBound::AtOrBefore(t) => (" AND a.recorded <= ?", t),
             TimeBound::Before(t) => (" AND a.recorded < ?", t),
         };
-        bind(&mut sql, condition, micros.into());
+        bind(&mut sql, condition, vec![micros.into()]);
     }
     if let Some(before) = query.before_seq {
-        bind(&mut sql, " AND a.seq < ?", to_i64_saturating(before).into());
+        bind(
+            &mut sql,
+            " AND a.seq < ?",
+            vec![to_i64_saturating(before).into()],
+        );
     }
     bind(
         &mut sql,
         " ORDER BY a.seq DESC LIMIT ?",
-        limit(query.limit).into(),
+        vec![limit(query.limit).into()],
     );
     let mut statement = conn.prepare(&sql)?;
     collect_audit(statement.query(rusqlite::params_from_iter(values))?)

@@ -12,11 +12,10 @@ use vigil_store::{
 use super::{T0, aborted};
 
 fn record(at: i64, agent: &str, entities: &[&str]) -> AuditRecord {
-    let mut keys: Vec<(String, String)> = entities
+    let keys: Vec<(String, String)> = entities
         .iter()
         .map(|e| ("entity".to_owned(), (*e).to_owned()))
         .collect();
-    keys.push(("agent".to_owned(), agent.to_owned()));
     AuditRecord {
         recorded_micros: at,
         request_id: format!("req-{at}"),
@@ -104,7 +103,14 @@ pub fn audit_search_by_entity_agent_and_time(store: &dyn Store) {
         store,
         vec![
             record(T0, "user:alice", &["Patient/1", "Observation/o1"]),
-            record(T0 + 10, "user:bob", &["Patient/1"]),
+            {
+                // Through an app: the app is an agent key, the user the agent column.
+                let mut through_app = record(T0 + 10, "user:bob", &["Patient/1"]);
+                through_app
+                    .keys
+                    .push(("agent".to_owned(), "client:ward".to_owned()));
+                through_app
+            },
             record(T0 + 20, "user:alice", &["Patient/2"]),
             record(T0 + 30, "client:app", &["Patient/1"]),
         ],
@@ -140,6 +146,23 @@ pub fn audit_search_by_entity_agent_and_time(store: &dyn Store) {
             ..AuditQuery::default()
         }),
         vec![4, 1]
+    );
+    assert_eq!(
+        seqs(AuditQuery {
+            agent: entity(&["client:ward"]),
+            ..AuditQuery::default()
+        }),
+        vec![2],
+        "an agent key"
+    );
+    assert_eq!(
+        seqs(AuditQuery {
+            agent: entity(&["client:ward", "user:bob", "user:alice"]),
+            entity: entity(&["Patient/1"]),
+            ..AuditQuery::default()
+        }),
+        vec![2, 1],
+        "agent column or key, and entity"
     );
     assert_eq!(
         seqs(AuditQuery {
