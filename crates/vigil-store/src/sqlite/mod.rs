@@ -20,8 +20,8 @@
 //! | `idx_uri` | `rid, n, type, param, uri` | `(param, type, uri, rid)` |
 //! | `outbox` | `seq, rid, version, method, created, request_id, agent` | `seq` INTEGER PRIMARY KEY, equal to the version's `resource_version.seq`; pruned below the slowest consumer |
 //! | `outbox_consumer` | `name, position` | `name` PRIMARY KEY; a row is a registered consumer |
-//! | `audit` | `seq, recorded, request_id, agent, action, outcome, entity, event, prev_hash, hash` | `seq` INTEGER PRIMARY KEY, contiguous; append-only (triggers refuse UPDATE/DELETE); hash-chained, head in `setting` `audit-head`; `(recorded, seq)` |
-//! | `audit_key` | `name, value, seq` (search keys: `entity`, `agent`) | PRIMARY KEY `(name, value, seq)`; append-only |
+//! | `audit` | `seq, recorded, request_id, agent, action, outcome, entity, event, prev_hash, hash` | `seq` INTEGER PRIMARY KEY, contiguous; append-only (triggers refuse UPDATE/DELETE); hash-chained, head in `setting` `audit-head`; `(agent, seq)`; `(recorded, seq)` |
+//! | `audit_key` | `name, value, seq` (search keys: `entity`, `agent` for the app) | PRIMARY KEY `(name, value, seq)`; append-only |
 //! | `inbound_message` | `sender, control_id, received, raw, state, error` | PRIMARY KEY `(sender, control_id)`; `(state, received)` |
 //! | `resource_text` | FTS5 `content, narrative` (contentless; words joined by spaces) | rowid = `rid` |
 //! | `setting` | `name, value` (database-wide settings, e.g. `full-text` on/off) | `name` PRIMARY KEY |
