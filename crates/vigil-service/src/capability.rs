@@ -66,7 +66,10 @@ impl FhirService {
         let revincludes = self.revinclude_values(&skipped);
         let resources: Vec<Value> = vigil_model::schema::r4()
             .resource_types()
-            .map(|resource_type| self.resource_capability(resource_type, &skipped, &revincludes))
+            .map(|resource_type| match resource_type {
+                "AuditEvent" => crate::audit::audit_event_capability(),
+                _ => self.resource_capability(resource_type, &skipped, &revincludes),
+            })
             .collect();
         let mut rest = json!({
             "mode": "server",

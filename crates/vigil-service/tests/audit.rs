@@ -597,6 +597,33 @@ fn audit_events_are_asked_of_the_authorizer_and_never_written() {
 }
 
 #[test]
+fn the_capability_statement_declares_audit_events_read_only() {
+    let fixture = fixture();
+    let statement = fixture.service.capability_statement("http://vigil.test");
+    let resources = statement["rest"][0]["resource"].as_array().unwrap();
+    let audit = resources
+        .iter()
+        .find(|r| r["type"] == "AuditEvent")
+        .unwrap();
+    let interactions: Vec<&str> = audit["interaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(interactions, ["read", "vread", "search-type"]);
+    let params: Vec<&str> = audit["searchParam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(params, ["entity", "patient", "agent", "date"]);
+    let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
+    assert!(patient["interaction"].as_array().unwrap().len() > 3);
+}
+
+#[test]
 fn read_records_reach_the_store_without_a_flush() {
     let fixture = fixture();
     seed(&fixture);

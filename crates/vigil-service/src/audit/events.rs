@@ -18,6 +18,31 @@ use vigil_store::{AuditEntry, AuditQuery, StoredVersion, TimeBound, VersionMeta,
 /// The resource type the audit log is served as.
 pub(crate) const AUDIT_EVENT: &str = "AuditEvent";
 
+/// The CapabilityStatement entry for AuditEvent: read-only, with the search parameters
+/// `events.rs` implements.
+pub(crate) fn audit_event_capability() -> Value {
+    let param = |name: &str, kind: &str, definition: &str| {
+        json!({"name": name, "type": kind,
+               "definition": format!("http://hl7.org/fhir/SearchParameter/{definition}")})
+    };
+    json!({
+        "type": AUDIT_EVENT,
+        "profile": "http://hl7.org/fhir/StructureDefinition/AuditEvent",
+        "documentation": "The audit trail, read-only (IHE BALP AuditEvents); every write is \
+                          refused with 403",
+        "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "searchParam": [
+            param("entity", "reference", "AuditEvent-entity"),
+            param("patient", "reference", "AuditEvent-patient"),
+            param("agent", "reference", "AuditEvent-agent"),
+            param("date", "date", "AuditEvent-date"),
+        ],
+    })
+}
+
 /// Refuses (and records, outcome `8`) every write of an AuditEvent inside a unit: the log is
 /// written only by the server.
 pub(crate) fn refuse_audit_write(

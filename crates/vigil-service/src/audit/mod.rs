@@ -29,7 +29,7 @@ use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind};
 pub use vigil_store::InboundMessage;
 use vigil_store::{Transaction, WriteMethod};
 
-pub(crate) use events::refuse_audit_write;
+pub(crate) use events::{audit_event_capability, refuse_audit_write};
 
 /// A version written by a unit of work.
 #[derive(Debug, Clone, PartialEq, Eq)]
