@@ -1,7 +1,8 @@
 //! Every non-conformance example of the R4 package goes through the server (PUT with its id,
 //! or POST without one) and reads back equal to what was sent, decimals included; only
 //! `meta.versionId` and `meta.lastUpdated` are the server's. The two examples the
-//! specification itself gets wrong (see vigil-model's examples test) must be refused with 400.
+//! specification itself gets wrong (see vigil-model's examples test) must be refused with 400,
+//! and AuditEvents (read-only: the server writes the audit trail itself) with 403.
 
 #[path = "../../vigil-model/tests/common/corpus.rs"]
 mod corpus;
@@ -60,6 +61,19 @@ async fn examples_round_trip_through_the_server() {
             } else {
                 failures.push(format!(
                     "{}: known bad but answered {}",
+                    example.file, response.status
+                ));
+            }
+            continue;
+        }
+        // The audit trail is written by the server alone: AuditEvent writes are refused
+        // (docs/audit.md), so its examples must answer 403.
+        if example.resource_type == "AuditEvent" {
+            if response.status == StatusCode::FORBIDDEN {
+                passed += 1;
+            } else {
+                failures.push(format!(
+                    "{}: an AuditEvent write answered {}",
                     example.file, response.status
                 ));
             }
