@@ -307,19 +307,40 @@ fn a_served_run_leaves_every_access_in_the_trail() {
     // The trail is served read-only.
     let events = vigil.request("GET", &format!("/AuditEvent?entity=Patient/{id}"), None);
     assert_eq!(events.status, 200, "{}", events.body);
-    let forged = r#"{"resourceType":"AuditEvent","recorded":"2026-01-01T00:00:00Z","type":{"code":"rest"},"agent":[{"requestor":true}],"source":{"observer":{"display":"x"}}}"#;
+    // The create's event was committed with the Patient (the reads' may still be queued).
+    let bundle = events.json();
+    let created_event = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["resource"])
+        .find(|r| r["subtype"][0]["code"] == "create")
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(
-        vigil.request("POST", "/AuditEvent", Some(forged)).status,
-        403
+        created_event["resourceType"], "AuditEvent",
+        "{}",
+        events.body
     );
+    assert_eq!(created_event["action"], "C");
+    let event_id = created_event["id"].as_str().unwrap().to_owned();
+    let read = vigil.request("GET", &format!("/AuditEvent/{event_id}"), None);
+    assert_eq!(read.status, 200);
+    assert_eq!(read.json(), created_event);
+    let forged = r#"{"resourceType":"AuditEvent","recorded":"2026-01-01T00:00:00Z","type":{"code":"rest"},"agent":[{"requestor":true}],"source":{"observer":{"display":"x"}}}"#;
+    let refused = vigil.request("POST", "/AuditEvent", Some(forged));
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.json()["resourceType"], "OperationOutcome");
+    assert_eq!(refused.json()["issue"][0]["code"], "forbidden");
     assert_eq!(vigil.request("DELETE", "/AuditEvent/1", None).status, 403);
     assert!(vigil.terminate(), "graceful stop");
 
     let output = verify(dir.path());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
-    // create, read, search, read (404), the AuditEvent search, and the two refused writes.
-    assert!(stdout.contains("intact: 7 records"), "{stdout}");
+    // create, read, search, read (404), the AuditEvent search and read, and the two refused
+    // writes.
+    assert!(stdout.contains("intact: 8 records"), "{stdout}");
 }
 
 #[test]
