@@ -373,3 +373,66 @@ fn every_acknowledged_write_keeps_its_record_across_kill_9() {
         assert_eq!(found, 1, "{entity}");
     }
 }
+
+#[test]
+fn a_bulk_export_is_audited_from_kick_off_to_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let vigil = Vigil::start(dir.path());
+    for _ in 0..3 {
+        let created = vigil.request("POST", "/Patient", Some(r#"{"resourceType":"Patient"}"#));
+        assert_eq!(created.status, 201);
+    }
+    let kickoff = support::http_with(
+        vigil.address,
+        "GET",
+        "/Patient/$export?_type=Patient",
+        None,
+        &[("prefer", "respond-async")],
+    );
+    assert_eq!(kickoff.status, 202, "{}", kickoff.body);
+    let location = kickoff.header("content-location").unwrap().to_owned();
+    let status_path = location[location.find("/_export/").unwrap()..].to_owned();
+    let mut manifest = None;
+    for _ in 0..400 {
+        let status = vigil.request("GET", &status_path, None);
+        if status.status == 200 {
+            manifest = Some(status.json());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let manifest = manifest.expect("the export finished");
+    let url = manifest["output"][0]["url"].as_str().unwrap();
+    let file_path = &url[url.find("/_export/").unwrap()..];
+    assert_eq!(vigil.request("GET", file_path, None).status, 200);
+    assert!(vigil.terminate());
+
+    assert!(verify(dir.path()).status.success());
+    let conn = rusqlite::Connection::open(dir.path().join("vigil.db")).unwrap();
+    let actions: Vec<(String, String)> = conn
+        .prepare("SELECT action, entity FROM audit WHERE action LIKE 'export%' ORDER BY seq")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let job = status_path.trim_start_matches("/_export/");
+    assert_eq!(actions.len(), 3, "{actions:?}");
+    assert_eq!(
+        actions[0],
+        ("export".to_owned(), format!("export-job/{job}"))
+    );
+    // The page written: every exported Patient, and the job.
+    assert_eq!(actions[1].0, "export");
+    assert_eq!(
+        actions[1].1.matches("Patient/").count(),
+        3,
+        "{}",
+        actions[1].1
+    );
+    assert!(actions[1].1.ends_with(&format!("export-job/{job}")));
+    assert_eq!(
+        actions[2],
+        ("export-file".to_owned(), format!("export-job/{job}"))
+    );
+}

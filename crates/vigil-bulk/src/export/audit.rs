@@ -1,9 +1,13 @@
-//! Audit records of `$export`: the kick-off (`export`, with the query and the Group) and each
-//! file download (`export-file`, naming the job), through the service's audit hook. A refusal
-//! by the authorizer is already recorded by the service where it is decided.
+//! Audit records of `$export`: the kick-off (`export`, with the query and the Group), each page
+//! of resources the worker writes to the job's files (`export`, naming every resource and the
+//! job, under the requester's principal), and each file download (`export-file`, naming the
+//! job), through the service's audit hook. A refusal by the authorizer is already recorded by
+//! the service where it is decided.
 
 use super::ExportLevel;
-use vigil_service::{AuditRecord, FhirService, RequestContext, ServiceError, ServiceErrorKind};
+use vigil_service::{
+    AuditRecord, FhirService, RequestContext, ServiceError, ServiceErrorKind, StoredVersion,
+};
 
 /// The kick-off's record before it runs: the level's Group and the query as sent.
 pub(super) fn kickoff_record(
@@ -36,4 +40,27 @@ pub(super) fn record(
         Err(error) => record = record.failed(error),
     }
     service.audit_event(record);
+}
+
+/// Records one page of resources written to an export job's files.
+pub(super) fn exported(
+    service: &FhirService,
+    context: &RequestContext,
+    job_id: &str,
+    versions: &[StoredVersion],
+) {
+    if versions.is_empty() {
+        return;
+    }
+    let mut entities: Vec<String> = versions
+        .iter()
+        .map(|v| {
+            format!(
+                "{}/{}/_history/{}",
+                v.resource_type, v.id, v.meta.version_id
+            )
+        })
+        .collect();
+    entities.push(format!("export-job/{job_id}"));
+    service.audit_event(AuditRecord::for_context(context, "export").with_entities(entities));
 }

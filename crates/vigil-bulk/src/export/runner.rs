@@ -335,6 +335,7 @@ impl Run<'_> {
             for version in &kept {
                 files.write(&version.content)?;
             }
+            super::audit::exported(self.service, self.context, &job.id, &kept);
             written += kept.len() as u64;
             if self.last_saved.elapsed() >= Duration::from_secs(2) {
                 job.progress = format!(
