@@ -624,6 +624,52 @@ fn the_capability_statement_declares_audit_events_read_only() {
 }
 
 #[test]
+fn refusals_inside_a_unit_never_deadlock_on_a_full_queue() {
+    // A queue of one: refusals recorded from inside a unit (which holds the store's writer
+    // the audit writer needs) must not wait for room for ever. The first is taken by the
+    // writer (which then waits for the unit), the second fills the queue, the third finds
+    // it full.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
+    let service = FhirService::open(store.clone(), ServiceConfig::default()).unwrap();
+    let options = AuditTrailOptions {
+        queue_capacity: 1,
+        max_batch: 1,
+        linger: std::time::Duration::ZERO,
+    };
+    let trail = AuditTrail::start(&service, options).unwrap();
+    let service = service
+        .with_audit_hook(Arc::new(trail))
+        .with_authorizer(Arc::new(Policy));
+    let context = alice();
+    let started = std::time::Instant::now();
+    service
+        .unit(&context, |unit| {
+            for id in ["secret", "secret", "secret"] {
+                let body = json!({"resourceType": "Observation", "id": id, "status": "final",
+                    "code": {"text": "x"}});
+                let (object, _) = service.validate_body("Observation", body)?;
+                let prepared = service.prepare("Observation", id, object)?;
+                assert_eq!(
+                    unit.create(prepared, None).unwrap_err().kind(),
+                    ServiceErrorKind::Forbidden
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    service.flush_audit();
+    let refused = store
+        .audit_after(0, 100)
+        .unwrap()
+        .iter()
+        .filter(|e| e.record.outcome == "8")
+        .count();
+    assert_eq!(refused, 3);
+}
+
+#[test]
 fn read_records_reach_the_store_without_a_flush() {
     let fixture = fixture();
     seed(&fixture);

@@ -7,8 +7,9 @@
 //!   that group-commits up to `max_batch` records per store transaction. The request does not
 //!   wait for the disk; in exchange a record of an acknowledged read can be lost if the process
 //!   crashes before the next batch commits (at most what the queue held, typically a few
-//!   milliseconds' worth). A full queue makes callers wait (back-pressure) rather than drop
-//!   records. [`AuditTrail::shutdown`] (and dropping the last handle) writes what is queued.
+//!   milliseconds' worth). A full queue makes callers wait (back-pressure, at most 200 ms:
+//!   a caller inside a unit of work holds the writer the queue drains through) rather than
+//!   drop records. [`AuditTrail::shutdown`] (and dropping the last handle) writes what is queued.
 //! - A batch that fails to commit is retried with backoff; records are dropped (and counted,
 //!   and logged without content) only if the store still refuses them at shutdown.
 
@@ -21,10 +22,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use vigil_store::{ChangeContext, Store, WriteMethod};
 
+/// Longest a caller waits for room in a full queue before queueing its record anyway.
+const BACK_PRESSURE_WAIT: Duration = Duration::from_millis(200);
+
 /// Tuning of the background writer.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditTrailOptions {
-    /// Most records waiting to be written; callers wait beyond it.
+    /// Most records waiting to be written; beyond it callers wait (up to 200 ms, then the record
+    /// is queued anyway: see `enqueue`).
     pub queue_capacity: usize,
     /// Most records committed in one store transaction.
     pub max_batch: usize,
@@ -275,11 +280,20 @@ impl Shared {
             self.write_batch(std::slice::from_ref(&pending));
             return;
         }
+        // Back-pressure, bounded in time: a refusal is recorded from inside a unit of work,
+        // which holds the store's writer that the audit writer needs to drain the queue, so
+        // waiting without end could deadlock; past the wait the record is queued anyway.
+        let deadline = std::time::Instant::now() + BACK_PRESSURE_WAIT;
         while queue.records.len() >= self.options.queue_capacity && !queue.stopping {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
             queue = self
                 .settled
-                .wait(queue)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+                .wait_timeout(queue, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
         }
         queue.records.push_back(pending);
         queue.queued += 1;
