@@ -77,6 +77,7 @@ impl FhirService {
         request.strict = true;
         request.count = Some(among.map_or(0, <[&str]>::len));
         request.total = Some(TotalMode::None);
+        request.confine = crate::confine::confinement(context);
         let result = self.search.search(self.store.as_ref(), &request)?;
         Ok(result.matches.into_iter().map(|v| v.id).collect())
     }

@@ -27,6 +27,7 @@ mod authz;
 pub mod bundle;
 mod capability;
 mod conditional;
+mod confine;
 mod context;
 mod error;
 mod everything;
@@ -38,6 +39,7 @@ mod meta;
 mod reindex;
 mod search;
 mod search_access;
+mod smart;
 mod unit;
 
 pub use audit::{AuditHook, AuditRecord, InboundMessage, NoAudit, Records, WrittenVersion};
@@ -53,6 +55,7 @@ pub use interactions::{
 };
 pub use jobs::{SnapshotPage, SnapshotScan};
 pub use reindex::ReindexReport;
+pub use smart::{ResourceScope, ScopeContext, SmartAuthorizer};
 pub use unit::{Unit, breaks_unit};
 pub use vigil_model::instant::{format_instant, now_micros, parse_instant_micros};
 pub use vigil_patch::{PatchDocument, PatchError, PatchErrorKind, PatchFormat};
@@ -121,6 +124,13 @@ impl FhirService {
     /// The same service asking `authorizer` for every access (the default is [`AllowAll`]).
     pub fn with_authorizer(self, authorizer: Arc<dyn Authorizer>) -> Self {
         FhirService { authorizer, ..self }
+    }
+
+    /// The same service under the SMART on FHIR policy ([`SmartAuthorizer`]): scopes,
+    /// roles and v2 restrictions decide every access.
+    pub fn with_smart_authorization(self) -> Self {
+        let authorizer = Arc::new(SmartAuthorizer::new(self.search.clone()));
+        self.with_authorizer(authorizer)
     }
 
     /// The same service calling `audit` at the end of every unit of work (the default is

@@ -55,6 +55,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let api = ApiConfig {
         max_body_bytes: args.max_body_bytes,
         base_url: args.base_url,
+        authenticator: None,
     };
     runtime::serve(service, store, args.listen, api, feeds, announce)?;
     Ok(ExitCode::SUCCESS)
