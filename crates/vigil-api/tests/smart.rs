@@ -93,6 +93,13 @@ fn tokens() -> Tokens {
         user("carol", None, &["user/*.cruds"], &["clinician"]),
     );
     map.insert(
+        "dr-p1",
+        Identity {
+            fhir_user: Some("Practitioner/p1".into()),
+            ..user("pam", None, &["user/*.cruds"], &["clinician"])
+        },
+    );
+    map.insert(
         "auditor",
         user("audrey", None, &["user/AuditEvent.rs"], &["auditor"]),
     );
@@ -117,8 +124,10 @@ impl Fixture {
         let resources = vec![
             json!({"resourceType": "Patient", "id": "a", "name": [{"family": "Ames"}]}),
             json!({"resourceType": "Patient", "id": "b", "name": [{"family": "Bell"}]}),
+            json!({"resourceType": "Practitioner", "id": "p1"}),
             json!({"resourceType": "Encounter", "id": "ea", "status": "finished",
-                   "class": {"code": "AMB"}, "subject": {"reference": "Patient/a"}}),
+                   "class": {"code": "AMB"}, "subject": {"reference": "Patient/a"},
+                   "participant": [{"individual": {"reference": "Practitioner/p1"}}]}),
             json!({"resourceType": "Observation", "id": "oa-vital", "status": "final",
                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
@@ -174,10 +183,21 @@ impl Fixture {
         path: &str,
         body: Option<Value>,
     ) -> TestResponse {
+        self.call_with(token, method, path, body, &[]).await
+    }
+
+    async fn call_with(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        extra: &[(&str, &str)],
+    ) -> TestResponse {
         let bearer = format!("Bearer {token}");
-        self.server
-            .request(method, path, body, &[("authorization", bearer.as_str())])
-            .await
+        let mut headers = vec![("authorization", bearer.as_str())];
+        headers.extend_from_slice(extra);
+        self.server.request(method, path, body, &headers).await
     }
 
     async fn ids(&self, token: &str, path: &str) -> Vec<String> {
@@ -665,4 +685,97 @@ async fn audit_events_are_for_auditors_only() {
             .status,
         StatusCode::FORBIDDEN
     );
+}
+
+#[tokio::test]
+async fn practitioners_see_the_patients_they_care_for_and_break_the_glass_for_others() {
+    let fixture = Fixture::new().await;
+    assert_eq!(
+        fixture
+            .call("dr-p1", "GET", "/Observation/oa-lab", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let outside = fixture.call("dr-p1", "GET", "/Observation/ob", None).await;
+    assert_eq!(outside.status, StatusCode::FORBIDDEN, "{}", outside.text());
+    // A search shows only the patients in their care (a's observations; oa-vital is also in
+    // b's compartment, and a relationship with one of its patients is enough).
+    assert_eq!(
+        fixture.ids("dr-p1", "/Observation").await,
+        ["Observation/oa-lab", "Observation/oa-vital"]
+    );
+    // Break-the-glass: a stated reason opens the access.
+    let emergency = fixture
+        .call_with(
+            "dr-p1",
+            "GET",
+            "/Observation/ob",
+            None,
+            &[("x-break-glass-reason", "unconscious patient in ED")],
+        )
+        .await;
+    assert_eq!(emergency.status, StatusCode::OK, "{}", emergency.text());
+    // Writing for a patient outside their care is refused too.
+    let write = fixture
+        .call(
+            "dr-p1",
+            "POST",
+            "/Observation",
+            Some(json!({"resourceType": "Observation", "status": "final",
+            "code": {"text": "x"}, "subject": {"reference": "Patient/b"}})),
+        )
+        .await;
+    assert_eq!(write.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_consent_that_denies_sharing_is_honoured() {
+    let fixture = Fixture::new().await;
+    assert_eq!(
+        fixture
+            .call("clinician", "GET", "/Condition/ca", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    fixture
+        .put_all(vec![json!({"resourceType": "Consent", "id": "c1", "status": "active",
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+            "patient": {"reference": "Patient/a"},
+            "provision": {"type": "permit", "provision": [
+                {"type": "deny", "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "Condition"}]}]}})])
+        .await;
+    let denied = fixture
+        .call("clinician", "GET", "/Condition/ca", None)
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN, "{}", denied.text());
+    assert!(fixture.ids("clinician", "/Condition").await.is_empty());
+    // What the consent does not name is still shared.
+    assert_eq!(
+        fixture
+            .call("clinician", "GET", "/Observation/oa-lab", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // The patient still sees their own record; break-the-glass overrides.
+    assert_eq!(
+        fixture
+            .call("a-v2", "GET", "/Condition/ca", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let emergency = fixture
+        .call_with(
+            "clinician",
+            "GET",
+            "/Condition/ca",
+            None,
+            &[("x-break-glass-reason", "anaphylaxis")],
+        )
+        .await;
+    assert_eq!(emergency.status, StatusCode::OK);
 }

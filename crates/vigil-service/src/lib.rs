@@ -26,6 +26,7 @@ mod audit;
 mod authz;
 pub mod bundle;
 mod capability;
+mod care;
 mod conditional;
 mod confine;
 mod context;
@@ -129,7 +130,10 @@ impl FhirService {
     /// The same service under the SMART on FHIR policy ([`SmartAuthorizer`]): scopes,
     /// roles and v2 restrictions decide every access.
     pub fn with_smart_authorization(self) -> Self {
-        let authorizer = Arc::new(SmartAuthorizer::new(self.search.clone()));
+        let authorizer = Arc::new(SmartAuthorizer::new(
+            self.search.clone(),
+            self.store.clone(),
+        ));
         self.with_authorizer(authorizer)
     }
 

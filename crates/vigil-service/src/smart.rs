@@ -20,10 +20,12 @@
 //!   allowed everything: they are not network callers with tokens.
 
 use crate::authz::{Access, Action, Authorizer, Denied};
+use crate::care::CarePolicy;
 use crate::{Principal, RequestContext};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use vigil_search::{CompiledQuery, NoContext, SearchEngine};
+use vigil_store::Store;
 
 /// Who a scope is for: `patient/`, `user/` or `system/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +158,7 @@ impl ResourceScope {
 /// The SMART policy (see the module).
 pub struct SmartAuthorizer {
     search: Arc<SearchEngine>,
+    care: CarePolicy,
     /// Compiled v2 restrictions by `Type?query` (bounded: cleared when full).
     restrictions: Mutex<HashMap<String, Arc<CompiledQuery>>>,
 }
@@ -164,9 +167,11 @@ pub struct SmartAuthorizer {
 const MAX_RESTRICTIONS: usize = 1024;
 
 impl SmartAuthorizer {
-    /// The policy, evaluating v2 restrictions with `search`'s registry.
-    pub fn new(search: Arc<SearchEngine>) -> Self {
+    /// The policy, evaluating v2 restrictions with `search`'s registry and looking up
+    /// Consents and care relationships in `store`.
+    pub fn new(search: Arc<SearchEngine>, store: Arc<dyn Store>) -> Self {
         SmartAuthorizer {
+            care: CarePolicy::new(search.clone(), store),
             search,
             restrictions: Mutex::new(HashMap::new()),
         }
@@ -221,6 +226,30 @@ impl SmartAuthorizer {
     }
 }
 
+impl SmartAuthorizer {
+    /// Consent and care relationships, for a resource of a patient's compartment (see
+    /// `care.rs`): the content at stake (new or replaced) decides; a type-level ask passes (each
+    /// returned resource is asked again).
+    fn beyond_scopes(&self, context: &RequestContext, access: &Access<'_>) -> Result<(), Denied> {
+        let Some(id) = access.id else {
+            return Ok(());
+        };
+        for content in [access.resource, access.previous].into_iter().flatten() {
+            let Some(resource) = content.get() else {
+                continue;
+            };
+            let patients =
+                crate::jobs::patient_compartments(&self.search, access.resource_type, id, resource)
+                    .map_err(|_| Denied::new("the resource's patients cannot be determined"))?;
+            if !patients.is_empty() {
+                self.care
+                    .check(context, access.resource_type, resource, &patients)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Authorizer for SmartAuthorizer {
     fn authorize(&self, context: &RequestContext, access: &Access<'_>) -> Result<(), Denied> {
         match context.principal {
@@ -252,7 +281,7 @@ impl Authorizer for SmartAuthorizer {
                 continue;
             }
             match &scope.restriction {
-                None => return Ok(()),
+                None => return self.beyond_scopes(context, access),
                 Some(query) => {
                     if !granted_by_restriction && self.satisfies(resource_type, query, access) {
                         granted_by_restriction = true;
@@ -261,7 +290,7 @@ impl Authorizer for SmartAuthorizer {
             }
         }
         if granted_by_restriction {
-            Ok(())
+            self.beyond_scopes(context, access)
         } else {
             Err(Denied::new(format!(
                 "no granted scope allows {} on {resource_type}",
