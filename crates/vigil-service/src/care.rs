@@ -26,6 +26,9 @@ use std::sync::{Arc, Mutex};
 use vigil_search::SearchEngine;
 use vigil_store::Store;
 
+/// Answers cached per (request id, question).
+type Cache<V> = Mutex<HashMap<(String, String), V>>;
+
 /// Most cached answers (cleared when full).
 const MAX_CACHED: usize = 4096;
 
@@ -34,8 +37,8 @@ pub(crate) struct CarePolicy {
     search: Arc<SearchEngine>,
     store: Arc<dyn Store>,
     /// (request id, question) -> answer; consent answers hold the patient's deny provisions.
-    relationships: Mutex<HashMap<(String, String), bool>>,
-    consents: Mutex<HashMap<(String, String), Arc<Vec<Value>>>>,
+    relationships: Cache<bool>,
+    consents: Cache<Arc<Vec<Value>>>,
 }
 
 impl CarePolicy {
@@ -192,7 +195,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn remember<V>(cache: &Mutex<HashMap<(String, String), V>>, key: (String, String), value: V) {
+fn remember<V>(cache: &Cache<V>, key: (String, String), value: V) {
     let mut cache = lock(cache);
     if cache.len() >= MAX_CACHED {
         cache.clear();
@@ -258,13 +261,12 @@ fn applies(
             return false;
         }
     }
-    if let Some(classes) = non_empty(provision, "class") {
-        if !classes
+    if let Some(classes) = non_empty(provision, "class")
+        && !classes
             .iter()
             .any(|class| class["code"].as_str() == Some(resource_type))
-        {
-            return false;
-        }
+    {
+        return false;
     }
     if let Some(codes) = non_empty(provision, "code") {
         let wanted: Vec<&Value> = codes
