@@ -14,6 +14,7 @@
 
 mod auth;
 pub mod error;
+mod headers;
 pub mod negotiate;
 mod request;
 mod response;
@@ -21,6 +22,7 @@ pub mod routes;
 
 pub use auth::{Authenticator, Identity, Refusal};
 pub use error::ApiError;
+pub use headers::harden;
 
 use axum::Router;
 use std::sync::Arc;

@@ -82,6 +82,9 @@ pub struct ServiceConfig {
     /// Most resources (matches) one `$everything` Bundle holds when the client asks for no
     /// pages (no `_count`); beyond it the Bundle says so and links to the rest.
     pub everything_max_resources: usize,
+    /// `rest.security` of the CapabilityStatement (the SMART security extension with the
+    /// authorization server's `oauth-uris`), when authentication is on.
+    pub rest_security: Option<serde_json::Value>,
 }
 
 impl Default for ServiceConfig {
@@ -92,6 +95,7 @@ impl Default for ServiceConfig {
             default_page_size: 50,
             export_dir: None,
             everything_max_resources: 10_000,
+            rest_security: None,
         }
     }
 }

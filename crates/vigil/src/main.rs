@@ -3,6 +3,7 @@
 
 mod commands;
 mod runtime;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

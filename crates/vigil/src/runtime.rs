@@ -42,19 +42,30 @@ pub fn service_config(data_dir: &Path) -> ServiceConfig {
     }
 }
 
-/// Refuses non-loopback addresses while no authentication exists: `--dev` (no
-/// authentication) is allowed on loopback only, and until the security issue lands every mode
-/// is `--dev`.
-pub fn check_listen_address(listen: SocketAddr, dev: bool) -> anyhow::Result<()> {
-    if !listen.ip().is_loopback() {
-        if dev {
-            bail!("--dev (no authentication) may only listen on a loopback address, not {listen}");
-        }
+/// Where a server may listen: `--dev` (no authentication) only on loopback; with
+/// authentication, plain HTTP only on loopback and any other address only with TLS.
+pub fn check_listen_address(listen: SocketAddr, dev: bool, tls: bool) -> anyhow::Result<()> {
+    if listen.ip().is_loopback() {
+        return Ok(());
+    }
+    if dev {
+        bail!("--dev (no authentication) may only listen on a loopback address, not {listen}");
+    }
+    if !tls {
         bail!(
-            "authentication is not available yet, so Vigil serves only on loopback; {listen} is not a loopback address"
+            "{listen} is not a loopback address: serving it needs TLS (--tls-cert and --tls-key)"
         );
     }
     Ok(())
+}
+
+/// What surrounds the FHIR API at the network edge.
+#[derive(Default)]
+pub struct Edge {
+    /// TLS, when `--tls-cert`/`--tls-key` are given.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Routes served beside the FHIR API (the authorization server).
+    pub routes: Option<axum::Router>,
 }
 
 /// Serves `service` on `listen` until Ctrl-C or SIGTERM; in-flight requests finish first,
@@ -66,6 +77,7 @@ pub fn serve(
     listen: SocketAddr,
     api: ApiConfig,
     feeds: Vec<ConsumerRunner>,
+    edge: Edge,
     ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -83,15 +95,34 @@ pub fn serve(
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr().context("no local address")?;
-        tracing::info!(address = %local, "serving FHIR R4");
-        ready(local);
+        let https = edge.tls.is_some();
+        tracing::info!(address = %local, tls = https, "serving FHIR R4");
+        let mut app = vigil_api::app_with_exports(service, api, exports);
+        if let Some(routes) = edge.routes {
+            app = routes.merge(app);
+        }
         // The peer address reaches each request's context through `ConnectInfo`.
-        let app = vigil_api::app_with_exports(service, api, exports)
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("server failed")?;
+        let app = vigil_api::harden(app, https).into_make_service_with_connect_info::<SocketAddr>();
+        match edge.tls {
+            None => {
+                ready(local);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+                    .context("server failed")?;
+            }
+            Some(config) => {
+                use axum::serve::ListenerExt;
+                let listener = crate::tls::TlsListener::new(listener, config)
+                    .context("cannot start TLS")?
+                    .tap_io(|_| {});
+                ready(local);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+                    .context("server failed")?;
+            }
+        }
         tracing::info!("stopped accepting requests; in-flight requests finished");
         anyhow::Ok(())
     })?;

@@ -27,7 +27,7 @@ pub struct DemoArgs {
 
 /// Loads the sample ward and serves it.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    runtime::check_listen_address(args.listen, true)?;
+    runtime::check_listen_address(args.listen, true, false)?;
     let data = args
         .data
         .unwrap_or_else(|| std::env::temp_dir().join(format!("vigil-demo-{}", std::process::id())));
@@ -44,6 +44,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         args.listen,
         ApiConfig::default(),
         Vec::new(),
+        runtime::Edge::default(),
         announce,
     )?;
     Ok(ExitCode::SUCCESS)

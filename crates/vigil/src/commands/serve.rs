@@ -21,10 +21,26 @@ pub struct ServeArgs {
     /// Address to listen on. Port 0 picks a free port (the address is printed on stdout).
     #[arg(long, env = "VIGIL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Development mode: no authentication; allowed on loopback only. Until authentication
-    /// lands every mode behaves like --dev.
+    /// Development mode: no authentication; allowed on loopback only.
     #[arg(long)]
     pub dev: bool,
+    /// TLS certificate chain (PEM); with --tls-key, serves HTTPS. Required on a non-loopback
+    /// address.
+    #[arg(
+        long,
+        env = "VIGIL_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "VIGIL_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Largest request body in bytes (413 beyond).
     #[arg(long, env = "VIGIL_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -46,7 +62,11 @@ pub struct ServeArgs {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    runtime::check_listen_address(args.listen, args.dev)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::load_config(cert, key)?),
+        _ => None,
+    };
+    runtime::check_listen_address(args.listen, args.dev, tls.is_some())?;
     let (service, store) = runtime::open_service(&args.data)?;
     let feeds = match &args.change_log_dir {
         Some(dir) => start_change_logs(&store, dir, &args.change_log_consumers)?,
@@ -57,7 +77,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         base_url: args.base_url,
         authenticator: None,
     };
-    runtime::serve(service, store, args.listen, api, feeds, announce)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let edge = runtime::Edge { tls, routes: None };
+    runtime::serve(service, store, args.listen, api, feeds, edge, |address| {
+        announce_at(scheme, address)
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -92,7 +116,12 @@ fn start_change_logs(
 /// Prints the address the server listens on, as the first line on stdout (scripts and tests
 /// read it when they asked for port 0).
 pub fn announce(address: SocketAddr) {
+    announce_at("http", address);
+}
+
+/// Prints `vigil: serving FHIR R4 at SCHEME://ADDRESS` on stdout.
+pub fn announce_at(scheme: &str, address: SocketAddr) {
     let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "vigil: serving FHIR R4 at http://{address}");
+    let _ = writeln!(stdout, "vigil: serving FHIR R4 at {scheme}://{address}");
     let _ = stdout.flush();
 }
