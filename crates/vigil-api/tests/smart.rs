@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
-use support::{TestResponse, TestServer};
+use support::{TestResponse, TestServer, export_worker};
 use vigil_api::{Authenticator, Identity, Refusal};
 use vigil_service::Principal;
 
@@ -115,12 +115,13 @@ fn tokens() -> Tokens {
 
 struct Fixture {
     server: TestServer,
+    service: vigil_service::FhirService,
 }
 
 impl Fixture {
     async fn new() -> Self {
-        let (server, _service) = TestServer::with_smart(Arc::new(tokens()));
-        let fixture = Fixture { server };
+        let (server, service) = TestServer::with_smart(Arc::new(tokens()));
+        let fixture = Fixture { server, service };
         let resources = vec![
             json!({"resourceType": "Patient", "id": "a", "name": [{"family": "Ames"}]}),
             json!({"resourceType": "Patient", "id": "b", "name": [{"family": "Bell"}]}),
@@ -778,4 +779,79 @@ async fn a_consent_that_denies_sharing_is_honoured() {
         )
         .await;
     assert_eq!(emergency.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn exports_hold_only_what_the_requester_may_see_and_belong_to_them() {
+    let fixture = Fixture::new().await;
+    let worker = export_worker(&fixture.server, &fixture.service);
+    let kickoff = fixture
+        .call_with(
+            "a-v2",
+            "GET",
+            "/$export",
+            None,
+            &[("prefer", "respond-async")],
+        )
+        .await;
+    assert_eq!(kickoff.status, StatusCode::ACCEPTED, "{}", kickoff.text());
+    let status = kickoff
+        .header("content-location")
+        .unwrap()
+        .strip_prefix("http://localhost")
+        .unwrap()
+        .to_owned();
+    // Another caller cannot see, read or cancel the job: as if it did not exist.
+    for token in ["clinician", "reader"] {
+        let answer = fixture.call(token, "GET", &status, None).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{token}");
+        let answer = fixture.call(token, "DELETE", &status, None).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{token}");
+    }
+    let manifest = loop {
+        let answer = fixture.call("a-v2", "GET", &status, None).await;
+        match answer.status {
+            StatusCode::OK => break answer.json(),
+            StatusCode::ACCEPTED => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+            other => panic!("{other}: {}", answer.text()),
+        }
+    };
+    let mut exported = Vec::new();
+    for output in manifest["output"].as_array().unwrap() {
+        let path = output["url"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("http://localhost")
+            .unwrap()
+            .to_owned();
+        let other = fixture.call("clinician", "GET", &path, None).await;
+        assert_eq!(
+            other.status,
+            StatusCode::NOT_FOUND,
+            "another caller cannot download"
+        );
+        let file = fixture.call("a-v2", "GET", &path, None).await;
+        assert_eq!(file.status, StatusCode::OK);
+        for line in file.text().lines() {
+            let resource: Value = serde_json::from_str(line).unwrap();
+            exported.push(format!(
+                "{}/{}",
+                resource["resourceType"].as_str().unwrap(),
+                resource["id"].as_str().unwrap()
+            ));
+        }
+    }
+    exported.sort();
+    assert!(
+        exported.contains(&"Observation/oa-lab".to_owned()),
+        "{exported:?}"
+    );
+    assert!(exported.contains(&"Patient/a".to_owned()), "{exported:?}");
+    for hidden in ["Observation/ob", "Patient/b"] {
+        assert!(
+            !exported.contains(&hidden.to_owned()),
+            "{hidden} exported: {exported:?}"
+        );
+    }
+    worker.stop();
 }

@@ -118,12 +118,35 @@ pub fn kickoff(
                 _ => error,
             })?;
     }
-    let params = params::export_params(service, context, &level, pairs, lenient)?;
-    for resource_type in &params.types {
-        service.authorize(
-            context,
-            &Access::to_type(Action::Operation("export"), resource_type),
-        )?;
+    let mut params = params::export_params(service, context, &level, pairs, lenient)?;
+    let asked_types = pairs.iter().any(|(name, _)| name == "_type");
+    if asked_types {
+        // Types the client named: each must be allowed.
+        for resource_type in &params.types {
+            service.authorize(
+                context,
+                &Access::to_type(Action::Operation("export"), resource_type),
+            )?;
+        }
+    } else {
+        // No `_type`: the export holds the types the caller may export (one refused type
+        // does not refuse the export); none allowed is the first refusal.
+        let mut first_refusal = None;
+        params.types.retain(|resource_type| {
+            match service.authorize(
+                context,
+                &Access::to_type(Action::Operation("export"), resource_type),
+            ) {
+                Ok(()) => true,
+                Err(refusal) => {
+                    first_refusal.get_or_insert(refusal);
+                    false
+                }
+            }
+        });
+        if let (true, Some(refusal)) = (params.types.is_empty(), first_refusal) {
+            return Err(refusal);
+        }
     }
     // Position first, then time: everything in the snapshot was written before the
     // transactionTime reported.
@@ -146,6 +169,7 @@ pub fn kickoff(
         error: None,
         finished_micros: None,
         requested_by: context.agent(),
+        grant: job::Grant::of(context),
         request_id: context.request_id.clone(),
     };
     service.insert_job(&job.to_record(now))?;
@@ -157,12 +181,21 @@ pub fn kickoff(
     })
 }
 
-fn visible_job(service: &FhirService, job_id: &str) -> Result<ExportJob, ServiceError> {
+/// A job the caller may see: one they asked for (same principal and client). Anyone else's
+/// answers as an unknown job does.
+fn visible_job(
+    service: &FhirService,
+    context: &RequestContext,
+    job_id: &str,
+) -> Result<ExportJob, ServiceError> {
     let record = service.job(job_id)?;
     record
         .as_ref()
         .and_then(ExportJob::from_record)
         .filter(|job| job.state != JobState::Cancelled)
+        .filter(|job| {
+            job.requested_by == context.agent() && job.grant.client_id == context.client_id
+        })
         .ok_or_else(|| ServiceError::not_found(format!("no export job '{job_id}'")))
 }
 
@@ -172,7 +205,7 @@ pub fn status(
     context: &RequestContext,
     job_id: &str,
 ) -> Result<ExportStatus, ServiceError> {
-    let job = visible_job(service, job_id)?;
+    let job = visible_job(service, context, job_id)?;
     match job.state {
         JobState::Accepted | JobState::InProgress | JobState::Cancelled => {
             Ok(ExportStatus::InProgress {
@@ -212,7 +245,7 @@ pub fn cancel(
 ) -> Result<(), ServiceError> {
     let root = export_root(service)?.to_path_buf();
     loop {
-        let mut job = visible_job(service, job_id)?;
+        let mut job = visible_job(service, context, job_id)?;
         let done = match job.state {
             JobState::Completed | JobState::Failed => service.delete_job(job_id)?,
             state => {
@@ -233,12 +266,12 @@ pub fn cancel(
 /// The path of one output file of a completed job.
 pub fn file(
     service: &FhirService,
-    _context: &RequestContext,
+    context: &RequestContext,
     job_id: &str,
     file: &str,
 ) -> Result<PathBuf, ServiceError> {
     let root = export_root(service)?;
-    let job = visible_job(service, job_id)?;
+    let job = visible_job(service, context, job_id)?;
     // Only names the manifest lists are served, so a crafted name cannot leave the job's
     // directory.
     if job.state != JobState::Completed || !job.output.iter().any(|f| f.file == file) {
