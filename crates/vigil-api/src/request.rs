@@ -178,8 +178,4 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     })
 }
 
-/// `W/"3"`, `"3"` or `3` as a version number.
-pub(crate) fn parse_etag(text: &str) -> Option<u64> {
-    let text = text.strip_prefix("W/").unwrap_or(text);
-    text.trim_matches('"').parse().ok()
-}
+pub(crate) use vigil_service::bundle::parse_etag;
