@@ -117,6 +117,7 @@ impl Database {
             source,
         })?;
         let path = data_dir.join(DATABASE_FILE);
+        create_private(&path)?;
         let database = Self {
             path,
             pool: Mutex::new(Vec::new()),
@@ -178,6 +179,31 @@ impl Database {
             Ok(value)
         })
     }
+}
+
+/// Creates the database file readable by its owner only before SQLite opens it (SQLite gives
+/// its -wal and -shm files the database file's mode).
+#[cfg(unix)]
+fn create_private(path: &Path) -> Result<(), AuthError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(AuthError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &Path) -> Result<(), AuthError> {
+    Ok(())
 }
 
 /// The database holds password hashes and token rows: readable by the owner only.
