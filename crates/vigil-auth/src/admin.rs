@@ -8,8 +8,7 @@ use crate::assertion::parse_client_jwks;
 use crate::db::{Database, revoke_families_of};
 use crate::error::AuthError;
 use crate::records::{
-    ClientKind, ROLES, check_name, check_redirect_uri, check_reference, check_scopes,
-    split_scopes,
+    ClientKind, ROLES, check_name, check_redirect_uri, check_reference, check_scopes, split_scopes,
 };
 use crate::secrets::{hash_password, random_token};
 use rusqlite::OptionalExtension;

@@ -118,7 +118,11 @@ pub(crate) fn login(server: &AuthServer, params: &Params, peer: Option<SocketAdd
         scopes.retain(|scope| scope != "launch/patient");
     }
     if scopes.is_empty() {
-        return redirect_error(&request, "invalid_scope", "no requested scope can be granted");
+        return redirect_error(
+            &request,
+            "invalid_scope",
+            "no requested scope can be granted",
+        );
     }
     let request = AuthorizeRequest { scopes, ..request };
     match already_granted(server, &user.username, &request) {
@@ -239,13 +243,13 @@ fn check_parameters(
     request: &mut AuthorizeRequest,
 ) -> Result<(), (&'static str, &'static str)> {
     if params.get("response_type") != Some("code") {
-        return Err((
-            "unsupported_response_type",
-            "response_type must be code",
-        ));
+        return Err(("unsupported_response_type", "response_type must be code"));
     }
     if request.state.is_empty() || request.state.len() > 1024 {
-        return Err(("invalid_request", "state is required (at most 1024 characters)"));
+        return Err((
+            "invalid_request",
+            "state is required (at most 1024 characters)",
+        ));
     }
     match params.get("aud") {
         Some(aud) if aud.trim_end_matches('/') == server.base_url => {}
@@ -406,7 +410,10 @@ fn issue_code(server: &AuthServer, request: &AuthorizeRequest, user: &UserRecord
         None
     };
     let issued = server.database.write(|transaction| {
-        transaction.execute("DELETE FROM auth_code WHERE expires_at < ?1", [now - 86_400])?;
+        transaction.execute(
+            "DELETE FROM auth_code WHERE expires_at < ?1",
+            [now - 86_400],
+        )?;
         let family =
             crate::tokens::new_family(transaction, &request.client_id, Some(&user.username), now)?;
         let code = random_token()?;
@@ -462,7 +469,10 @@ fn redirect(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, location);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 

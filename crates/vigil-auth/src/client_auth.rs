@@ -11,6 +11,7 @@ use crate::server::AuthServer;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use std::net::SocketAddr;
 
 /// A client that identified itself (and authenticated, unless public).
 pub(crate) struct CallingClient {
@@ -28,6 +29,7 @@ pub(crate) fn identify(
     server: &AuthServer,
     headers: &HeaderMap,
     params: &Params,
+    peer: Option<SocketAddr>,
 ) -> Result<CallingClient, OAuthError> {
     if let Some(name) = params.repeated(&[
         "client_id",
@@ -56,7 +58,7 @@ pub(crate) fn identify(
                     "client_id differs from the authenticated client",
                 ));
             }
-            by_secret(server, &client_id, &secret)
+            by_secret(server, &client_id, &secret, peer)
         }
         (None, Some(kind)) => {
             if kind != JWT_BEARER {
@@ -70,9 +72,9 @@ pub(crate) fn identify(
             by_assertion(server, params.get("client_id"), assertion)
         }
         (None, None) => {
-            let client_id = params.get("client_id").ok_or_else(|| {
-                OAuthError::invalid_client("the client did not identify itself")
-            })?;
+            let client_id = params
+                .get("client_id")
+                .ok_or_else(|| OAuthError::invalid_client("the client did not identify itself"))?;
             let record = load_enabled(server, client_id)?;
             if record.kind != ClientKind::Public {
                 return Err(OAuthError::invalid_client(
@@ -93,7 +95,9 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         .to_str()
         .map_err(|_| OAuthError::invalid_client("the Authorization header is unreadable"))?;
     let Some((scheme, encoded)) = text.split_once(' ') else {
-        return Err(OAuthError::invalid_client("the Authorization header is unreadable"));
+        return Err(OAuthError::invalid_client(
+            "the Authorization header is unreadable",
+        ));
     };
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(OAuthError::invalid_client(
@@ -106,7 +110,9 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| OAuthError::invalid_client("the Basic credentials are not base64"))?;
     let Some((id, secret)) = decoded.split_once(':') else {
-        return Err(OAuthError::invalid_client("the Basic credentials lack a ':'"));
+        return Err(OAuthError::invalid_client(
+            "the Basic credentials lack a ':'",
+        ));
     };
     let unescape = |text: &str| -> String {
         form_urlencoded::parse(format!("v={text}").as_bytes())
@@ -127,20 +133,40 @@ fn load_enabled(server: &AuthServer, client_id: &str) -> Result<ClientRecord, OA
     }
 }
 
+/// Checks a client secret; failures count against the client (and the address) like failed
+/// logins, so a weak secret cannot be guessed at speed.
 fn by_secret(
     server: &AuthServer,
     client_id: &str,
     secret: &str,
+    peer: Option<SocketAddr>,
 ) -> Result<CallingClient, OAuthError> {
-    let record = load_enabled(server, client_id)?;
+    // User names cannot hold ':', so this key never collides with a user's.
+    let limiter_key = format!("client:{client_id}");
+    let address = peer.map(|peer| peer.ip());
+    let now = server.now();
+    if server.limiter.is_locked(&limiter_key, address, now) {
+        return Err(OAuthError::invalid_client(
+            "too many failed authentication attempts; try again later",
+        ));
+    }
+    let record = match load_enabled(server, client_id) {
+        Ok(record) => record,
+        Err(error) => {
+            server.limiter.record_failure(&limiter_key, address, now);
+            return Err(error);
+        }
+    };
     let valid = record.kind == ClientKind::Secret
         && record
             .secret_hash
             .as_deref()
             .is_some_and(|hash| verify_password(secret, hash));
     if !valid {
+        server.limiter.record_failure(&limiter_key, address, now);
         return Err(OAuthError::invalid_client("client authentication failed"));
     }
+    server.limiter.record_success(&limiter_key);
     Ok(CallingClient { record })
 }
 

@@ -144,10 +144,10 @@ impl Database {
     }
 
     fn give_back(&self, connection: Connection) {
-        if let Ok(mut pool) = self.pool.lock() {
-            if pool.len() < 8 {
-                pool.push(connection);
-            }
+        if let Ok(mut pool) = self.pool.lock()
+            && pool.len() < 8
+        {
+            pool.push(connection);
         }
     }
 
@@ -232,8 +232,14 @@ pub(crate) fn revoke_family(
         "UPDATE auth_family SET revoked = 1 WHERE family = ?1",
         [family],
     )?;
-    transaction.execute("UPDATE auth_access SET revoked = 1 WHERE family = ?1", [family])?;
-    transaction.execute("UPDATE auth_refresh SET used = 1 WHERE family = ?1", [family])?;
+    transaction.execute(
+        "UPDATE auth_access SET revoked = 1 WHERE family = ?1",
+        [family],
+    )?;
+    transaction.execute(
+        "UPDATE auth_refresh SET used = 1 WHERE family = ?1",
+        [family],
+    )?;
     Ok(())
 }
 

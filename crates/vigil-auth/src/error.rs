@@ -69,9 +69,7 @@ pub enum TokenError {
 impl TokenError {
     /// The value of the `WWW-Authenticate` header for a 401 (RFC 6750 section 3).
     pub fn www_authenticate(&self) -> String {
-        format!(
-            "Bearer realm=\"vigil\", error=\"invalid_token\", error_description=\"{self}\""
-        )
+        format!("Bearer realm=\"vigil\", error=\"invalid_token\", error_description=\"{self}\"")
     }
 
     /// Whether the fault is the server's (500) rather than the token's (401).

@@ -57,7 +57,13 @@ pub trait AuthEvents: Send + Sync {
 
     /// An access token was issued (`grant_type` is `authorization_code`, `refresh_token` or
     /// `client_credentials`).
-    fn token_issued(&self, _client_id: &str, _subject: &Subject, _scopes: &[String], _grant_type: &str) {
+    fn token_issued(
+        &self,
+        _client_id: &str,
+        _subject: &Subject,
+        _scopes: &[String],
+        _grant_type: &str,
+    ) {
     }
 
     /// A token request was refused with the OAuth `error` code.
@@ -93,6 +99,12 @@ impl AuthEvents for LogEvents {
         error: &str,
         peer: Option<SocketAddr>,
     ) {
-        tracing::info!(?client_id, ?grant_type, error, ?peer, "token request refused");
+        tracing::info!(
+            ?client_id,
+            ?grant_type,
+            error,
+            ?peer,
+            "token request refused"
+        );
     }
 }

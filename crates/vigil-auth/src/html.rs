@@ -76,7 +76,12 @@ pub(crate) fn login_page(
     error: Option<&str>,
 ) -> Response {
     let error = error
-        .map(|message| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(message)))
+        .map(|message| {
+            format!(
+                "<p class=\"error\" role=\"alert\">{}</p>\n",
+                escape(message)
+            )
+        })
         .unwrap_or_default();
     let body = format!(
         "<h1>Sign in to Vigil</h1>\n<p>The application <code>{client}</code> asks to connect \

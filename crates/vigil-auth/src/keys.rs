@@ -40,12 +40,9 @@ impl SigningKey {
     }
 
     fn from_pkcs8(der: &[u8]) -> Result<Self, AuthError> {
-        let pair = EcdsaKeyPair::from_pkcs8(
-            &ECDSA_P256_SHA256_FIXED_SIGNING,
-            der,
-            &SystemRandom::new(),
-        )
-        .map_err(|error| AuthError::Key(format!("not a P-256 PKCS#8 key: {error}")))?;
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
+                .map_err(|error| AuthError::Key(format!("not a P-256 PKCS#8 key: {error}")))?;
         // An uncompressed point: 0x04, then x and y (32 bytes each).
         let point = pair.public_key().as_ref();
         if point.len() != 65 || point[0] != 4 {

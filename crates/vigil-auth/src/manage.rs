@@ -16,10 +16,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 
 /// Handles an introspection request.
-pub(crate) fn introspect(server: &AuthServer, headers: &HeaderMap, params: &Params) -> Response {
-    let result = identify(server, headers, params).and_then(|client| {
+pub(crate) fn introspect(
+    server: &AuthServer,
+    headers: &HeaderMap,
+    params: &Params,
+    peer: Option<SocketAddr>,
+) -> Response {
+    let result = identify(server, headers, params, peer).and_then(|client| {
         if client.is_public() {
             return Err(OAuthError::invalid_client(
                 "introspection is for confidential clients",
@@ -80,7 +86,11 @@ fn describe(server: &AuthServer, token: &str) -> Result<Value, AuthError> {
     })
 }
 
-fn describe_access(server: &AuthServer, claims: AccessClaims, now: i64) -> Result<Value, AuthError> {
+fn describe_access(
+    server: &AuthServer,
+    claims: AccessClaims,
+    now: i64,
+) -> Result<Value, AuthError> {
     if claims.exp <= now {
         return Ok(json!({ "active": false }));
     }
@@ -112,17 +122,23 @@ fn describe_access(server: &AuthServer, claims: AccessClaims, now: i64) -> Resul
 }
 
 /// Handles a revocation request.
-pub(crate) fn revoke(server: &AuthServer, headers: &HeaderMap, params: &Params) -> Response {
-    let result = identify(server, headers, params).and_then(|client| {
+pub(crate) fn revoke(
+    server: &AuthServer,
+    headers: &HeaderMap,
+    params: &Params,
+    peer: Option<SocketAddr>,
+) -> Response {
+    let result = identify(server, headers, params, peer).and_then(|client| {
         let token = params
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-        if let Some(hint) = params.get("token_type_hint") {
-            if hint != "access_token" && hint != "refresh_token" {
-                return Err(OAuthError::unsupported_token_type(
-                    "token_type_hint must be access_token or refresh_token",
-                ));
-            }
+        if let Some(hint) = params.get("token_type_hint")
+            && hint != "access_token"
+            && hint != "refresh_token"
+        {
+            return Err(OAuthError::unsupported_token_type(
+                "token_type_hint must be access_token or refresh_token",
+            ));
         }
         revoke_token(server, &client.record.client_id, token)?;
         Ok(())

@@ -41,7 +41,10 @@ impl Params {
     pub(crate) fn subset(&self, names: &[&str]) -> Vec<(String, String)> {
         names
             .iter()
-            .filter_map(|name| self.get(name).map(|value| ((*name).to_string(), value.to_string())))
+            .filter_map(|name| {
+                self.get(name)
+                    .map(|value| ((*name).to_string(), value.to_string()))
+            })
             .collect()
     }
 }
@@ -84,11 +87,19 @@ impl OAuthError {
     }
 
     pub(crate) fn unsupported_grant_type(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            description,
+        )
     }
 
     pub(crate) fn unsupported_token_type(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "unsupported_token_type", description)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_token_type",
+            description,
+        )
     }
 }
 

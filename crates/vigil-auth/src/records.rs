@@ -134,7 +134,10 @@ pub(crate) fn load_user(
 /// Splits a space-separated list, dropping empty items and duplicates (order kept).
 pub(crate) fn split_scopes(text: &str) -> Vec<String> {
     let mut scopes: Vec<String> = Vec::new();
-    for scope in text.split([' ', '\t', '\n']).filter(|scope| !scope.is_empty()) {
+    for scope in text
+        .split([' ', '\t', '\n'])
+        .filter(|scope| !scope.is_empty())
+    {
         if !scopes.iter().any(|known| known == scope) {
             scopes.push(scope.to_string());
         }
@@ -162,14 +165,18 @@ pub(crate) fn check_name(what: &str, value: &str) -> Result<(), AuthError> {
 pub(crate) fn check_scopes(text: &str) -> Result<Vec<String>, AuthError> {
     let scopes = split_scopes(text);
     if scopes.is_empty() {
-        return Err(AuthError::Invalid("--scope must name at least one scope".into()));
+        return Err(AuthError::Invalid(
+            "--scope must name at least one scope".into(),
+        ));
     }
     for scope in &scopes {
         if !scope
             .chars()
             .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
         {
-            return Err(AuthError::Invalid(format!("{scope:?} is not a valid scope")));
+            return Err(AuthError::Invalid(format!(
+                "{scope:?} is not a valid scope"
+            )));
         }
     }
     Ok(scopes)
@@ -187,8 +194,7 @@ pub(crate) fn check_redirect_uri(uri: &str) -> Result<(), AuthError> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
     });
-    if !scheme_ok || uri.len() > 2000 || uri.contains('#') || uri.chars().any(char::is_whitespace)
-    {
+    if !scheme_ok || uri.len() > 2000 || uri.contains('#') || uri.chars().any(char::is_whitespace) {
         return Err(AuthError::Invalid(format!(
             "{uri:?} is not an absolute redirect URI without a fragment"
         )));

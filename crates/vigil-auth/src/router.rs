@@ -23,7 +23,10 @@ impl AuthServer {
     pub fn router(self: Arc<Self>) -> Router {
         Router::new()
             .route("/.well-known/smart-configuration", get(smart_configuration))
-            .route("/.well-known/openid-configuration", get(openid_configuration))
+            .route(
+                "/.well-known/openid-configuration",
+                get(openid_configuration),
+            )
             .route("/auth/authorize", get(authorize_get).post(authorize_post))
             .route("/auth/token", post(token_endpoint))
             .route("/auth/introspect", post(introspect_endpoint))
@@ -69,8 +72,10 @@ async fn read(request: Request) -> Result<(Parts, Params), Response> {
     let (parts, body): (Parts, Body) = request.into_parts();
     match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => Ok((parts, Params::parse(&bytes))),
-        Err(_) => Err(OAuthError::invalid_request("the request body is too large or unreadable")
-            .into_response()),
+        Err(_) => Err(
+            OAuthError::invalid_request("the request body is too large or unreadable")
+                .into_response(),
+        ),
     }
 }
 
@@ -113,10 +118,8 @@ async fn token_endpoint(State(server): State<Arc<AuthServer>>, request: Request)
         Err(response) => return response,
     };
     if !is_form(&parts) {
-        return OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        )
-        .into_response();
+        return OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
+            .into_response();
     }
     let peer = peer(&parts);
     blocking(move || token::token(&server, &parts.headers, &params, peer)).await
@@ -128,12 +131,11 @@ async fn introspect_endpoint(State(server): State<Arc<AuthServer>>, request: Req
         Err(response) => return response,
     };
     if !is_form(&parts) {
-        return OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        )
-        .into_response();
+        return OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
+            .into_response();
     }
-    blocking(move || manage::introspect(&server, &parts.headers, &params)).await
+    let peer = peer(&parts);
+    blocking(move || manage::introspect(&server, &parts.headers, &params, peer)).await
 }
 
 async fn revoke_endpoint(State(server): State<Arc<AuthServer>>, request: Request) -> Response {
@@ -142,10 +144,9 @@ async fn revoke_endpoint(State(server): State<Arc<AuthServer>>, request: Request
         Err(response) => return response,
     };
     if !is_form(&parts) {
-        return OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        )
-        .into_response();
+        return OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
+            .into_response();
     }
-    blocking(move || manage::revoke(&server, &parts.headers, &params)).await
+    let peer = peer(&parts);
+    blocking(move || manage::revoke(&server, &parts.headers, &params, peer)).await
 }

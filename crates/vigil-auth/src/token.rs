@@ -35,7 +35,7 @@ pub(crate) fn token(
     peer: Option<SocketAddr>,
 ) -> Response {
     let grant_type = params.get("grant_type");
-    let result = identify(server, headers, params).and_then(|client| {
+    let result = identify(server, headers, params, peer).and_then(|client| {
         if let Some(name) = params.repeated(&TOKEN_FIELDS) {
             return Err(OAuthError::invalid_request(format!(
                 "{name} is given more than once"
@@ -51,9 +51,12 @@ pub(crate) fn token(
             None => Err(OAuthError::invalid_request("grant_type is missing")),
         }
         .map(|(body, subject, scopes)| {
-            server
-                .events
-                .token_issued(&client.record.client_id, &subject, &scopes, grant_type.unwrap_or_default());
+            server.events.token_issued(
+                &client.record.client_id,
+                &subject,
+                &scopes,
+                grant_type.unwrap_or_default(),
+            );
             body
         })
     });
@@ -144,7 +147,9 @@ fn authorization_code(
         ));
     }
     if row.expires_at <= now {
-        return Err(OAuthError::invalid_grant("the authorization code has expired"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
     }
     if params.get("redirect_uri") != Some(row.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
@@ -169,7 +174,13 @@ fn authorization_code(
         fhir_user: row.fhir_user,
     };
     let refresh_expiry = refresh_lifetime(&grant.scopes).map(|lifetime| now + lifetime);
-    let body = respond(server, &grant, &row.username, refresh_expiry, row.nonce.as_deref())?;
+    let body = respond(
+        server,
+        &grant,
+        &row.username,
+        refresh_expiry,
+        row.nonce.as_deref(),
+    )?;
     Ok((body, grant.subject, grant.scopes))
 }
 
@@ -310,17 +321,17 @@ fn refresh(
                 },
             )
             .optional()?;
-        if let Some(row) = &row {
-            if row.client_id == client.record.client_id {
-                if row.used && !row.family_revoked {
-                    // A rotated-out refresh token came back: someone holds a copy.
-                    revoke_family(transaction, &row.family)?;
-                } else {
-                    transaction.execute(
-                        "UPDATE auth_refresh SET used = 1 WHERE token_hash = ?1",
-                        [digest(token)],
-                    )?;
-                }
+        if let Some(row) = &row
+            && row.client_id == client.record.client_id
+        {
+            if row.used && !row.family_revoked {
+                // A rotated-out refresh token came back: someone holds a copy.
+                revoke_family(transaction, &row.family)?;
+            } else {
+                transaction.execute(
+                    "UPDATE auth_refresh SET used = 1 WHERE token_hash = ?1",
+                    [digest(token)],
+                )?;
             }
         }
         Ok(row)
@@ -364,7 +375,9 @@ fn refresh(
         subject: Subject::User {
             id: row.username.clone(),
         },
-        patient: row.patient.filter(|_| scopes.iter().any(|s| s == "launch/patient")),
+        patient: row
+            .patient
+            .filter(|_| scopes.iter().any(|s| s == "launch/patient")),
         scopes,
         fhir_user: row.fhir_user,
     };

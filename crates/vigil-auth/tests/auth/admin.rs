@@ -27,8 +27,14 @@ async fn users_are_listed_without_secrets_and_bad_values_are_refused() {
         user("alice", "long-enough-password"),
         user("carol", "short"),
         user("bad name", "long-enough-password"),
-        NewUser { patient: Some("Practitioner/1".into()), ..user("carol", "long-enough-password") },
-        NewUser { roles: vec!["root".into()], ..user("carol", "long-enough-password") },
+        NewUser {
+            patient: Some("Practitioner/1".into()),
+            ..user("carol", "long-enough-password")
+        },
+        NewUser {
+            roles: vec!["root".into()],
+            ..user("carol", "long-enough-password")
+        },
         NewUser {
             patient: Some("Patient/1".into()),
             practitioner: Some("Practitioner/1".into()),
@@ -68,7 +74,9 @@ async fn a_disabled_user_cannot_log_in_and_their_tokens_stop_working() {
     assert_eq!(harness.server.verify(access), Err(TokenError::Revoked));
     assert!(harness.admin.list_users().expect("list")[0].disabled);
     let pkce = Pkce::new();
-    let page = harness.authorize(&app_request("patient/*.rs", &pkce, "d")).await;
+    let page = harness
+        .authorize(&app_request("patient/*.rs", &pkce, "d"))
+        .await;
     let refused = harness
         .submit_login(&page, "alice", ALICE_PASSWORD, default_peer())
         .await;
@@ -95,7 +103,9 @@ async fn rotating_a_password_takes_effect_on_the_running_server() {
         Err(TokenError::Revoked)
     );
     let pkce = Pkce::new();
-    let page = harness.authorize(&app_request("patient/*.rs", &pkce, "r")).await;
+    let page = harness
+        .authorize(&app_request("patient/*.rs", &pkce, "r"))
+        .await;
     let old = harness
         .submit_login(&page, "alice", ALICE_PASSWORD, default_peer())
         .await;
@@ -103,9 +113,16 @@ async fn rotating_a_password_takes_effect_on_the_running_server() {
     let new = harness
         .submit_login(&page, "alice", &generated, default_peer())
         .await;
-    assert_eq!(new.status, StatusCode::SEE_OTHER, "granted before: no consent again");
     assert_eq!(
-        harness.admin.rotate_user("alice", Some("chosen-new-password")).expect("rotate"),
+        new.status,
+        StatusCode::SEE_OTHER,
+        "granted before: no consent again"
+    );
+    assert_eq!(
+        harness
+            .admin
+            .rotate_user("alice", Some("chosen-new-password"))
+            .expect("rotate"),
         None
     );
     assert!(harness.admin.rotate_user("alice", Some("short")).is_err());
@@ -168,7 +185,10 @@ async fn clients_are_added_listed_disabled_and_rotated() {
     let token = harness
         .post_form(
             "/auth/token",
-            &[("grant_type", "client_credentials"), ("scope", "system/*.rs")],
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "system/*.rs"),
+            ],
             Some(&basic("backend", BACKEND_SECRET)),
         )
         .await
@@ -185,7 +205,10 @@ async fn clients_are_added_listed_disabled_and_rotated() {
     let old = harness
         .post_form(
             "/auth/token",
-            &[("grant_type", "client_credentials"), ("scope", "system/*.rs")],
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "system/*.rs"),
+            ],
             Some(&basic("backend", BACKEND_SECRET)),
         )
         .await;
@@ -193,12 +216,18 @@ async fn clients_are_added_listed_disabled_and_rotated() {
     let new = harness
         .post_form(
             "/auth/token",
-            &[("grant_type", "client_credentials"), ("scope", "system/*.rs")],
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "system/*.rs"),
+            ],
             Some(&basic("backend", &secret)),
         )
         .await;
     assert_eq!(new.status, StatusCode::OK);
-    assert!(harness.admin.rotate_client("app", None).is_err(), "a public client has no secret");
+    assert!(
+        harness.admin.rotate_client("app", None).is_err(),
+        "a public client has no secret"
+    );
 
     // Disable the public app: authorize refuses it, its tokens stop working.
     let tokens = harness.tokens("patient/*.rs").await;
@@ -210,7 +239,9 @@ async fn clients_are_added_listed_disabled_and_rotated() {
         Err(TokenError::Revoked)
     );
     let pkce = Pkce::new();
-    let page = harness.authorize(&app_request("patient/*.rs", &pkce, "x")).await;
+    let page = harness
+        .authorize(&app_request("patient/*.rs", &pkce, "x"))
+        .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
 }
 
@@ -218,8 +249,13 @@ async fn clients_are_added_listed_disabled_and_rotated() {
 async fn the_signing_key_survives_a_restart() {
     let harness = Harness::new();
     let tokens = harness.tokens("patient/*.rs").await;
-    let restarted = vigil_auth::AuthServer::open(&vigil_auth::AuthConfig::new(BASE, harness.dir.path()))
-        .expect("reopen");
-    assert!(restarted.verify(tokens["access_token"].as_str().expect("access")).is_ok());
+    let restarted =
+        vigil_auth::AuthServer::open(&vigil_auth::AuthConfig::new(BASE, harness.dir.path()))
+            .expect("reopen");
+    assert!(
+        restarted
+            .verify(tokens["access_token"].as_str().expect("access"))
+            .is_ok()
+    );
     assert_eq!(restarted.jwks(), harness.server.jwks());
 }

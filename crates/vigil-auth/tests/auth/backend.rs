@@ -116,37 +116,59 @@ async fn client_credentials_with_client_secret_basic() {
     let response = harness
         .post_form(
             "/auth/token",
-            &[("grant_type", "client_credentials"), ("scope", "system/*.rs user/*.rs")],
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "system/*.rs user/*.rs"),
+            ],
             Some(&basic("backend", BACKEND_SECRET)),
         )
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     assert_eq!(response.header("cache-control"), Some("no-store"));
     let body = response.json();
-    assert_eq!(body["scope"], "system/*.rs", "only registered scopes are granted");
+    assert_eq!(
+        body["scope"], "system/*.rs",
+        "only registered scopes are granted"
+    );
     assert!(body.get("refresh_token").is_none());
     let verified = harness
         .server
         .verify(body["access_token"].as_str().expect("token"))
         .expect("verifies");
-    assert_eq!(verified.subject, Subject::Client { id: "backend".into() });
+    assert_eq!(
+        verified.subject,
+        Subject::Client {
+            id: "backend".into()
+        }
+    );
     assert_eq!(verified.patient, None);
 
     let wrong = harness
         .post_form(
             "/auth/token",
-            &[("grant_type", "client_credentials"), ("scope", "system/*.rs")],
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "system/*.rs"),
+            ],
             Some(&basic("backend", "not-the-secret")),
         )
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.json()["error"], "invalid_client");
-    assert!(wrong.header("www-authenticate").is_some_and(|value| value.starts_with("Basic")));
+    assert!(
+        wrong
+            .header("www-authenticate")
+            .is_some_and(|value| value.starts_with("Basic"))
+    );
 
     let public = harness
         .post_form(
             "/auth/token",
-            &[("grant_type", "client_credentials"), ("scope", "patient/*.rs"), ("client_id", "app")],
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "patient/*.rs"),
+                ("client_id", "app"),
+            ],
             None,
         )
         .await;
@@ -175,20 +197,32 @@ async fn private_key_jwt_with_es384_and_jti_replay() {
     let signed = assertion(&key, claims(&harness, "backend-es", "jti-1"));
     let response = request_with_assertion(&harness, &signed).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
-    let token = response.json()["access_token"].as_str().expect("token").to_string();
+    let token = response.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
     assert_eq!(
         harness.server.verify(&token).expect("verifies").subject,
-        Subject::Client { id: "backend-es".into() }
+        Subject::Client {
+            id: "backend-es".into()
+        }
     );
 
     let replay = request_with_assertion(&harness, &signed).await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
     assert_eq!(replay.json()["error"], "invalid_client");
-    assert!(replay.json()["error_description"].as_str().is_some_and(|text| text.contains("jti")));
+    assert!(
+        replay.json()["error_description"]
+            .as_str()
+            .is_some_and(|text| text.contains("jti"))
+    );
 
     // The same jti in a new assertion is still a replay.
     let again = assertion(&key, claims(&harness, "backend-es", "jti-1"));
-    assert_eq!(request_with_assertion(&harness, &again).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        request_with_assertion(&harness, &again).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -196,8 +230,11 @@ async fn private_key_jwt_with_rs384() {
     let harness = Harness::new();
     let key = rs384_key(0);
     register_jwks_client(&harness, "backend-rs", &[key]);
-    let response =
-        request_with_assertion(&harness, &assertion(key, claims(&harness, "backend-rs", "a"))).await;
+    let response = request_with_assertion(
+        &harness,
+        &assertion(key, claims(&harness, "backend-rs", "a")),
+    )
+    .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     assert_eq!(response.json()["scope"], "system/*.rs");
 }
@@ -240,7 +277,12 @@ async fn bad_client_assertions_are_refused() {
 
     for (what, signed) in cases {
         let response = request_with_assertion(&harness, &signed).await;
-        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{what}: {}", response.body);
+        assert_eq!(
+            response.status,
+            StatusCode::UNAUTHORIZED,
+            "{what}: {}",
+            response.body
+        );
         assert_eq!(response.json()["error"], "invalid_client", "{what}");
     }
 }

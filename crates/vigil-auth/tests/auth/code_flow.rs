@@ -10,25 +10,37 @@ async fn a_standalone_patient_launch_with_pkce_issues_every_token() {
     let harness = Harness::new();
     let pkce = Pkce::new();
     let scopes = "launch/patient openid fhirUser patient/*.rs offline_access";
-    let page = harness.authorize(&app_request(scopes, &pkce, "xyz-state")).await;
+    let page = harness
+        .authorize(&app_request(scopes, &pkce, "xyz-state"))
+        .await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.body.matches("<form").count(), 1, "one form");
     assert!(page.body.contains("name=\"username\"") && page.body.contains("name=\"password\""));
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
-    assert!(page.header("content-security-policy").is_some_and(|csp| csp.contains("frame-ancestors 'none'")));
+    assert!(
+        page.header("content-security-policy")
+            .is_some_and(|csp| csp.contains("frame-ancestors 'none'"))
+    );
     assert_eq!(page.header("cache-control"), Some("no-store"));
 
     let consent = harness
         .submit_login(&page, "alice", ALICE_PASSWORD, default_peer())
         .await;
-    assert_eq!(consent.status, StatusCode::OK, "first launch asks for consent");
+    assert_eq!(
+        consent.status,
+        StatusCode::OK,
+        "first launch asks for consent"
+    );
     assert_eq!(consent.body.matches("<form").count(), 1);
     assert!(consent.body.contains("patient/*.rs"));
     assert_eq!(consent.header("x-frame-options"), Some("DENY"));
 
     let redirect = harness.submit_consent(&consent, "allow").await;
     assert_eq!(redirect.status, StatusCode::SEE_OTHER);
-    assert_eq!(redirect.location_param("state").as_deref(), Some("xyz-state"));
+    assert_eq!(
+        redirect.location_param("state").as_deref(),
+        Some("xyz-state")
+    );
     let code = redirect.location_param("code").expect("code");
 
     let response = harness.exchange(&code, &pkce.verifier).await;
@@ -40,7 +52,11 @@ async fn a_standalone_patient_launch_with_pkce_issues_every_token() {
     assert_eq!(body["expires_in"], 3600);
     assert_eq!(body["scope"], scopes);
     assert_eq!(body["patient"], "123");
-    assert!(body["refresh_token"].as_str().is_some_and(|token| token.len() >= 43));
+    assert!(
+        body["refresh_token"]
+            .as_str()
+            .is_some_and(|token| token.len() >= 43)
+    );
 
     let access = body["access_token"].as_str().expect("access token");
     let claims = payload(access);
@@ -66,7 +82,9 @@ async fn a_standalone_patient_launch_with_pkce_issues_every_token() {
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_audience(&["app"]);
     validation.set_issuer(&[BASE]);
-    let id_token = body["id_token"].as_str().expect("id_token for openid fhirUser");
+    let id_token = body["id_token"]
+        .as_str()
+        .expect("id_token for openid fhirUser");
     let id = jsonwebtoken::decode::<serde_json::Value>(id_token, &decoding, &validation)
         .expect("id token verifies")
         .claims;
@@ -82,12 +100,20 @@ async fn a_standalone_patient_launch_with_pkce_issues_every_token() {
     assert_eq!(verified.expires_at, claims["exp"].as_i64().expect("exp"));
 
     let events = harness.events.all();
-    assert!(events.iter().any(|event| event.starts_with("login ok alice app")));
-    assert!(events.iter().any(|event| event.starts_with("token app User")));
     assert!(
         events
             .iter()
-            .all(|event| !event.contains(ALICE_PASSWORD) && !event.contains(&code) && !event.contains(access)),
+            .any(|event| event.starts_with("login ok alice app"))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|event| event.starts_with("token app User"))
+    );
+    assert!(
+        events.iter().all(|event| !event.contains(ALICE_PASSWORD)
+            && !event.contains(&code)
+            && !event.contains(access)),
         "events carry no password, code or token"
     );
 }
@@ -103,12 +129,20 @@ async fn the_second_launch_skips_consent_and_new_scopes_ask_again() {
     let redirect = harness
         .submit_login(&page, "alice", ALICE_PASSWORD, default_peer())
         .await;
-    assert_eq!(redirect.status, StatusCode::SEE_OTHER, "no consent the second time");
+    assert_eq!(
+        redirect.status,
+        StatusCode::SEE_OTHER,
+        "no consent the second time"
+    );
     assert!(redirect.location_param("code").is_some());
 
     let pkce = Pkce::new();
     let page = harness
-        .authorize(&app_request("launch/patient patient/*.rs offline_access", &pkce, "more"))
+        .authorize(&app_request(
+            "launch/patient patient/*.rs offline_access",
+            &pkce,
+            "more",
+        ))
         .await;
     let consent = harness
         .submit_login(&page, "alice", ALICE_PASSWORD, default_peer())
@@ -142,8 +176,16 @@ async fn a_bad_password_shows_the_form_again_and_issues_nothing() {
         .await;
     assert!(consent.body.contains("value=\"allow\""));
     let events = harness.events.all();
-    assert!(events.iter().any(|event| event.starts_with("login failed alice app")));
-    assert!(events.iter().all(|event| !event.contains("not-her-password")));
+    assert!(
+        events
+            .iter()
+            .any(|event| event.starts_with("login failed alice app"))
+    );
+    assert!(
+        events
+            .iter()
+            .all(|event| !event.contains("not-her-password"))
+    );
 }
 
 #[tokio::test]
@@ -158,8 +200,14 @@ async fn denying_consent_redirects_with_access_denied_and_state() {
         .await;
     let redirect = harness.submit_consent(&consent, "deny").await;
     assert_eq!(redirect.status, StatusCode::SEE_OTHER);
-    assert_eq!(redirect.location_param("error").as_deref(), Some("access_denied"));
-    assert_eq!(redirect.location_param("state").as_deref(), Some("deny-state"));
+    assert_eq!(
+        redirect.location_param("error").as_deref(),
+        Some("access_denied")
+    );
+    assert_eq!(
+        redirect.location_param("state").as_deref(),
+        Some("deny-state")
+    );
     assert!(redirect.location_param("code").is_none());
     // The consent form cannot be answered twice.
     let replay = harness.submit_consent(&consent, "allow").await;
@@ -177,7 +225,10 @@ async fn pkce_is_required_s256_only_and_checked() {
     request.retain(|(name, _)| !name.starts_with("code_challenge"));
     let refused = harness.authorize(&request).await;
     assert_eq!(refused.status, StatusCode::SEE_OTHER);
-    assert_eq!(refused.location_param("error").as_deref(), Some("invalid_request"));
+    assert_eq!(
+        refused.location_param("error").as_deref(),
+        Some("invalid_request")
+    );
     assert_eq!(refused.location_param("state").as_deref(), Some("p1"));
 
     // plain is refused.
@@ -188,7 +239,10 @@ async fn pkce_is_required_s256_only_and_checked() {
         }
     }
     let refused = harness.authorize(&request).await;
-    assert_eq!(refused.location_param("error").as_deref(), Some("invalid_request"));
+    assert_eq!(
+        refused.location_param("error").as_deref(),
+        Some("invalid_request")
+    );
 
     // A wrong verifier, then a missing one.
     for verifier in [Some(Pkce::new().verifier), None] {
@@ -204,7 +258,12 @@ async fn pkce_is_required_s256_only_and_checked() {
             form.push(("code_verifier", verifier.as_str()));
         }
         let response = harness.post_form("/auth/token", &form, None).await;
-        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.body);
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            response.body
+        );
         assert_eq!(response.json()["error"], "invalid_grant");
     }
 }
@@ -213,7 +272,9 @@ async fn pkce_is_required_s256_only_and_checked() {
 async fn a_reused_code_is_refused_and_revokes_what_it_issued() {
     let harness = Harness::new();
     let pkce = Pkce::new();
-    let redirect = harness.launch("patient/*.rs offline_access", &pkce, "r").await;
+    let redirect = harness
+        .launch("patient/*.rs offline_access", &pkce, "r")
+        .await;
     let code = redirect.location_param("code").expect("code");
     let first = harness.exchange(&code, &pkce.verifier).await.json();
     let access = first["access_token"].as_str().expect("token");
@@ -228,7 +289,10 @@ async fn a_reused_code_is_refused_and_revokes_what_it_issued() {
             "/auth/token",
             &[
                 ("grant_type", "refresh_token"),
-                ("refresh_token", first["refresh_token"].as_str().expect("refresh")),
+                (
+                    "refresh_token",
+                    first["refresh_token"].as_str().expect("refresh"),
+                ),
                 ("client_id", "app"),
             ],
             None,
@@ -311,12 +375,19 @@ async fn a_wrong_aud_response_type_or_scope_is_redirected_as_an_error() {
         }
         let response = harness.authorize(&request).await;
         assert_eq!(response.status, StatusCode::SEE_OTHER, "{name}");
-        assert_eq!(response.location_param("error").as_deref(), Some(error), "{name}");
+        assert_eq!(
+            response.location_param("error").as_deref(),
+            Some(error),
+            "{name}"
+        );
     }
     let mut without_aud = app_request("patient/*.rs", &pkce, "s");
     without_aud.retain(|(name, _)| *name != "aud");
     let response = harness.authorize(&without_aud).await;
-    assert_eq!(response.location_param("error").as_deref(), Some("invalid_request"));
+    assert_eq!(
+        response.location_param("error").as_deref(),
+        Some("invalid_request")
+    );
 }
 
 #[tokio::test]
@@ -366,7 +437,11 @@ async fn a_practitioner_gets_fhir_user_and_no_patient_context() {
     ];
     // A confidential client must authenticate.
     let unauthenticated = harness
-        .post_form("/auth/token", &[&form[..], &[("client_id", "conf")]].concat(), None)
+        .post_form(
+            "/auth/token",
+            &[&form[..], &[("client_id", "conf")]].concat(),
+            None,
+        )
         .await;
     assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unauthenticated.json()["error"], "invalid_client");
@@ -377,14 +452,25 @@ async fn a_practitioner_gets_fhir_user_and_no_patient_context() {
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     let body = response.json();
     assert!(body.get("patient").is_none());
-    assert!(body["refresh_token"].is_string(), "online_access gives a refresh token");
-    assert_eq!(payload(body["id_token"].as_str().expect("id")).get("fhirUser").and_then(|v| v.as_str()), Some(format!("{BASE}/Practitioner/456").as_str()));
+    assert!(
+        body["refresh_token"].is_string(),
+        "online_access gives a refresh token"
+    );
+    assert_eq!(
+        payload(body["id_token"].as_str().expect("id"))
+            .get("fhirUser")
+            .and_then(|v| v.as_str()),
+        Some(format!("{BASE}/Practitioner/456").as_str())
+    );
     let verified = harness
         .server
         .verify(body["access_token"].as_str().expect("token"))
         .expect("verifies");
     assert_eq!(verified.fhir_user.as_deref(), Some("Practitioner/456"));
-    assert_eq!(verified.roles, vec!["clinician".to_string(), "auditor".to_string()]);
+    assert_eq!(
+        verified.roles,
+        vec!["clinician".to_string(), "auditor".to_string()]
+    );
     assert_eq!(verified.patient, None);
 }
 
@@ -415,15 +501,36 @@ async fn discovery_documents_list_the_smart_capabilities() {
             "{capability}"
         );
     }
-    assert_eq!(config["code_challenge_methods_supported"], serde_json::json!(["S256"]));
-    assert_eq!(config["authorization_endpoint"], format!("{BASE}/auth/authorize"));
+    assert_eq!(
+        config["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        config["authorization_endpoint"],
+        format!("{BASE}/auth/authorize")
+    );
     assert_eq!(config["token_endpoint"], format!("{BASE}/auth/token"));
-    assert_eq!(config["introspection_endpoint"], format!("{BASE}/auth/introspect"));
+    assert_eq!(
+        config["introspection_endpoint"],
+        format!("{BASE}/auth/introspect")
+    );
     assert_eq!(config["revocation_endpoint"], format!("{BASE}/auth/revoke"));
     assert_eq!(config["jwks_uri"], format!("{BASE}/auth/jwks"));
     let methods = &config["token_endpoint_auth_methods_supported"];
-    assert!(methods.as_array().expect("methods").iter().any(|m| m == "client_secret_basic"));
-    assert!(methods.as_array().expect("methods").iter().any(|m| m == "private_key_jwt"));
+    assert!(
+        methods
+            .as_array()
+            .expect("methods")
+            .iter()
+            .any(|m| m == "client_secret_basic")
+    );
+    assert!(
+        methods
+            .as_array()
+            .expect("methods")
+            .iter()
+            .any(|m| m == "private_key_jwt")
+    );
     assert_eq!(
         config["token_endpoint_auth_signing_alg_values_supported"],
         serde_json::json!(["RS384", "ES384"])

@@ -20,24 +20,40 @@ async fn refresh(harness: &Harness, token: &str, scope: Option<&str>) -> Respons
 #[tokio::test]
 async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_grant() {
     let harness = Harness::new();
-    let first = harness.tokens("launch/patient patient/*.rs offline_access").await;
-    let refresh_1 = first["refresh_token"].as_str().expect("refresh").to_string();
+    let first = harness
+        .tokens("launch/patient patient/*.rs offline_access")
+        .await;
+    let refresh_1 = first["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
 
     let second = refresh(&harness, &refresh_1, None).await;
     assert_eq!(second.status, StatusCode::OK, "{}", second.body);
     assert_eq!(second.header("cache-control"), Some("no-store"));
     let second = second.json();
-    let refresh_2 = second["refresh_token"].as_str().expect("rotated").to_string();
+    let refresh_2 = second["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_string();
     assert_ne!(refresh_1, refresh_2);
     assert_eq!(second["patient"], "123");
     let access_2 = second["access_token"].as_str().expect("access").to_string();
     assert!(harness.server.verify(&access_2).is_ok());
 
     // Narrowing is allowed, widening is not.
-    let narrowed = refresh(&harness, &refresh_2, Some("patient/*.rs offline_access")).await.json();
+    let narrowed = refresh(&harness, &refresh_2, Some("patient/*.rs offline_access"))
+        .await
+        .json();
     assert_eq!(narrowed["scope"], "patient/*.rs offline_access");
-    assert!(narrowed.get("patient").is_none(), "no launch/patient, no patient context");
-    let refresh_3 = narrowed["refresh_token"].as_str().expect("rotated").to_string();
+    assert!(
+        narrowed.get("patient").is_none(),
+        "no launch/patient, no patient context"
+    );
+    let refresh_3 = narrowed["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_string();
     let widened = refresh(&harness, &refresh_3, Some("patient/*.rs user/*.cruds")).await;
     assert_eq!(widened.json()["error"], "invalid_scope");
 
@@ -46,7 +62,10 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_grant() {
     assert_eq!(reused.status, StatusCode::BAD_REQUEST);
     assert_eq!(reused.json()["error"], "invalid_grant");
     assert_eq!(harness.server.verify(&access_2), Err(TokenError::Revoked));
-    assert_eq!(refresh(&harness, &refresh_3, None).await.json()["error"], "invalid_grant");
+    assert_eq!(
+        refresh(&harness, &refresh_3, None).await.json()["error"],
+        "invalid_grant"
+    );
 }
 
 #[tokio::test]
@@ -63,7 +82,10 @@ async fn refresh_tokens_are_bound_to_their_client_and_expire() {
         .await;
     assert_eq!(stolen.json()["error"], "invalid_grant");
     harness.clock.advance(vigil_auth::ONLINE_REFRESH_LIFETIME);
-    assert_eq!(refresh(&harness, token, None).await.json()["error"], "invalid_grant");
+    assert_eq!(
+        refresh(&harness, token, None).await.json()["error"],
+        "invalid_grant"
+    );
     // Without offline_access or online_access there is no refresh token at all.
     let plain = harness.tokens("patient/*.rs").await;
     assert!(plain.get("refresh_token").is_none());
@@ -78,14 +100,19 @@ async fn revoking_an_access_token_takes_effect_at_once() {
     let response = harness
         .post_form(
             "/auth/revoke",
-            &[("token", access), ("token_type_hint", "access_token"), ("client_id", "app")],
+            &[
+                ("token", access),
+                ("token_type_hint", "access_token"),
+                ("client_id", "app"),
+            ],
             None,
         )
         .await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(harness.server.verify(access), Err(TokenError::Revoked));
     // Another server process on the same data directory sees it too.
-    let other = Arc::new(AuthServer::open(&AuthConfig::new(BASE, harness.dir.path())).expect("open"));
+    let other =
+        Arc::new(AuthServer::open(&AuthConfig::new(BASE, harness.dir.path())).expect("open"));
     assert_eq!(other.verify(access), Err(TokenError::Revoked));
     // The refresh token of the grant still works: only the access token was revoked.
     let refreshed = harness
@@ -93,7 +120,10 @@ async fn revoking_an_access_token_takes_effect_at_once() {
             "/auth/token",
             &[
                 ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().expect("refresh")),
+                (
+                    "refresh_token",
+                    tokens["refresh_token"].as_str().expect("refresh"),
+                ),
                 ("client_id", "app"),
             ],
             None,
@@ -102,7 +132,11 @@ async fn revoking_an_access_token_takes_effect_at_once() {
     assert_eq!(refreshed.status, StatusCode::OK);
     // Unknown tokens answer 200 too (RFC 7009 section 2.2).
     let unknown = harness
-        .post_form("/auth/revoke", &[("token", "no-such-token"), ("client_id", "app")], None)
+        .post_form(
+            "/auth/revoke",
+            &[("token", "no-such-token"), ("client_id", "app")],
+            None,
+        )
         .await;
     assert_eq!(unknown.status, StatusCode::OK);
     let missing = harness
@@ -137,7 +171,11 @@ async fn revoking_a_refresh_token_revokes_its_grant_but_not_for_another_client()
     let refreshed = harness
         .post_form(
             "/auth/token",
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", "app")],
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", "app"),
+            ],
             None,
         )
         .await;
@@ -147,7 +185,9 @@ async fn revoking_a_refresh_token_revokes_its_grant_but_not_for_another_client()
 #[tokio::test]
 async fn introspection_describes_live_tokens_only() {
     let harness = Harness::new();
-    let tokens = harness.tokens("launch/patient patient/*.rs offline_access").await;
+    let tokens = harness
+        .tokens("launch/patient patient/*.rs offline_access")
+        .await;
     let access = tokens["access_token"].as_str().expect("access");
     let auth = basic("backend", BACKEND_SECRET);
     let live = harness
@@ -185,10 +225,16 @@ async fn introspection_describes_live_tokens_only() {
 
     // Introspection needs an authenticated confidential client.
     let anonymous = harness
-        .post_form("/auth/introspect", &[("token", access), ("client_id", "app")], None)
+        .post_form(
+            "/auth/introspect",
+            &[("token", access), ("client_id", "app")],
+            None,
+        )
         .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-    let nobody = harness.post_form("/auth/introspect", &[("token", access)], None).await;
+    let nobody = harness
+        .post_form("/auth/introspect", &[("token", access)], None)
+        .await;
     assert_eq!(nobody.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -197,16 +243,33 @@ async fn the_token_endpoint_answers_rfc_6749_errors() {
     let harness = Harness::new();
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (vec![("client_id", "app")], "invalid_request"),
-        (vec![("client_id", "app"), ("grant_type", "password")], "unsupported_grant_type"),
-        (vec![("client_id", "app"), ("grant_type", "authorization_code")], "invalid_request"),
         (
-            vec![("client_id", "app"), ("grant_type", "authorization_code"), ("code", "forged")],
+            vec![("client_id", "app"), ("grant_type", "password")],
+            "unsupported_grant_type",
+        ),
+        (
+            vec![("client_id", "app"), ("grant_type", "authorization_code")],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("client_id", "app"),
+                ("grant_type", "authorization_code"),
+                ("code", "forged"),
+            ],
             "invalid_grant",
         ),
-        (vec![("client_id", "ghost"), ("grant_type", "client_credentials")], "invalid_client"),
+        (
+            vec![("client_id", "ghost"), ("grant_type", "client_credentials")],
+            "invalid_client",
+        ),
         (vec![("grant_type", "client_credentials")], "invalid_client"),
         (
-            vec![("client_id", "app"), ("client_id", "app"), ("grant_type", "refresh_token")],
+            vec![
+                ("client_id", "app"),
+                ("client_id", "app"),
+                ("grant_type", "refresh_token"),
+            ],
             "invalid_request",
         ),
     ];

@@ -51,10 +51,9 @@ impl AuthEvents for RecordedEvents {
         peer: Option<SocketAddr>,
         reason: LoginFailure,
     ) {
-        self.0
-            .lock()
-            .expect("events lock")
-            .push(format!("login failed {username} {client_id} {peer:?} {reason:?}"));
+        self.0.lock().expect("events lock").push(format!(
+            "login failed {username} {client_id} {peer:?} {reason:?}"
+        ));
     }
 
     fn token_issued(&self, client_id: &str, subject: &Subject, scopes: &[String], grant: &str) {
@@ -95,9 +94,8 @@ pub struct Response {
 
 impl Response {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|error| {
-            panic!("not JSON ({error}): {} {}", self.status, self.body)
-        })
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {} {}", self.status, self.body))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -113,8 +111,13 @@ impl Response {
             location.starts_with(REDIRECT),
             "redirect to {location}, not the registered URI"
         );
-        let query = location.split_once('?').map(|(_, query)| query).unwrap_or("");
-        form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+        let query = location
+            .split_once('?')
+            .map(|(_, query)| query)
+            .unwrap_or("");
+        form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
     }
 
     pub fn location_param(&self, name: &str) -> Option<String> {
@@ -195,8 +198,8 @@ impl Harness {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
             .finish();
-        let mut request = Request::post(path)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        let mut request =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         if let Some(authorization) = authorization {
             request = request.header(header::AUTHORIZATION, authorization);
         }

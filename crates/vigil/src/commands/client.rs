@@ -42,7 +42,12 @@ struct AddArgs {
     #[arg(long)]
     id: String,
     /// A shared secret (client_secret_basic); also read from VIGIL_CLIENT_SECRET.
-    #[arg(long, env = "VIGIL_CLIENT_SECRET", group = "credential", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "VIGIL_CLIENT_SECRET",
+        group = "credential",
+        hide_env_values = true
+    )]
     secret: Option<String>,
     /// A public client: no secret, PKCE S256 required.
     #[arg(long, group = "credential")]
@@ -75,7 +80,12 @@ struct RotateArgs {
     #[arg(long)]
     id: String,
     /// The new secret (default: a generated one, printed once).
-    #[arg(long, env = "VIGIL_CLIENT_SECRET", conflicts_with = "jwks", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "VIGIL_CLIENT_SECRET",
+        conflicts_with = "jwks",
+        hide_env_values = true
+    )]
     secret: Option<String>,
     /// The new JWKS file, for a private_key_jwt client.
     #[arg(long, value_name = "FILE")]
@@ -131,7 +141,11 @@ fn list(args: &DataArgs) -> anyhow::Result<ExitCode> {
             "{}\t{}\t{}\t{}\t{}",
             client.id,
             client.kind.as_str(),
-            if client.disabled { "disabled" } else { "active" },
+            if client.disabled {
+                "disabled"
+            } else {
+                "active"
+            },
             client.scopes.join(" "),
             client.redirect_uris.join(" "),
         );

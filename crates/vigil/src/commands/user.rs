@@ -93,7 +93,10 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
         UserCommand::List(args) => list(&args),
         UserCommand::Disable(args) => {
             Admin::open(&args.data.data)?.disable_user(&args.username)?;
-            println!("vigil: user {} disabled; their tokens are revoked", args.username);
+            println!(
+                "vigil: user {} disabled; their tokens are revoked",
+                args.username
+            );
             Ok(ExitCode::SUCCESS)
         }
         UserCommand::Rotate(args) => {
@@ -101,12 +104,18 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
                 .rotate_user(&args.username, args.password.as_deref())?;
             match generated {
                 Some(password) => {
-                    println!("vigil: user {} has a new password (shown once):", args.username);
+                    println!(
+                        "vigil: user {} has a new password (shown once):",
+                        args.username
+                    );
                     println!("{password}");
                 }
                 None => println!("vigil: user {} has a new password", args.username),
             }
-            eprintln!("vigil: tokens issued to {} before now are revoked", args.username);
+            eprintln!(
+                "vigil: tokens issued to {} before now are revoked",
+                args.username
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
