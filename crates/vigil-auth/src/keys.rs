@@ -2,9 +2,10 @@
 //! start and kept as PKCS#8 DER in `DATA_DIR/auth-signing-key.p8`, mode 0600. Its public half is
 //! served at `/auth/jwks` with a `kid` that is its RFC 7638 thumbprint.
 //!
-//! Rotation: stop the server, move the file away, start again: a new key is made and every
-//! token signed with the old one is refused (tokens live at most an hour, refresh tokens are
-//! opaque and keep working).
+//! Rotation: stop the server, rename the file to `auth-signing-key.previous.p8`, start again:
+//! a new key is made and signs from then on, while the previous key still verifies the tokens
+//! it signed (and is published at `/auth/jwks`) until it is deleted. After a suspected leak,
+//! delete the old file instead of renaming it: every token it signed is refused at once.
 
 use crate::error::AuthError;
 use base64::Engine;
@@ -17,6 +18,47 @@ use std::path::{Path, PathBuf};
 
 /// The key file's name inside the data directory.
 pub const SIGNING_KEY_FILE: &str = "auth-signing-key.p8";
+/// The retired key, still accepted for verification while it exists.
+pub const PREVIOUS_SIGNING_KEY_FILE: &str = "auth-signing-key.previous.p8";
+
+/// The key that signs and the retired key that still verifies.
+pub(crate) struct KeyRing {
+    pub(crate) current: SigningKey,
+    pub(crate) previous: Option<SigningKey>,
+}
+
+impl KeyRing {
+    /// Loads (creating if needed) the current key and, if present, the previous one.
+    pub(crate) fn load(data_dir: &Path) -> Result<Self, AuthError> {
+        let current = SigningKey::load_or_create(data_dir)?;
+        let previous_path = data_dir.join(PREVIOUS_SIGNING_KEY_FILE);
+        let previous = if previous_path.exists() {
+            Some(SigningKey::load(&previous_path)?)
+        } else {
+            None
+        };
+        Ok(Self { current, previous })
+    }
+
+    /// The key a token names in its `kid` (the current key when it names none).
+    pub(crate) fn for_kid(&self, kid: Option<&str>) -> Option<&SigningKey> {
+        match kid {
+            None => Some(&self.current),
+            Some(kid) => std::iter::once(&self.current)
+                .chain(self.previous.as_ref())
+                .find(|key| key.kid == kid),
+        }
+    }
+
+    /// The public keys, current first.
+    pub(crate) fn public_jwks(&self) -> serde_json::Value {
+        let keys: Vec<&serde_json::Value> = std::iter::once(&self.current)
+            .chain(self.previous.as_ref())
+            .map(|key| &key.public_jwk)
+            .collect();
+        json!({ "keys": keys })
+    }
+}
 
 /// The signing key with everything derived from it.
 pub(crate) struct SigningKey {
@@ -33,8 +75,13 @@ impl SigningKey {
         if !path.exists() {
             create_key_file(&path)?;
         }
-        check_permissions(&path)?;
-        let der = std::fs::read(&path).map_err(|source| io_error(&path, source))?;
+        Self::load(&path)
+    }
+
+    /// Reads an existing key file.
+    fn load(path: &Path) -> Result<Self, AuthError> {
+        check_permissions(path)?;
+        let der = std::fs::read(path).map_err(|source| io_error(path, source))?;
         Self::from_pkcs8(&der)
             .map_err(|error| AuthError::Key(format!("{}: {error}", path.display())))
     }

@@ -48,7 +48,7 @@ pub use db::DATABASE_FILE;
 pub use error::{AuthError, TokenError};
 pub use events::{AuthEvents, LogEvents, LoginFailure, Subject};
 pub use html::escape as escape_html;
-pub use keys::SIGNING_KEY_FILE;
+pub use keys::{PREVIOUS_SIGNING_KEY_FILE, SIGNING_KEY_FILE};
 pub use rate_limit::{ADDRESS_THRESHOLD, BASE_LOCKOUT, MAX_LOCKOUT, USER_THRESHOLD};
 pub use records::{ClientKind, ROLES};
 pub use server::{AuthServer, CAPABILITIES, OAuthUris};

@@ -44,7 +44,7 @@ pub(crate) fn introspect(
 
 fn describe(server: &AuthServer, token: &str) -> Result<Value, AuthError> {
     let now = server.now();
-    if let Ok(claims) = decode_access_token(&server.key, &server.base_url, token) {
+    if let Ok(claims) = decode_access_token(&server.keys, &server.base_url, token) {
         return describe_access(server, claims, now);
     }
     let row: Option<(String, String, String, i64, i64, bool)> =
@@ -157,7 +157,7 @@ pub(crate) fn revoke(
 
 fn revoke_token(server: &AuthServer, client_id: &str, token: &str) -> Result<(), AuthError> {
     // An expired access token needs no revoking, but decoding ignores exp anyway.
-    if let Ok(claims) = decode_access_token(&server.key, &server.base_url, token) {
+    if let Ok(claims) = decode_access_token(&server.keys, &server.base_url, token) {
         if claims.client_id == client_id {
             server.database.write(|transaction| {
                 transaction.execute(

@@ -6,7 +6,7 @@ use crate::config::AuthConfig;
 use crate::db::Database;
 use crate::error::{AuthError, TokenError};
 use crate::events::{AuthEvents, LogEvents, Subject};
-use crate::keys::SigningKey;
+use crate::keys::KeyRing;
 use crate::rate_limit::LoginLimiter;
 use crate::tokens::{VerifiedToken, decode_access_token, load_access_row};
 use serde_json::{Value, json};
@@ -70,7 +70,7 @@ pub struct AuthServer {
     pub(crate) base_url: String,
     pub(crate) token_lifetime: i64,
     pub(crate) database: Database,
-    pub(crate) key: SigningKey,
+    pub(crate) keys: KeyRing,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: Arc<dyn AuthEvents>,
     pub(crate) limiter: LoginLimiter,
@@ -82,12 +82,12 @@ impl AuthServer {
     pub fn open(config: &AuthConfig) -> Result<Self, AuthError> {
         let base_url = config.normalized_base_url()?;
         let database = Database::open(&config.data_dir)?;
-        let key = SigningKey::load_or_create(&config.data_dir)?;
+        let keys = KeyRing::load(&config.data_dir)?;
         Ok(Self {
             base_url,
             token_lifetime: i64::try_from(config.token_lifetime).unwrap_or(3600),
             database,
-            key,
+            keys,
             clock: Arc::new(SystemClock),
             events: Arc::new(LogEvents),
             limiter: LoginLimiter::default(),
@@ -116,7 +116,7 @@ impl AuthServer {
     /// disabled. Reads the auth database (one indexed query), so a revocation made by another
     /// process counts at once. Blocking; cheap enough to call on the request thread.
     pub fn verify(&self, bearer_token: &str) -> Result<VerifiedToken, TokenError> {
-        let claims = decode_access_token(&self.key, &self.base_url, bearer_token.trim())?;
+        let claims = decode_access_token(&self.keys, &self.base_url, bearer_token.trim())?;
         if claims.exp <= self.clock.now() {
             return Err(TokenError::Expired);
         }
@@ -227,7 +227,7 @@ impl AuthServer {
 
     /// The public keys that verify our tokens (`/auth/jwks`).
     pub fn jwks(&self) -> Value {
-        json!({ "keys": [self.key.public_jwk] })
+        self.keys.public_jwks()
     }
 
     /// The current time from the server's clock.

@@ -231,7 +231,7 @@ fn respond(
     let (access, refresh) = server.database.write(|transaction| {
         let access = issue_access_token(
             transaction,
-            &server.key,
+            &server.keys.current,
             &server.base_url,
             server.token_lifetime,
             now,
@@ -261,7 +261,7 @@ fn respond(
         && grant.scopes.iter().any(|scope| scope == "fhirUser");
     if let (true, Some(fhir_user)) = (wants_identity, grant.fhir_user.as_deref()) {
         let id_token = issue_id_token(
-            &server.key,
+            &server.keys.current,
             &server.base_url,
             now,
             username,
@@ -426,7 +426,7 @@ fn client_credentials(
         };
         issue_access_token(
             transaction,
-            &server.key,
+            &server.keys.current,
             &server.base_url,
             server.token_lifetime,
             now,

@@ -9,7 +9,7 @@
 
 use crate::error::{AuthError, TokenError};
 use crate::events::Subject;
-use crate::keys::SigningKey;
+use crate::keys::{KeyRing, SigningKey};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
@@ -157,7 +157,7 @@ fn sign<T: Serialize>(key: &SigningKey, claims: &T) -> Result<String, AuthError>
 /// Checks the signature, algorithm, issuer and audience of one of our JWTs; `exp` is checked by
 /// the caller against its clock.
 pub(crate) fn decode_access_token(
-    key: &SigningKey,
+    keys: &KeyRing,
     base_url: &str,
     token: &str,
 ) -> Result<AccessClaims, TokenError> {
@@ -172,9 +172,9 @@ pub(crate) fn decode_access_token(
     if header.alg != Algorithm::ES256 {
         return Err(TokenError::WrongAlgorithm);
     }
-    if header.kid.as_deref().is_some_and(|kid| kid != key.kid) {
-        return Err(TokenError::BadSignature);
-    }
+    let key = keys
+        .for_kid(header.kid.as_deref())
+        .ok_or(TokenError::BadSignature)?;
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_issuer(&[base_url]);
     validation.set_audience(&[base_url]);

@@ -259,3 +259,38 @@ async fn the_signing_key_survives_a_restart() {
     );
     assert_eq!(restarted.jwks(), harness.server.jwks());
 }
+
+#[tokio::test]
+async fn a_rotated_key_keeps_verifying_until_it_is_deleted() {
+    use vigil_auth::{AuthConfig, AuthServer, PREVIOUS_SIGNING_KEY_FILE, SIGNING_KEY_FILE};
+    let harness = Harness::new();
+    let old = harness.tokens("patient/*.rs").await["access_token"]
+        .as_str()
+        .expect("access")
+        .to_string();
+    let dir = harness.dir.path();
+    std::fs::rename(
+        dir.join(SIGNING_KEY_FILE),
+        dir.join(PREVIOUS_SIGNING_KEY_FILE),
+    )
+    .expect("retire the key");
+    let rotated = AuthServer::open(&AuthConfig::new(BASE, dir)).expect("restart");
+    let jwks = rotated.jwks();
+    let keys = jwks["keys"].as_array().expect("keys");
+    assert_eq!(
+        keys.len(),
+        2,
+        "the new key and the previous one are published"
+    );
+    assert_ne!(keys[0]["kid"], keys[1]["kid"]);
+    assert_eq!(keys[1], harness.server.jwks()["keys"][0]);
+    assert!(
+        rotated.verify(&old).is_ok(),
+        "tokens of the previous key still verify"
+    );
+
+    std::fs::remove_file(dir.join(PREVIOUS_SIGNING_KEY_FILE)).expect("delete the old key");
+    let without = AuthServer::open(&AuthConfig::new(BASE, dir)).expect("restart");
+    assert_eq!(without.jwks()["keys"].as_array().expect("keys").len(), 1);
+    assert_eq!(without.verify(&old), Err(TokenError::BadSignature));
+}
