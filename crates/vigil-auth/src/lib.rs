@@ -37,6 +37,7 @@ mod secrets;
 mod server;
 mod token;
 mod tokens;
+mod verified_cache;
 
 pub use admin::{
     Admin, ClientCredential, ClientSummary, MIN_PASSWORD_LENGTH, NewClient, NewUser, UserSummary,

@@ -9,6 +9,7 @@ use crate::events::{AuthEvents, LogEvents, Subject};
 use crate::keys::KeyRing;
 use crate::rate_limit::LoginLimiter;
 use crate::tokens::{VerifiedToken, decode_access_token, load_access_row};
+use crate::verified_cache::VerifiedCache;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -74,6 +75,7 @@ pub struct AuthServer {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: Arc<dyn AuthEvents>,
     pub(crate) limiter: LoginLimiter,
+    verified: VerifiedCache,
 }
 
 impl AuthServer {
@@ -91,6 +93,7 @@ impl AuthServer {
             clock: Arc::new(SystemClock),
             events: Arc::new(LogEvents),
             limiter: LoginLimiter::default(),
+            verified: VerifiedCache::default(),
         })
     }
 
@@ -114,10 +117,20 @@ impl AuthServer {
     /// Checks a bearer token (the part after `Bearer `): signature with our ES256 key only,
     /// `iss` and `aud` = the base URL, not expired, not revoked, its user and client not
     /// disabled. Reads the auth database (one indexed query), so a revocation made by another
-    /// process counts at once. Blocking; cheap enough to call on the request thread.
+    /// process counts at once. The signature is checked once per distinct token text (see
+    /// `verified_cache`). Blocking; cheap enough to call on the request thread.
     pub fn verify(&self, bearer_token: &str) -> Result<VerifiedToken, TokenError> {
-        let claims = decode_access_token(&self.keys, &self.base_url, bearer_token.trim())?;
-        if claims.exp <= self.clock.now() {
+        let token = bearer_token.trim();
+        let now = self.clock.now();
+        let claims = match self.verified.get(token) {
+            Some(claims) => claims,
+            None => {
+                let claims = decode_access_token(&self.keys, &self.base_url, token)?;
+                self.verified.insert(token, &claims, now);
+                claims
+            }
+        };
+        if claims.exp <= now {
             return Err(TokenError::Expired);
         }
         let row = self
