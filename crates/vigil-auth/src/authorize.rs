@@ -381,6 +381,10 @@ fn ask_consent(server: &AuthServer, request: &AuthorizeRequest, user: &UserRecor
         let expires_at = server.now() + CONSENT_LIFETIME;
         server.database.write(|transaction| {
             transaction.execute(
+                "DELETE FROM auth_pending WHERE expires_at <= ?1",
+                [expires_at - CONSENT_LIFETIME],
+            )?;
+            transaction.execute(
                 "INSERT INTO auth_pending (consent_hash, username, request, expires_at)
                  VALUES (?1, ?2, ?3, ?4)",
                 rusqlite::params![digest(&handle), user.username, text, expires_at],

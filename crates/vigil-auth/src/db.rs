@@ -107,6 +107,9 @@ CREATE TABLE IF NOT EXISTS auth_assertion (
 pub(crate) struct Database {
     path: PathBuf,
     pool: Mutex<Vec<Connection>>,
+    /// A connection that only ever asks `PRAGMA data_version`: its answer changes whenever
+    /// any other connection (this process's or the CLI's) commits.
+    watcher: Mutex<Option<Connection>>,
 }
 
 impl Database {
@@ -121,6 +124,7 @@ impl Database {
         let database = Self {
             path,
             pool: Mutex::new(Vec::new()),
+            watcher: Mutex::new(None),
         };
         let connection = database.connect()?;
         connection.execute_batch(SCHEMA)?;
@@ -148,6 +152,24 @@ impl Database {
             && pool.len() < 8
         {
             pool.push(connection);
+        }
+    }
+
+    /// A number that changes whenever anything is committed to the database: a row read while
+    /// it had some value is still current while it keeps that value.
+    pub(crate) fn data_version(&self) -> Result<i64, AuthError> {
+        let mut watcher = self
+            .watcher
+            .lock()
+            .map_err(|_| AuthError::Key("the database watcher lock is poisoned".into()))?;
+        if watcher.is_none() {
+            *watcher = Some(self.connect()?);
+        }
+        match watcher.as_ref() {
+            Some(connection) => {
+                Ok(connection.query_row("PRAGMA data_version", [], |row| row.get(0))?)
+            }
+            None => Err(AuthError::Key("the database watcher is missing".into())),
         }
     }
 

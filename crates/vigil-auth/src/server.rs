@@ -116,9 +116,10 @@ impl AuthServer {
 
     /// Checks a bearer token (the part after `Bearer `): signature with our ES256 key only,
     /// `iss` and `aud` = the base URL, not expired, not revoked, its user and client not
-    /// disabled. Reads the auth database (one indexed query), so a revocation made by another
-    /// process counts at once. The signature is checked once per distinct token text (see
-    /// `verified_cache`). Blocking; cheap enough to call on the request thread.
+    /// disabled. A revocation made by any process counts at once: the token's row is read again
+    /// whenever anything was committed to the auth database since it was last read. The
+    /// signature is checked once per distinct token text (see `verified_cache`). Blocking;
+    /// cheap enough to call on the request thread.
     pub fn verify(&self, bearer_token: &str) -> Result<VerifiedToken, TokenError> {
         let token = bearer_token.trim();
         let now = self.clock.now();
@@ -133,10 +134,19 @@ impl AuthServer {
         if claims.exp <= now {
             return Err(TokenError::Expired);
         }
-        let row = self
-            .database
-            .with(|connection| load_access_row(connection, &claims.jti))?
-            .ok_or(TokenError::Revoked)?;
+        // Read the version before the row: a commit after this point changes it.
+        let data_version = self.database.data_version()?;
+        let row = match self.verified.row(&claims.jti, data_version) {
+            Some(row) => row,
+            None => {
+                let row = self
+                    .database
+                    .with(|connection| load_access_row(connection, &claims.jti))?
+                    .ok_or(TokenError::Revoked)?;
+                self.verified.insert_row(&claims, data_version, &row, now);
+                row
+            }
+        };
         if row.revoked {
             return Err(TokenError::Revoked);
         }

@@ -195,6 +195,7 @@ pub(crate) fn decode_access_token(
 }
 
 /// The state of an access token's row: revoked, and whether its user or client is disabled.
+#[derive(Debug, Clone)]
 pub(crate) struct AccessRow {
     pub(crate) revoked: bool,
     pub(crate) username: Option<String>,
@@ -227,7 +228,6 @@ pub(crate) fn load_access_row(
 }
 
 /// Issues a refresh token in `family`, expiring at `expires_at`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn issue_refresh_token(
     transaction: &rusqlite::Transaction<'_>,
     grant: &TokenGrant,
@@ -236,6 +236,11 @@ pub(crate) fn issue_refresh_token(
     expires_at: i64,
 ) -> Result<String, AuthError> {
     let token = crate::secrets::random_token()?;
+    // Retired refresh tokens are kept until their grant expires (to detect reuse), then go.
+    transaction.execute(
+        "DELETE FROM auth_refresh WHERE expires_at < ?1",
+        [now - 86_400],
+    )?;
     transaction.execute(
         "INSERT INTO auth_refresh
          (token_hash, family, client_id, username, scopes, patient, fhir_user, issued_at,

@@ -294,3 +294,19 @@ async fn a_rotated_key_keeps_verifying_until_it_is_deleted() {
     assert_eq!(without.jwks()["keys"].as_array().expect("keys").len(), 1);
     assert_eq!(without.verify(&old), Err(TokenError::BadSignature));
 }
+
+#[tokio::test]
+async fn a_token_checked_before_is_refused_right_after_its_user_is_disabled_elsewhere() {
+    let harness = Harness::new();
+    let access = harness.tokens("patient/*.rs").await["access_token"]
+        .as_str()
+        .expect("access")
+        .to_string();
+    for _ in 0..3 {
+        assert!(harness.server.verify(&access).is_ok(), "checked and cached");
+    }
+    // Another process's change (the CLI opens its own database handle).
+    let cli = vigil_auth::Admin::open(harness.dir.path()).expect("admin");
+    cli.disable_user("alice").expect("disable");
+    assert_eq!(harness.server.verify(&access), Err(TokenError::Revoked));
+}
