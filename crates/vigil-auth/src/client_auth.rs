@@ -86,6 +86,18 @@ pub(crate) fn identify(
     }
 }
 
+/// The client id a request claims (Basic user, `client_id`, or an assertion's `iss`), for
+/// reporting a refusal; not authenticated.
+pub(crate) fn claimed_client_id(headers: &HeaderMap, params: &Params) -> Option<String> {
+    if let Ok(Some((id, _))) = basic_credentials(headers) {
+        return Some(id);
+    }
+    if let Some(id) = params.get("client_id") {
+        return Some(id.to_string());
+    }
+    params.get("client_assertion").and_then(unverified_issuer)
+}
+
 /// `Authorization: Basic` with form-encoded id and secret (RFC 6749 section 2.3.1).
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {

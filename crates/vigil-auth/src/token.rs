@@ -1,6 +1,6 @@
 //! `/auth/token`: the authorization_code, refresh_token and client_credentials grants.
 
-use crate::client_auth::{CallingClient, identify};
+use crate::client_auth::{CallingClient, claimed_client_id, identify};
 use crate::db::revoke_family;
 use crate::error::AuthError;
 use crate::events::Subject;
@@ -63,10 +63,10 @@ pub(crate) fn token(
     match result {
         Ok(body) => json_no_store(StatusCode::OK, &body),
         Err(error) => {
-            let client_id = params.get("client_id");
+            let client_id = claimed_client_id(headers, params);
             server
                 .events
-                .token_refused(client_id, grant_type, error.code, peer);
+                .token_refused(client_id.as_deref(), grant_type, error.code, peer);
             error.into_response()
         }
     }

@@ -160,6 +160,13 @@ async fn client_credentials_with_client_secret_basic() {
             .header("www-authenticate")
             .is_some_and(|value| value.starts_with("Basic"))
     );
+    let events = harness.events.all();
+    assert!(
+        events.iter().any(|event| event
+            == "refused Some(\"backend\") Some(\"client_credentials\") invalid_client"),
+        "{events:?}"
+    );
+    assert!(events.iter().all(|event| !event.contains("not-the-secret")));
 
     let public = harness
         .post_form(
