@@ -293,3 +293,51 @@ async fn bad_client_assertions_are_refused() {
         assert_eq!(response.json()["error"], "invalid_client", "{what}");
     }
 }
+
+#[tokio::test]
+async fn an_assertion_must_match_the_named_client_and_the_assertion_type() {
+    let harness = Harness::new();
+    let key = es384_key("es-1");
+    register_jwks_client(&harness, "backend-es", &[&key]);
+    let signed = assertion(&key, claims(&harness, "backend-es", "m1"));
+    let mismatch = harness
+        .post_form(
+            "/auth/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "system/*.rs"),
+                ("client_id", "backend"),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", signed.as_str()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(mismatch.status, StatusCode::UNAUTHORIZED);
+    let wrong_type = harness
+        .post_form(
+            "/auth/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "system/*.rs"),
+                ("client_assertion_type", "urn:example:saml"),
+                ("client_assertion", signed.as_str()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(wrong_type.status, StatusCode::UNAUTHORIZED);
+    // A secret client cannot use an assertion, a JWKS client cannot use a secret.
+    let secret_client = assertion(&key, claims(&harness, "backend", "m2"));
+    assert_eq!(
+        request_with_assertion(&harness, &secret_client)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Neither refusal used up the jti: the assertion still works once.
+    assert_eq!(
+        request_with_assertion(&harness, &signed).await.status,
+        StatusCode::OK
+    );
+}

@@ -543,3 +543,30 @@ async fn discovery_documents_list_the_smart_capabilities() {
     let uris = harness.server.oauth_uris();
     assert_eq!(uris.token, format!("{BASE}/auth/token"));
 }
+
+#[tokio::test]
+async fn the_authorize_request_may_be_posted_and_repeated_parameters_are_refused() {
+    let harness = Harness::new();
+    let pkce = Pkce::new();
+    let request = app_request("patient/*.rs", &pkce, "posted");
+    let page = harness.post_form("/auth/authorize", &request, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("name=\"password\""));
+    let consent = harness
+        .submit_login(&page, "alice", ALICE_PASSWORD, default_peer())
+        .await;
+    assert!(consent.body.contains("value=\"allow\""));
+
+    let mut repeated = app_request("patient/*.rs", &pkce, "r");
+    repeated.push(("scope", "user/*.cruds"));
+    let refused = harness.authorize(&repeated).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.header("location").is_none());
+
+    let openid = harness
+        .get("/.well-known/openid-configuration")
+        .await
+        .json();
+    assert_eq!(openid["issuer"], BASE);
+    assert_eq!(openid["jwks_uri"], format!("{BASE}/auth/jwks"));
+}
