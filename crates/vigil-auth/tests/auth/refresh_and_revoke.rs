@@ -287,3 +287,45 @@ async fn the_token_endpoint_answers_rfc_6749_errors() {
     assert_eq!(json_body.status, StatusCode::BAD_REQUEST);
     assert_eq!(json_body.json()["error"], "invalid_request");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_each_get_their_own_working_token() {
+    let harness = Arc::new(Harness::new());
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let harness = harness.clone();
+        tasks.push(tokio::spawn(async move {
+            let response = harness
+                .post_form(
+                    "/auth/token",
+                    &[
+                        ("grant_type", "client_credentials"),
+                        ("scope", "system/*.rs"),
+                    ],
+                    Some(&basic("backend", BACKEND_SECRET)),
+                )
+                .await;
+            assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+            let token = response.json()["access_token"]
+                .as_str()
+                .expect("token")
+                .to_string();
+            let server = harness.server.clone();
+            tokio::task::spawn_blocking(move || {
+                for _ in 0..20 {
+                    server.verify(&token).expect("verifies");
+                }
+                token
+            })
+            .await
+            .expect("verify task")
+        }));
+    }
+    let mut tokens = Vec::new();
+    for task in tasks {
+        tokens.push(task.await.expect("task"));
+    }
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 12, "every token is distinct");
+}
