@@ -68,6 +68,7 @@ pub(crate) fn start(server: &AuthServer, params: &Params) -> Response {
             &request.client_id,
             &params.subset(&OAUTH_FIELDS),
             None,
+            "",
         ),
         Checked::Refused(response) => response,
     }
@@ -89,6 +90,7 @@ pub(crate) fn login(server: &AuthServer, params: &Params, peer: Option<SocketAdd
             &request.client_id,
             &params.subset(&OAUTH_FIELDS),
             Some(message),
+            username,
         )
     };
     if server.limiter.is_locked(username, address, now) {

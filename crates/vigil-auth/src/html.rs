@@ -67,14 +67,20 @@ fn hidden_inputs(fields: &[(String, String)]) -> String {
         .collect()
 }
 
-/// The login form: `username`, `password`, and the OAuth request in hidden inputs, posted
-/// back to `action`.
+/// The login form: `username` (kept as typed after a failure), `password`, and the OAuth
+/// request in hidden inputs, posted back to `action`.
 pub(crate) fn login_page(
     action: &str,
     client_id: &str,
     hidden: &[(String, String)],
     error: Option<&str>,
+    username: &str,
 ) -> Response {
+    let (user_focus, password_focus) = if username.is_empty() {
+        (" autofocus", "")
+    } else {
+        ("", " autofocus")
+    };
     let error = error
         .map(|message| {
             format!(
@@ -87,11 +93,13 @@ pub(crate) fn login_page(
         "<h1>Sign in to Vigil</h1>\n<p>The application <code>{client}</code> asks to connect \
          to your record.</p>\n{error}<form method=\"post\" action=\"{action}\">\n{hidden}\
          <label for=\"username\">User name</label>\
-         <input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" \
-         required autofocus>\n<label for=\"password\">Password</label>\
+         <input type=\"text\" id=\"username\" name=\"username\" value=\"{username}\" \
+         autocomplete=\"username\" required{user_focus}>\n\
+         <label for=\"password\">Password</label>\
          <input type=\"password\" id=\"password\" name=\"password\" \
-         autocomplete=\"current-password\" required>\n<button type=\"submit\">Sign in</button>\n\
-         </form>",
+         autocomplete=\"current-password\" required{password_focus}>\n\
+         <button type=\"submit\">Sign in</button>\n</form>",
+        username = escape(username),
         client = escape(client_id),
         action = escape(action),
         hidden = hidden_inputs(hidden),

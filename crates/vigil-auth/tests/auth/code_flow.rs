@@ -164,12 +164,24 @@ async fn a_bad_password_shows_the_form_again_and_issues_nothing() {
     assert_eq!(again.status, StatusCode::OK);
     assert!(again.header("location").is_none());
     assert!(again.body.contains("Wrong user name or password"));
+    assert!(
+        again.body.contains("name=\"username\" value=\"alice\""),
+        "the name is kept"
+    );
+    assert!(
+        !again.body.contains("not-her-password"),
+        "the password is not"
+    );
     assert!(again.body.contains("name=\"password\""));
     // An unknown user gets the same answer.
     let unknown = harness
-        .submit_login(&page, "mallory", "whatever-password", default_peer())
+        .submit_login(&page, "<b>mallory\"", "whatever-password", default_peer())
         .await;
     assert!(unknown.body.contains("Wrong user name or password"));
+    assert!(
+        unknown.body.contains("value=\"&lt;b&gt;mallory&quot;\""),
+        "the name is escaped"
+    );
     // The form still carries the request: logging in from it works.
     let consent = harness
         .submit_login(&again, "alice", ALICE_PASSWORD, default_peer())
