@@ -53,4 +53,4 @@ pub use keys::{PREVIOUS_SIGNING_KEY_FILE, SIGNING_KEY_FILE};
 pub use rate_limit::{ADDRESS_THRESHOLD, BASE_LOCKOUT, MAX_LOCKOUT, USER_THRESHOLD};
 pub use records::{ClientKind, ROLES};
 pub use server::{AuthServer, CAPABILITIES, OAuthUris};
-pub use tokens::{OFFLINE_REFRESH_LIFETIME, ONLINE_REFRESH_LIFETIME, VerifiedToken};
+pub use tokens::{OFFLINE_REFRESH_LIFETIME, ONLINE_REFRESH_LIFETIME, VerifiedToken, bearer_token};

@@ -73,6 +73,30 @@ pub struct VerifiedToken {
     pub expires_at: i64,
 }
 
+/// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive, as
+/// RFC 7235 says); `None` for another scheme or an empty token.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
+        .then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_header_value() {
+        assert_eq!(bearer_token("Bearer abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic YTpi"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearer a b"), None);
+        assert_eq!(bearer_token("abc"), None);
+    }
+}
+
 /// What an access token carries, before signing.
 #[derive(Debug, Clone)]
 pub(crate) struct TokenGrant {

@@ -310,3 +310,31 @@ async fn a_token_checked_before_is_refused_right_after_its_user_is_disabled_else
     cli.disable_user("alice").expect("disable");
     assert_eq!(harness.server.verify(&access), Err(TokenError::Revoked));
 }
+
+#[test]
+fn a_bad_configuration_is_refused_with_a_clear_error() {
+    use vigil_auth::{AuthConfig, AuthServer};
+    let dir = tempfile::tempdir().expect("dir");
+    for base in [
+        "",
+        "ftp://x.test",
+        "https://",
+        "https://x.test/fhir?x=1",
+        "x.test/fhir",
+    ] {
+        let error = AuthServer::open(&AuthConfig::new(base, dir.path())).err();
+        assert!(matches!(error, Some(AuthError::Config(_))), "{base:?}");
+    }
+    for lifetime in [0, 3601] {
+        let mut config = AuthConfig::new(BASE, dir.path());
+        config.token_lifetime = lifetime;
+        assert!(
+            matches!(AuthServer::open(&config).err(), Some(AuthError::Config(_))),
+            "{lifetime}"
+        );
+    }
+    let mut config = AuthConfig::new(format!("{BASE}/"), dir.path());
+    config.token_lifetime = 1;
+    let server = AuthServer::open(&config).expect("trailing slash and 1 s are fine");
+    assert_eq!(server.base_url(), BASE);
+}
