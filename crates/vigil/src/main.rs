@@ -37,6 +37,10 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Bulk-load Bundles and NDJSON files into a data directory (offline).
     Import(commands::import::ImportArgs),
+    /// Register, list, disable and rotate OAuth clients (SMART apps, backend services).
+    Client(commands::client::ClientArgs),
+    /// Register, list, disable and rotate users (patients, practitioners, auditors, admins).
+    User(commands::user::UserArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +54,8 @@ fn main() -> ExitCode {
         Command::Fhirpath(args) => commands::fhirpath::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Import(args) => commands::import::run(args),
+        Command::Client(args) => commands::client::run(args),
+        Command::User(args) => commands::user::run(args),
     };
     match result {
         Ok(code) => code,

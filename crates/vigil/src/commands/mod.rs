@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod client;
 pub mod demo;
 pub mod fhirpath;
 pub mod import;
 pub mod migrate;
 pub mod reindex;
 pub mod serve;
+pub mod user;
