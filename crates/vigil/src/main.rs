@@ -3,6 +3,7 @@
 
 mod commands;
 mod runtime;
+mod security;
 mod tls;
 
 use clap::{Parser, Subcommand};

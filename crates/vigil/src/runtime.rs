@@ -24,12 +24,20 @@ pub fn init_logging(filter: &str) {
 
 /// Opens (creating if needed) the store in `data_dir` and builds the service over it.
 pub fn open_service(data_dir: &Path) -> anyhow::Result<(FhirService, Arc<SqliteStore>)> {
+    open_service_with(data_dir, service_config(data_dir))
+}
+
+/// [`open_service`] with the given service settings.
+pub fn open_service_with(
+    data_dir: &Path,
+    config: ServiceConfig,
+) -> anyhow::Result<(FhirService, Arc<SqliteStore>)> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let store = SqliteStore::open(data_dir, SqliteOptions::default())
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
     let store = Arc::new(store);
-    let service = FhirService::open(store.clone(), service_config(data_dir))
+    let service = FhirService::open(store.clone(), config)
         .map_err(|e| anyhow::anyhow!("cannot load the search parameters: {e}"))?;
     Ok((service, store))
 }
@@ -59,6 +67,17 @@ pub fn check_listen_address(listen: SocketAddr, dev: bool, tls: bool) -> anyhow:
     Ok(())
 }
 
+/// Binds the listening socket now (so the address, port 0 resolved, is known before the
+/// server starts).
+pub fn bind(listen: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    listener
+        .set_nonblocking(true)
+        .context("cannot make the listening socket non-blocking")?;
+    Ok(listener)
+}
+
 /// What surrounds the FHIR API at the network edge.
 #[derive(Default)]
 pub struct Edge {
@@ -74,7 +93,7 @@ pub struct Edge {
 pub fn serve(
     service: FhirService,
     store: Arc<SqliteStore>,
-    listen: SocketAddr,
+    listener: std::net::TcpListener,
     api: ApiConfig,
     feeds: Vec<ConsumerRunner>,
     edge: Edge,
@@ -91,9 +110,7 @@ pub fn serve(
         vigil_bulk::ExportWorker::start(service.clone(), Default::default(), &exports)
             .map_err(|e| anyhow::anyhow!("cannot start the export worker: {e}"))?;
     runtime.block_on(async move {
-        let listener = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
+        let listener = TcpListener::from_std(listener).context("cannot listen")?;
         let local = listener.local_addr().context("no local address")?;
         let https = edge.tls.is_some();
         tracing::info!(address = %local, tls = https, "serving FHIR R4");

@@ -38,10 +38,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "vigil demo: {loaded} sample resources in {}; try GET /Patient/ward-14",
         data.display()
     );
+    let listener = runtime::bind(args.listen)?;
     runtime::serve(
         service,
         store,
-        args.listen,
+        listener,
         ApiConfig::default(),
         Vec::new(),
         runtime::Edge::default(),
