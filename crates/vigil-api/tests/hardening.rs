@@ -127,3 +127,54 @@ async fn two_entries_with_one_full_url_are_400() {
         assert_invalid(&answer, kind);
     }
 }
+
+#[tokio::test]
+async fn long_value_lists_and_many_ands_compile_or_are_refused_never_500() {
+    let server = TestServer::new();
+    let list = |prefix: &str, n: usize| -> String {
+        (0..n)
+            .map(|i| format!("{prefix}{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let cases = [
+        ("Patient", format!("name={}", list("n", 600))),
+        ("Patient", format!("name={}", list("n", 5_000))),
+        ("Observation", format!("code={}", list("c", 1_200))),
+        (
+            "Observation",
+            format!("subject={}", list("Patient/p", 1_200)),
+        ),
+        (
+            "Observation",
+            format!("date={}", list("ge2020-01-01T00:00:0", 1_000)),
+        ),
+        ("Patient", format!("_id={}", list("id", 3_000))),
+        (
+            "Patient",
+            (0..10_000)
+                .map(|i| format!("name=a{i}"))
+                .collect::<Vec<_>>()
+                .join("&"),
+        ),
+    ];
+    for (resource_type, query) in cases {
+        // Long queries go in a POST _search body, as clients send them.
+        let answer = server
+            .raw(
+                "POST",
+                &format!("/{resource_type}/_search"),
+                Some(query.clone().into_bytes()),
+                &[("content-type", "application/x-www-form-urlencoded")],
+            )
+            .await;
+        assert!(
+            answer.status == StatusCode::OK || answer.status == StatusCode::BAD_REQUEST,
+            "{} for a query of {} bytes: {}",
+            answer.status,
+            query.len(),
+            &answer.text()[..answer.text().len().min(300)]
+        );
+        assert!(answer.json()["resourceType"].is_string(), "a FHIR body");
+    }
+}
