@@ -12,13 +12,17 @@
 
 #![deny(missing_docs)]
 
+mod auth;
 pub mod error;
+mod headers;
 pub mod negotiate;
 mod request;
 mod response;
 pub mod routes;
 
+pub use auth::{Authenticator, Identity, Refusal};
 pub use error::ApiError;
+pub use headers::harden;
 
 use axum::Router;
 use std::sync::Arc;
@@ -26,13 +30,16 @@ use vigil_bulk::ExportWaker;
 use vigil_service::FhirService;
 
 /// Settings of the HTTP layer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiConfig {
     /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: usize,
     /// The public base URL (e.g. `https://fhir.example.org/r4`); when absent, links are built
     /// from the request's `Host` header as `http://{host}`.
     pub base_url: Option<String>,
+    /// Verifies bearer tokens; `None` is development mode (no authentication, every caller
+    /// is the development principal).
+    pub authenticator: Option<Arc<dyn Authenticator>>,
 }
 
 impl Default for ApiConfig {
@@ -40,7 +47,18 @@ impl Default for ApiConfig {
         ApiConfig {
             max_body_bytes: 16 * 1024 * 1024,
             base_url: None,
+            authenticator: None,
         }
+    }
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("base_url", &self.base_url)
+            .field("authentication", &self.authenticator.is_some())
+            .finish()
     }
 }
 

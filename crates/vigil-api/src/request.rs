@@ -1,14 +1,13 @@
 //! Reading a request: query parameters, base URL, the request context (an extractor, built
 //! once per request), body (with its size limit), `If-Match`.
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Identity};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use serde_json::Value;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use vigil_model::IssueType;
 use vigil_service::{Principal, RequestContext};
@@ -44,22 +43,38 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// The request context of a REST call, as an extractor: who (until the security issue lands,
-/// every caller is the development principal), from where (the TCP peer from axum's
+/// The request context of a REST call, as an extractor: who (the [`Identity`] the
+/// authentication middleware verified, or the development principal when authentication is
+/// off), why (`X-Purpose-Of-Use`, and `X-Break-Glass-Reason` for an emergency access), from where (the TCP peer from axum's
 /// `ConnectInfo`, never a forwarded header; absent when the router is driven in-process), a
 /// request id (`X-Request-Id` when sent, up to 128 characters, else a new one) and the base
 /// URL. Built once per request; handlers take it as an argument.
 pub(crate) struct Context(pub(crate) RequestContext);
 
 impl FromRequestParts<AppState> for Context {
-    type Rejection = Infallible;
+    type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let headers = &parts.headers;
-        let mut context = RequestContext::new(Principal::Developer, &base_url(state, headers));
+        let identity = parts.extensions.get::<Identity>();
+        let mut context = match (identity, &state.config.authenticator) {
+            (Some(identity), _) => from_identity(identity, &base_url(state, headers)),
+            (None, None) => RequestContext::new(Principal::Developer, &base_url(state, headers)),
+            // The middleware runs before every route that builds a context; reaching here
+            // without an identity is a routing mistake, never an open door.
+            (None, Some(_)) => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    IssueType::Login,
+                    "this request needs an access token (Authorization: Bearer)",
+                ));
+            }
+        };
+        context.purpose_of_use = short_header(headers, "x-purpose-of-use");
+        context.break_glass_reason = short_header(headers, "x-break-glass-reason");
         if let Some(id) = headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
@@ -73,6 +88,33 @@ impl FromRequestParts<AppState> for Context {
             .map(|ConnectInfo(addr)| *addr);
         Ok(Context(context))
     }
+}
+
+/// The request context of a verified identity. A user whose FHIR resource is a Patient is
+/// always confined to that patient, whatever the launch asked for.
+fn from_identity(identity: &Identity, base_url: &str) -> RequestContext {
+    let mut context = RequestContext::new(identity.principal.clone(), base_url);
+    context.client_id = identity.client_id.clone();
+    context.scopes = identity.scopes.clone();
+    context.roles = identity.roles.clone();
+    context.fhir_user = identity.fhir_user.clone();
+    let own_patient = identity
+        .fhir_user
+        .as_deref()
+        .and_then(|user| user.strip_prefix("Patient/"))
+        .map(str::to_owned);
+    context.patient = own_patient.or_else(|| identity.patient.clone());
+    context
+}
+
+/// A header's value when it is short printable text (up to 256 characters).
+fn short_header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 256)
+        .map(str::to_owned)
 }
 
 /// Reads the body up to the configured limit (413 beyond it).
@@ -136,8 +178,4 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     })
 }
 
-/// `W/"3"`, `"3"` or `3` as a version number.
-pub(crate) fn parse_etag(text: &str) -> Option<u64> {
-    let text = text.strip_prefix("W/").unwrap_or(text);
-    text.trim_matches('"').parse().ok()
-}
+pub(crate) use vigil_service::bundle::parse_etag;

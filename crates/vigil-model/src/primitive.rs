@@ -138,7 +138,7 @@ impl Primitive {
             Primitive::Integer => int_in_range(s, true, i64::from(i32::MIN), i64::from(i32::MAX)),
             Primitive::PositiveInt => int_in_range(s, false, 1, i64::from(i32::MAX)),
             Primitive::UnsignedInt => int_in_range(s, false, 0, i64::from(i32::MAX)),
-            Primitive::Decimal => is_decimal(s),
+            Primitive::Decimal => is_decimal(s) && decimal_in_range(s),
             Primitive::String | Primitive::Markdown => {
                 if s.len() > MAX_STRING_BYTES {
                     return Err(PrimitiveError::TooLong);
@@ -216,7 +216,9 @@ fn format_hint(p: Primitive) -> &'static str {
         Primitive::Integer => "not a valid integer (whole number in 32-bit range)",
         Primitive::PositiveInt => "not a valid positiveInt (1..2147483647)",
         Primitive::UnsignedInt => "not a valid unsignedInt (0..2147483647)",
-        Primitive::Decimal => "not a valid decimal",
+        Primitive::Decimal => {
+            "not a valid decimal, or beyond the magnitudes this server orders (1e-307 to 1e308, or 0)"
+        }
         Primitive::String | Primitive::Markdown => {
             "not a valid string (empty, or control characters other than whitespace)"
         }
@@ -259,6 +261,22 @@ fn int_in_range(s: &str, signed: bool, min: i64, max: i64) -> bool {
     }
     let n = if negative { -n } else { n };
     (min..=max).contains(&n)
+}
+
+/// Whether a decimal's magnitude is one the search index orders: zero, or between about
+/// 1e-307 and 1e308 (a double's normal range). Beyond it the index could neither find nor
+/// order the value (`1e400` would be infinite, `1e-400` would be zero), so it is refused
+/// rather than stored unsearchable (docs/conformance.md).
+fn decimal_in_range(s: &str) -> bool {
+    let Ok(value) = s.parse::<f64>() else {
+        return false;
+    };
+    if !value.is_finite() {
+        return false;
+    }
+    let mantissa = s.split(['e', 'E']).next().unwrap_or(s);
+    let written_zero = mantissa.bytes().all(|b| matches!(b, b'0' | b'.' | b'-'));
+    written_zero || value.abs() >= f64::MIN_POSITIVE
 }
 
 /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
@@ -543,8 +561,15 @@ mod tests {
                 "1e3",
                 "-1.2E-10",
                 "123456789012345678901234567890",
+                "1e308",
+                "2.3e-307",
+                "0e-500",
+                "0.000",
             ],
-            &["", "01", "1.", ".5", "1e", "+1", "1.5.5", "NaN", "- 1"],
+            &[
+                "", "01", "1.", ".5", "1e", "+1", "1.5.5", "NaN", "- 1", "1e400", "-1e309",
+                "1.0e-400", "1e-320",
+            ],
         );
     }
 

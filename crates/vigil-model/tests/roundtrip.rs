@@ -4,13 +4,15 @@
 use proptest::prelude::*;
 use vigil_model::{json, parse_resource, validate};
 
-/// Decimals in FHIR's lexical form (exponent written the way serde_json writes it back).
+/// Decimals in FHIR's lexical form (exponent written the way serde_json writes it back),
+/// within the magnitudes the server stores (exponents up to 99; beyond about 1e308 or below
+/// 1e-307 a decimal is refused: `beyond_range_decimals_are_refused`).
 fn decimal() -> impl Strategy<Value = String> {
     (
         any::<bool>(),
         prop_oneof![Just("0".to_string()), "[1-9][0-9]{0,30}"],
         proptest::option::of("[0-9]{1,20}"),
-        proptest::option::of(("[+-]", "[0-9]{1,3}")),
+        proptest::option::of(("[+-]", "[0-9]{1,2}")),
     )
         .prop_map(|(negative, int, frac, exp)| {
             let mut s = String::new();
@@ -43,6 +45,15 @@ proptest! {
         let input = observation(&d, "\"x\"");
         let value = parse_resource(input.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(String::from_utf8(json::to_vec(&value)).unwrap(), input);
+    }
+
+    #[test]
+    fn beyond_range_decimals_are_refused(mantissa in "[1-9](\\.[0-9]{1,5})?", exponent in 310u32..5000, negative in any::<bool>()) {
+        let sign = if negative { "-" } else { "" };
+        for value in [format!("{mantissa}e{exponent}"), format!("{mantissa}e-{exponent}")] {
+            let input = observation(&format!("{sign}{value}"), "\"x\"");
+            prop_assert!(parse_resource(input.as_bytes()).is_err(), "{} accepted", value);
+        }
     }
 
     #[test]

@@ -78,9 +78,17 @@ pub fn parse(text: &str) -> Option<DateRange> {
     };
     let mut parts = date.split('-');
     let year = i64::from(digits(parts.next()?, 4)?);
-    let month = parts.next().map(|m| digits(m, 2)).unwrap_or(Some(0))?;
-    let day = parts.next().map(|d| digits(d, 2)).unwrap_or(Some(0))?;
-    if parts.next().is_some() {
+    // A month or day written is 01 or more (`2020-00`, `0000-00-00` are malformed, not a
+    // year); FHIR has no year 0000.
+    let month = parts
+        .next()
+        .map(|m| digits(m, 2).filter(|m| *m > 0))
+        .unwrap_or(Some(0))?;
+    let day = parts
+        .next()
+        .map(|d| digits(d, 2).filter(|d| *d > 0))
+        .unwrap_or(Some(0))?;
+    if parts.next().is_some() || year == 0 {
         return None;
     }
     if month > 12 || (month == 0 && day != 0) || day > days_in_month(year, month.max(1)) {
@@ -240,6 +248,10 @@ mod tests {
             ("2015-01-01T10:00:00.Z", None),
             ("", None),
             ("abcd", None),
+            ("0000-00-00", None),
+            ("2015-00", None),
+            ("2015-01-00", None),
+            ("0000", None),
         ];
         for (text, expected) in cases {
             assert_eq!(

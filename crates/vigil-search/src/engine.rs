@@ -10,7 +10,7 @@ use crate::criteria::parse::Parser;
 use crate::error::SearchError;
 use crate::extract::{Extractor, SkippedDefinition};
 use crate::matcher::CompiledQuery;
-use crate::query::{SearchRequest, SearchScope, TotalMode};
+use crate::query::{Confinement, SearchRequest, SearchScope, TotalMode};
 use crate::registry::SearchParameterRegistry;
 use crate::runner::{QueryRunner, StoreRunner, TransactionRunner};
 use crate::search::{self, SearchResult};
@@ -138,22 +138,43 @@ impl SearchEngine {
         query: &str,
         limit: usize,
     ) -> Result<Vec<String>, SearchError> {
-        self.ids(&mut StoreRunner(store), resource_type, query, limit)
+        self.ids(&mut StoreRunner(store), resource_type, query, limit, None)
     }
 
-    /// [`Self::matching_ids`] inside a unit of work (sees its uncommitted writes).
+    /// [`Self::matching_ids`] confined to a compartment (see [`Confinement`]) when one is
+    /// given.
+    pub fn matching_ids_confined(
+        &self,
+        store: &dyn Store,
+        resource_type: &str,
+        query: &str,
+        limit: usize,
+        confine: Option<&Confinement>,
+    ) -> Result<Vec<String>, SearchError> {
+        self.ids(
+            &mut StoreRunner(store),
+            resource_type,
+            query,
+            limit,
+            confine,
+        )
+    }
+
+    /// [`Self::matching_ids_confined`] inside a unit of work (sees its uncommitted writes).
     pub fn matching_ids_in(
         &self,
         transaction: &mut dyn Transaction,
         resource_type: &str,
         query: &str,
         limit: usize,
+        confine: Option<&Confinement>,
     ) -> Result<Vec<String>, SearchError> {
         self.ids(
             &mut TransactionRunner(transaction),
             resource_type,
             query,
             limit,
+            confine,
         )
     }
 
@@ -163,6 +184,7 @@ impl SearchEngine {
         resource_type: &str,
         query: &str,
         limit: usize,
+        confine: Option<&Confinement>,
     ) -> Result<Vec<String>, SearchError> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -185,6 +207,7 @@ impl SearchEngine {
         request.strict = true;
         request.count = Some(limit);
         request.total = Some(TotalMode::None);
+        request.confine = confine.cloned();
         let result = search::run(self, runner, &request, limit)?;
         Ok(result
             .matches

@@ -16,7 +16,7 @@ use vigil_store::{IndexRow, IndexValue};
 use crate::error::{SearchError, SearchErrorKind};
 use crate::index::composite::composite_values;
 use crate::index::{
-    ParsedReference, Selected, parse_reference, quantity_values, rows_for, token_values,
+    ParsedReference, RowSet, Selected, parse_reference, quantity_values, rows_for, token_values,
 };
 use crate::registry::{BoundParameter, ParamType, SearchParameterRegistry, type_filters};
 
@@ -137,6 +137,16 @@ impl Extractor {
         resource: &Value,
         wanted: impl Fn(&Program) -> bool,
     ) -> Result<Vec<IndexRow>, SearchError> {
+        Ok(self.row_set(resource_type, resource, wanted)?.into_rows())
+    }
+
+    /// The rows as a [`RowSet`] (which counts its comparisons, for the linearity tests).
+    fn row_set(
+        &self,
+        resource_type: &str,
+        resource: &Value,
+        wanted: impl Fn(&Program) -> bool,
+    ) -> Result<RowSet, SearchError> {
         let Some(programs) = self.programs.get(resource_type) else {
             return Err(SearchError::new(
                 SearchErrorKind::UnknownResourceType,
@@ -146,7 +156,7 @@ impl Extractor {
         };
         let resolver = StubResolver;
         let context = Context::new(resource).resolver(&resolver);
-        let mut rows = Vec::new();
+        let mut rows = RowSet::default();
         for program in programs.iter().filter(|program| wanted(program)) {
             let items = program.expression.evaluate(&context).map_err(|error| {
                 SearchError::internal(
@@ -234,7 +244,7 @@ fn composite_rows(
     resource: &Value,
     element: &Value,
     fhir_type: Option<&str>,
-    rows: &mut Vec<IndexRow>,
+    rows: &mut RowSet,
 ) -> Result<(), SearchError> {
     let resolver = StubResolver;
     let context = Context::new(resource)
@@ -271,9 +281,7 @@ fn composite_rows(
                 param: program.code.clone(),
                 value,
             };
-            if !rows.contains(&row) {
-                rows.push(row);
-            }
+            rows.push(row);
         }
     }
     Ok(())
@@ -296,4 +304,45 @@ fn selected<'a>(item: &Item<'a>) -> Option<Selected<'a>> {
             unit: quantity.unit.to_string(),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::SearchParameterRegistry;
+
+    /// The rows and row comparisons of a Patient with `n` distinct names (each also repeated
+    /// once, so half the rows are duplicates).
+    fn work(extractor: &Extractor, n: usize) -> (usize, usize) {
+        let names: Vec<Value> = (0..n)
+            .flat_map(|i| {
+                let name = serde_json::json!({"family": format!("Family{i}"), "given": [format!("Given{i}")]});
+                [name.clone(), name]
+            })
+            .collect();
+        let patient = serde_json::json!({"resourceType": "Patient", "name": names});
+        let rows = extractor.row_set("Patient", &patient, |_| true).unwrap();
+        (rows.len(), rows.comparisons())
+    }
+
+    #[test]
+    fn extraction_work_grows_linearly_with_the_input() {
+        let extractor = Extractor::new(&SearchParameterRegistry::r4());
+        let (rows_small, compared_small) = work(&extractor, 2_000);
+        let (rows_large, compared_large) = work(&extractor, 4_000);
+        assert!(
+            rows_large >= 2 * rows_small - 10,
+            "{rows_small} -> {rows_large}"
+        );
+        // Each duplicate costs one comparison (plus rare hash collisions): twice the input,
+        // about twice the comparisons; a scan per row would make it four times.
+        assert!(
+            compared_small >= 2_000,
+            "duplicates are compared: {compared_small}"
+        );
+        assert!(
+            compared_large <= 2 * compared_small + compared_small / 10,
+            "{compared_small} -> {compared_large}"
+        );
+    }
 }

@@ -51,7 +51,9 @@ pub use engine::{SearchEngine, SearchOptions};
 pub use error::{SearchError, SearchErrorKind};
 pub use extract::SkippedDefinition;
 pub use matcher::{Candidate, CompiledQuery, MatchContext, NoContext, StoreMatchContext};
-pub use query::{IncludeSpec, SearchRequest, SearchScope, SortKey, SummaryMode, TotalMode};
+pub use query::{
+    Confinement, IncludeSpec, SearchRequest, SearchScope, SortKey, SummaryMode, TotalMode,
+};
 pub use registry::{BoundParameter, ParamType, SearchParameterDef, SearchParameterRegistry};
 pub use runner::{QueryRunner, StoreRunner, TransactionRunner};
 pub use search::SearchResult;

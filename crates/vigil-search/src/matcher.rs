@@ -284,6 +284,28 @@ impl CompiledQuery {
                 }
                 Ok(false)
             }
+            Criterion::All(list) => {
+                for criterion in list {
+                    if !self.evaluate(criterion, candidate, context)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Criterion::PerType(list) => {
+                let Some((_, criteria)) = list
+                    .iter()
+                    .find(|(resource_type, _)| *resource_type == candidate.resource_type)
+                else {
+                    return Ok(false);
+                };
+                for criterion in criteria {
+                    if !self.evaluate(criterion, candidate, context)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
             Criterion::Content { narrative, phrases } => {
                 let text = if *narrative {
                     crate::full_text::narrative_words(candidate.resource)

@@ -136,12 +136,12 @@ fn prepare(
         .with_expansions(expansions)
         .with_full_text(engine.options().full_text);
     criteria.extend(parser.parse_filters(&types, &request.filters)?);
+    if let Some(confinement) = &request.confine {
+        criteria = confinement.apply(&types, criteria)?;
+    }
     let mut warnings = parser.warnings;
     let columns = sort_columns(engine, request, &types, &mut warnings)?;
-    let clauses: Vec<_> = criteria
-        .iter()
-        .map(|criterion| render::clause(dialect, &types, criterion, 0))
-        .collect();
+    let clauses = render::clauses(dialect, &types, &criteria, 0);
     let filter = render_where(dialect, "r", &types, &clauses);
     let cursor = request
         .cursor

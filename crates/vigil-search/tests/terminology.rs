@@ -415,7 +415,13 @@ fn a_value_set_written_in_the_same_transaction_is_seen() {
                 index,
             })?;
             let found = engine_in_tx
-                .matching_ids_in(tx, "Observation", "code:in=http://example.org/vs/tx", 10)
+                .matching_ids_in(
+                    tx,
+                    "Observation",
+                    "code:in=http://example.org/vs/tx",
+                    10,
+                    None,
+                )
                 .map_err(|e| {
                     vigil_store::StoreError::new(
                         vigil_store::StoreErrorKind::Unsupported,

@@ -79,6 +79,9 @@ impl FhirService {
         if self.config.export_dir.is_some() {
             rest["operation"] = json!([{"name": "export", "definition": EXPORT_SYSTEM}]);
         }
+        if let Some(security) = &self.config.rest_security {
+            rest["security"] = security.clone();
+        }
         json!({
             "resourceType": "CapabilityStatement",
             "status": "active",

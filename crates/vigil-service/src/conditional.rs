@@ -129,10 +129,13 @@ impl Unit<'_> {
     ) -> Result<Resolution, ServiceError> {
         check_criteria(criteria)?;
         self.allow(&Access::to_type(Action::Search, resource_type))?;
-        let ids = self
-            .service
-            .search
-            .matching_ids_in(self.tx, resource_type, criteria, 2)?;
+        let ids = self.service.search.matching_ids_in(
+            self.tx,
+            resource_type,
+            criteria,
+            2,
+            crate::confine::confinement(self.context).as_ref(),
+        )?;
         Ok(resolution(ids))
     }
 
@@ -161,9 +164,13 @@ impl FhirService {
         self.check_type(resource_type)?;
         check_criteria(criteria)?;
         self.allow(context, &Access::to_type(Action::Search, resource_type))?;
-        let ids = self
-            .search
-            .matching_ids(self.store.as_ref(), resource_type, criteria, 2)?;
+        let ids = self.search.matching_ids_confined(
+            self.store.as_ref(),
+            resource_type,
+            criteria,
+            2,
+            crate::confine::confinement(context).as_ref(),
+        )?;
         Ok(resolution(ids))
     }
 

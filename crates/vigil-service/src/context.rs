@@ -71,6 +71,8 @@ pub struct RequestContext {
     pub client_id: Option<String>,
     /// The patient in context (SMART `patient` launch context), if any.
     pub patient: Option<String>,
+    /// The user's FHIR resource (`Practitioner/7`, `Patient/123`), when known.
+    pub fhir_user: Option<String>,
     /// Granted scopes (SMART style, e.g. `user/*.rs`); empty in development mode.
     pub scopes: Vec<String>,
     /// Roles of the principal (e.g. `nurse`, `admin`); empty in development mode.
@@ -96,6 +98,7 @@ impl RequestContext {
             principal,
             client_id: None,
             patient: None,
+            fhir_user: None,
             scopes: Vec::new(),
             roles: Vec::new(),
             remote_addr: None,

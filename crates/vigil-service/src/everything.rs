@@ -99,7 +99,11 @@ impl FhirService {
             context,
             &crate::authz::Access::to_resource(operation, "Patient", patient_id, None),
         )?;
-        match self.store.read("Patient", patient_id)? {
+        let found = self.store.read("Patient", patient_id)?;
+        if !self.read_visible(context, found.as_ref())? {
+            return Err(crate::confine::unknown("Patient", patient_id));
+        }
+        match found {
             None => {
                 return Err(ServiceError::not_found(format!(
                     "Patient/{patient_id} is not known"

@@ -26,7 +26,7 @@ pub struct HistoryPage {
     /// Versions, newest first.
     pub versions: Vec<StoredVersion>,
     /// All versions the query covers.
-    pub total: u64,
+    pub total: Option<u64>,
     /// Cursor of the next page, when there is one.
     pub next: Option<u64>,
 }
@@ -54,10 +54,9 @@ impl FhirService {
                         None,
                     ),
                 )?;
-                if self.store.read(resource_type, id)?.is_none() {
-                    return Err(ServiceError::not_found(format!(
-                        "{resource_type}/{id} is not known"
-                    )));
+                let current = self.store.read(resource_type, id)?;
+                if current.is_none() || !self.read_visible(context, current.as_ref())? {
+                    return Err(crate::confine::unknown(resource_type, id));
                 }
             }
         }
@@ -87,8 +86,15 @@ impl FhirService {
         };
         // An entry the caller may not see is left out (the cursor is taken before, so paging
         // is unchanged).
+        let listed = versions.len();
         versions.retain(|v| self.allows_version(context, crate::authz::Action::History, v));
-        let total = self.store.history_count(&query)?;
+        // A count over entries the caller may not see (another patient's, refused ones) would
+        // tell that they exist: no total then.
+        let total = if versions.len() < listed || crate::confine::confinement(context).is_some() {
+            None
+        } else {
+            Some(self.store.history_count(&query)?)
+        };
         let page = HistoryPage {
             versions,
             total,
@@ -173,7 +179,9 @@ fn history_bundle(
         json!({"lastUpdated": format_instant(crate::now_micros())}),
     );
     bundle.insert("type".into(), json!("history"));
-    bundle.insert("total".into(), json!(page.total));
+    if let Some(total) = page.total {
+        bundle.insert("total".into(), json!(total));
+    }
     bundle.insert("link".into(), Value::Array(links));
     if !entries.is_empty() {
         bundle.insert("entry".into(), Value::Array(entries));

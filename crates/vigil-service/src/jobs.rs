@@ -6,7 +6,7 @@ use crate::authz::{Access, Action};
 use crate::{FhirService, RequestContext, ServiceError};
 use serde_json::Value;
 use std::collections::HashSet;
-use vigil_search::{SearchRequest, SearchScope, TotalMode};
+use vigil_search::{SearchEngine, SearchRequest, SearchScope, TotalMode};
 use vigil_store::{IndexValue, JobRecord, StoredVersion};
 
 pub use vigil_store::SnapshotScan;
@@ -77,6 +77,7 @@ impl FhirService {
         request.strict = true;
         request.count = Some(among.map_or(0, <[&str]>::len));
         request.total = Some(TotalMode::None);
+        request.confine = crate::confine::confinement(context);
         let result = self.search.search(self.store.as_ref(), &request)?;
         Ok(result.matches.into_iter().map(|v| v.id).collect())
     }
@@ -90,31 +91,7 @@ impl FhirService {
         id: &str,
         resource: &Value,
     ) -> Result<Vec<String>, ServiceError> {
-        if resource_type == "Patient" {
-            return Ok(vec![id.to_owned()]);
-        }
-        let Some(compartment) = vigil_model::schema::compartment("Patient") else {
-            return Ok(Vec::new());
-        };
-        let params = compartment.params(resource_type);
-        if params.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut rows = Vec::new();
-        for param in params {
-            rows.extend(self.search.parameter_rows(resource_type, param, resource)?);
-        }
-        Ok(rows
-            .into_iter()
-            .filter_map(|row| match row.value {
-                IndexValue::Reference {
-                    target_type: Some(t),
-                    target_id: Some(id),
-                    ..
-                } if t == "Patient" => Some(id),
-                _ => None,
-            })
-            .collect())
+        patient_compartments(&self.search, resource_type, id, resource)
     }
 
     /// Stores a new durable job; `Conflict` if its id exists.
@@ -146,4 +123,42 @@ impl FhirService {
     pub fn delete_job(&self, id: &str) -> Result<bool, ServiceError> {
         Ok(self.store.delete_job(id)?)
     }
+}
+
+/// The Patient ids `resource` (of `resource_type`) refers to through the Patient compartment's
+/// parameters; for a Patient, its own id. Empty for types outside the compartment.
+pub(crate) fn patient_compartments(
+    search: &SearchEngine,
+    resource_type: &str,
+    id: &str,
+    resource: &Value,
+) -> Result<Vec<String>, ServiceError> {
+    if resource_type == "Patient" {
+        return Ok(vec![id.to_owned()]);
+    }
+    let Some(compartment) = vigil_model::schema::compartment("Patient") else {
+        return Ok(Vec::new());
+    };
+    let params = compartment.params(resource_type);
+    if params.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows = Vec::new();
+    for param in params {
+        rows.extend(search.parameter_rows(resource_type, param, resource)?);
+    }
+    let mut ids: Vec<String> = rows
+        .into_iter()
+        .filter_map(|row| match row.value {
+            IndexValue::Reference {
+                target_type: Some(t),
+                target_id: Some(id),
+                ..
+            } if t == "Patient" => Some(id),
+            _ => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }

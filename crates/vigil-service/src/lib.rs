@@ -26,7 +26,9 @@ mod audit;
 mod authz;
 pub mod bundle;
 mod capability;
+mod care;
 mod conditional;
+mod confine;
 mod context;
 mod error;
 mod everything;
@@ -38,6 +40,7 @@ mod meta;
 mod reindex;
 mod search;
 mod search_access;
+mod smart;
 mod unit;
 
 pub use audit::{
@@ -56,6 +59,7 @@ pub use interactions::{
 };
 pub use jobs::{SnapshotPage, SnapshotScan};
 pub use reindex::ReindexReport;
+pub use smart::{ResourceScope, ScopeContext, SmartAuthorizer};
 pub use unit::{Unit, breaks_unit};
 pub use vigil_model::instant::{format_instant, now_micros, parse_instant_micros};
 pub use vigil_patch::{PatchDocument, PatchError, PatchErrorKind, PatchFormat};
@@ -81,6 +85,9 @@ pub struct ServiceConfig {
     /// Most resources (matches) one `$everything` Bundle holds when the client asks for no
     /// pages (no `_count`); beyond it the Bundle says so and links to the rest.
     pub everything_max_resources: usize,
+    /// `rest.security` of the CapabilityStatement (the SMART security extension with the
+    /// authorization server's `oauth-uris`), when authentication is on.
+    pub rest_security: Option<serde_json::Value>,
 }
 
 impl Default for ServiceConfig {
@@ -91,6 +98,7 @@ impl Default for ServiceConfig {
             default_page_size: 50,
             export_dir: None,
             everything_max_resources: 10_000,
+            rest_security: None,
         }
     }
 }
@@ -124,6 +132,16 @@ impl FhirService {
     /// The same service asking `authorizer` for every access (the default is [`AllowAll`]).
     pub fn with_authorizer(self, authorizer: Arc<dyn Authorizer>) -> Self {
         FhirService { authorizer, ..self }
+    }
+
+    /// The same service under the SMART on FHIR policy ([`SmartAuthorizer`]): scopes,
+    /// roles and v2 restrictions decide every access.
+    pub fn with_smart_authorization(self) -> Self {
+        let authorizer = Arc::new(SmartAuthorizer::new(
+            self.search.clone(),
+            self.store.clone(),
+        ));
+        self.with_authorizer(authorizer)
     }
 
     /// The same service calling `audit` at the end of every unit of work (the default is

@@ -44,6 +44,7 @@ impl FhirService {
         if let Some(count) = request.count {
             request.count = Some(count.min(self.config.max_page_size));
         }
+        request.confine = crate::confine::confinement(context);
         self.narrow_system_search(context, &mut request)?;
         self.allow_search(context, &request)?;
         let mut result = self.search.search(self.store.as_ref(), &request)?;

@@ -203,6 +203,11 @@ fn references(version: &StoredVersion) -> HashSet<String> {
         return found;
     };
     let _ = for_each_reference(&mut resource, &mut |reference| {
+        // A versioned reference (`Type/id/_history/3`, also absolute) names the resource.
+        let reference = match reference.rsplit_once("/_history/") {
+            Some((resource, version)) if !version.contains('/') => resource,
+            _ => reference,
+        };
         let mut parts = reference.rsplit('/');
         if let (Some(id), Some(resource_type)) = (parts.next(), parts.next()) {
             found.insert(format!("{resource_type}/{id}"));
@@ -248,8 +253,18 @@ mod tests {
             version("Organization", "x", &[]),
             // A revinclude of the kept match.
             version("Provenance", "v", &["http://h/fhir/Observation/o2"]),
+            // One naming a version of it.
+            version("Provenance", "w", &["Observation/o2/_history/1"]),
         ];
         let names: Vec<String> = linked_includes(&kept, included).iter().map(key).collect();
-        assert_eq!(names, ["Patient/p2", "Organization/y", "Provenance/v"]);
+        assert_eq!(
+            names,
+            [
+                "Patient/p2",
+                "Organization/y",
+                "Provenance/v",
+                "Provenance/w"
+            ]
+        );
     }
 }

@@ -78,6 +78,7 @@ impl FhirService {
         context: &RequestContext,
         access: &Access<'_>,
     ) -> Result<(), ServiceError> {
+        self.confine_access(context, access)?;
         self.authorizer
             .authorize(context, access)
             .map_err(|denied| self.audit_denied(context, access, forbidden(access, &denied)))
@@ -91,6 +92,9 @@ impl FhirService {
         action: Action<'_>,
         version: &StoredVersion,
     ) -> bool {
+        if !self.version_visible(context, version) {
+            return false;
+        }
         let content = Content::text(&version.content);
         let access =
             Access::to_resource(action, &version.resource_type, &version.id, Some(&content));

@@ -3,6 +3,8 @@
 
 mod commands;
 mod runtime;
+mod security;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -38,6 +40,10 @@ enum Command {
     Import(commands::import::ImportArgs),
     /// Audit trail tools: `vigil audit verify --data DIR`.
     Audit(commands::audit::AuditArgs),
+    /// Register, list, disable and rotate OAuth clients (SMART apps, backend services).
+    Client(commands::client::ClientArgs),
+    /// Register, list, disable and rotate users (patients, practitioners, auditors, admins).
+    User(commands::user::UserArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +58,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => commands::bench::run(args),
         Command::Import(args) => commands::import::run(args),
         Command::Audit(args) => commands::audit::run(args),
+        Command::Client(args) => commands::client::run(args),
+        Command::User(args) => commands::user::run(args),
     };
     match result {
         Ok(code) => code,

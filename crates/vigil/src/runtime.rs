@@ -24,12 +24,20 @@ pub fn init_logging(filter: &str) {
 
 /// Opens (creating if needed) the store in `data_dir` and builds the service over it.
 pub fn open_service(data_dir: &Path) -> anyhow::Result<(FhirService, Arc<SqliteStore>)> {
+    open_service_with(data_dir, service_config(data_dir))
+}
+
+/// [`open_service`] with the given service settings.
+pub fn open_service_with(
+    data_dir: &Path,
+    config: ServiceConfig,
+) -> anyhow::Result<(FhirService, Arc<SqliteStore>)> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let store = SqliteStore::open(data_dir, SqliteOptions::default())
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
     let store = Arc::new(store);
-    let service = FhirService::open(store.clone(), service_config(data_dir))
+    let service = FhirService::open(store.clone(), config)
         .map_err(|e| anyhow::anyhow!("cannot load the search parameters: {e}"))?;
     Ok((service, store))
 }
@@ -51,19 +59,41 @@ pub fn service_config(data_dir: &Path) -> ServiceConfig {
     }
 }
 
-/// Refuses non-loopback addresses while no authentication exists: `--dev` (no
-/// authentication) is allowed on loopback only, and until the security issue lands every mode
-/// is `--dev`.
-pub fn check_listen_address(listen: SocketAddr, dev: bool) -> anyhow::Result<()> {
-    if !listen.ip().is_loopback() {
-        if dev {
-            bail!("--dev (no authentication) may only listen on a loopback address, not {listen}");
-        }
+/// Where a server may listen: `--dev` (no authentication) only on loopback; with
+/// authentication, plain HTTP only on loopback and any other address only with TLS.
+pub fn check_listen_address(listen: SocketAddr, dev: bool, tls: bool) -> anyhow::Result<()> {
+    if listen.ip().is_loopback() {
+        return Ok(());
+    }
+    if dev {
+        bail!("--dev (no authentication) may only listen on a loopback address, not {listen}");
+    }
+    if !tls {
         bail!(
-            "authentication is not available yet, so Vigil serves only on loopback; {listen} is not a loopback address"
+            "{listen} is not a loopback address: serving it needs TLS (--tls-cert and --tls-key)"
         );
     }
     Ok(())
+}
+
+/// Binds the listening socket now (so the address, port 0 resolved, is known before the
+/// server starts).
+pub fn bind(listen: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    listener
+        .set_nonblocking(true)
+        .context("cannot make the listening socket non-blocking")?;
+    Ok(listener)
+}
+
+/// What surrounds the FHIR API at the network edge.
+#[derive(Default)]
+pub struct Edge {
+    /// TLS, when `--tls-cert`/`--tls-key` are given.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Routes served beside the FHIR API (the authorization server).
+    pub routes: Option<axum::Router>,
 }
 
 /// Serves `service` on `listen` until Ctrl-C or SIGTERM; in-flight requests finish first,
@@ -72,9 +102,10 @@ pub fn check_listen_address(listen: SocketAddr, dev: bool) -> anyhow::Result<()>
 pub fn serve(
     service: FhirService,
     store: Arc<SqliteStore>,
-    listen: SocketAddr,
+    listener: std::net::TcpListener,
     api: ApiConfig,
     feeds: Vec<ConsumerRunner>,
+    edge: Edge,
     ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -89,19 +120,36 @@ pub fn serve(
             .map_err(|e| anyhow::anyhow!("cannot start the export worker: {e}"))?;
     let audit = service.clone();
     runtime.block_on(async move {
-        let listener = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
+        let listener = TcpListener::from_std(listener).context("cannot listen")?;
         let local = listener.local_addr().context("no local address")?;
-        tracing::info!(address = %local, "serving FHIR R4");
-        ready(local);
+        let https = edge.tls.is_some();
+        tracing::info!(address = %local, tls = https, "serving FHIR R4");
+        let mut app = vigil_api::app_with_exports(service, api, exports);
+        if let Some(routes) = edge.routes {
+            app = routes.merge(app);
+        }
         // The peer address reaches each request's context through `ConnectInfo`.
-        let app = vigil_api::app_with_exports(service, api, exports)
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("server failed")?;
+        let app = vigil_api::harden(app, https).into_make_service_with_connect_info::<SocketAddr>();
+        match edge.tls {
+            None => {
+                ready(local);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+                    .context("server failed")?;
+            }
+            Some(config) => {
+                use axum::serve::ListenerExt;
+                let listener = crate::tls::TlsListener::new(listener, config)
+                    .context("cannot start TLS")?
+                    .tap_io(|_| {});
+                ready(local);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+                    .context("server failed")?;
+            }
+        }
         tracing::info!("stopped accepting requests; in-flight requests finished");
         anyhow::Ok(())
     })?;

@@ -72,7 +72,7 @@ impl TestServer {
             service,
             ApiConfig {
                 max_body_bytes,
-                base_url: None,
+                ..ApiConfig::default()
             },
             exports.clone(),
         );
@@ -97,6 +97,33 @@ impl TestServer {
         let exports = vigil_bulk::ExportWaker::new();
         let app =
             vigil_api::app_with_exports(service.clone(), ApiConfig::default(), exports.clone());
+        (
+            TestServer {
+                app,
+                exports,
+                _dir: dir,
+            },
+            service,
+        )
+    }
+
+    /// A server under the SMART policy whose bearer tokens `authenticator` verifies, with
+    /// `$export` enabled, and its service.
+    pub fn with_smart(authenticator: Arc<dyn vigil_api::Authenticator>) -> (Self, FhirService) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
+        let search = Arc::new(vigil_search::SearchEngine::r4());
+        let config = ServiceConfig {
+            export_dir: Some(dir.path().join("export")),
+            ..ServiceConfig::default()
+        };
+        let service = FhirService::new(store, search, config).with_smart_authorization();
+        let exports = vigil_bulk::ExportWaker::new();
+        let api = ApiConfig {
+            authenticator: Some(authenticator),
+            ..ApiConfig::default()
+        };
+        let app = vigil_api::app_with_exports(service.clone(), api, exports.clone());
         (
             TestServer {
                 app,

@@ -94,8 +94,80 @@ pub(crate) struct ExportJob {
     /// Who asked ([`vigil_service::RequestContext::agent`]): the worker runs the job under
     /// that principal, so the authorizer judges each exported resource for the requester.
     pub(crate) requested_by: String,
+    /// What the requester was granted (client, patient in context, FHIR user, scopes,
+    /// roles): the job runs with exactly these rights.
+    pub(crate) grant: Grant,
     /// The kick-off's request id, for logs and audit.
     pub(crate) request_id: String,
+}
+
+/// The rights of a request, kept with a job that outlives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Grant {
+    pub(crate) client_id: Option<String>,
+    pub(crate) patient: Option<String>,
+    pub(crate) fhir_user: Option<String>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) roles: Vec<String>,
+}
+
+impl Grant {
+    /// The rights of `context`.
+    pub(crate) fn of(context: &vigil_service::RequestContext) -> Self {
+        Grant {
+            client_id: context.client_id.clone(),
+            patient: context.patient.clone(),
+            fhir_user: context.fhir_user.clone(),
+            scopes: context.scopes.clone(),
+            roles: context.roles.clone(),
+        }
+    }
+
+    /// Gives `context` these rights.
+    pub(crate) fn apply(&self, context: &mut vigil_service::RequestContext) {
+        context.client_id = self.client_id.clone();
+        context.patient = self.patient.clone();
+        context.fhir_user = self.fhir_user.clone();
+        context.scopes = self.scopes.clone();
+        context.roles = self.roles.clone();
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "clientId": self.client_id,
+            "patient": self.patient,
+            "fhirUser": self.fhir_user,
+            "scopes": self.scopes,
+            "roles": self.roles,
+        })
+    }
+
+    fn from_json(value: Option<&Value>) -> Self {
+        let Some(value) = value else {
+            return Grant::default();
+        };
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        let list = |key: &str| -> Vec<String> {
+            value
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Grant {
+            client_id: text("clientId"),
+            patient: text("patient"),
+            fhir_user: text("fhirUser"),
+            scopes: list("scopes"),
+            roles: list("roles"),
+        }
+    }
 }
 
 impl ExportJob {
@@ -134,6 +206,7 @@ impl ExportJob {
         body.insert("output".into(), Value::Array(output));
         body.insert("progress".into(), json!(self.progress));
         body.insert("requestedBy".into(), json!(self.requested_by));
+        body.insert("grant".into(), self.grant.to_json());
         body.insert("requestId".into(), json!(self.request_id));
         if let Some(error) = &self.error {
             body.insert("error".into(), json!(error));
@@ -224,6 +297,7 @@ impl ExportJob {
             error: text("error"),
             finished_micros: body.get("finished").and_then(Value::as_i64),
             requested_by: text("requestedBy").unwrap_or_else(|| "system:export".to_owned()),
+            grant: Grant::from_json(body.get("grant")),
             request_id: text("requestId").unwrap_or_default(),
         })
     }
@@ -256,6 +330,13 @@ mod tests {
             error: None,
             finished_micros: None,
             requested_by: "user:alice".into(),
+            grant: Grant {
+                client_id: Some("app".into()),
+                patient: Some("p1".into()),
+                fhir_user: None,
+                scopes: vec!["patient/*.rs".into()],
+                roles: vec!["clinician".into()],
+            },
             request_id: "r1".into(),
         };
         let record = job.to_record(11);

@@ -135,12 +135,35 @@ fn kickoff_unaudited(
                 _ => error,
             })?;
     }
-    let params = params::export_params(service, context, &level, pairs, lenient)?;
-    for resource_type in &params.types {
-        service.authorize(
-            context,
-            &Access::to_type(Action::Operation("export"), resource_type),
-        )?;
+    let mut params = params::export_params(service, context, &level, pairs, lenient)?;
+    let asked_types = pairs.iter().any(|(name, _)| name == "_type");
+    if asked_types {
+        // Types the client named: each must be allowed.
+        for resource_type in &params.types {
+            service.authorize(
+                context,
+                &Access::to_type(Action::Operation("export"), resource_type),
+            )?;
+        }
+    } else {
+        // No `_type`: the export holds the types the caller may export (one refused type
+        // does not refuse the export); none allowed is the first refusal.
+        let mut first_refusal = None;
+        params.types.retain(|resource_type| {
+            match service.authorize(
+                context,
+                &Access::to_type(Action::Operation("export"), resource_type),
+            ) {
+                Ok(()) => true,
+                Err(refusal) => {
+                    first_refusal.get_or_insert(refusal);
+                    false
+                }
+            }
+        });
+        if let (true, Some(refusal)) = (params.types.is_empty(), first_refusal) {
+            return Err(refusal);
+        }
     }
     // Position first, then time: everything in the snapshot was written before the
     // transactionTime reported.
@@ -163,6 +186,7 @@ fn kickoff_unaudited(
         error: None,
         finished_micros: None,
         requested_by: context.agent(),
+        grant: job::Grant::of(context),
         request_id: context.request_id.clone(),
     };
     service.insert_job(&job.to_record(now))?;
@@ -174,12 +198,21 @@ fn kickoff_unaudited(
     })
 }
 
-fn visible_job(service: &FhirService, job_id: &str) -> Result<ExportJob, ServiceError> {
+/// A job the caller may see: one they asked for (same principal and client). Anyone else's
+/// answers as an unknown job does.
+fn visible_job(
+    service: &FhirService,
+    context: &RequestContext,
+    job_id: &str,
+) -> Result<ExportJob, ServiceError> {
     let record = service.job(job_id)?;
     record
         .as_ref()
         .and_then(ExportJob::from_record)
         .filter(|job| job.state != JobState::Cancelled)
+        .filter(|job| {
+            job.requested_by == context.agent() && job.grant.client_id == context.client_id
+        })
         .ok_or_else(|| ServiceError::not_found(format!("no export job '{job_id}'")))
 }
 
@@ -189,7 +222,7 @@ pub fn status(
     context: &RequestContext,
     job_id: &str,
 ) -> Result<ExportStatus, ServiceError> {
-    let job = visible_job(service, job_id)?;
+    let job = visible_job(service, context, job_id)?;
     match job.state {
         JobState::Accepted | JobState::InProgress | JobState::Cancelled => {
             Ok(ExportStatus::InProgress {
@@ -229,7 +262,7 @@ pub fn cancel(
 ) -> Result<(), ServiceError> {
     let root = export_root(service)?.to_path_buf();
     loop {
-        let mut job = visible_job(service, job_id)?;
+        let mut job = visible_job(service, context, job_id)?;
         let done = match job.state {
             JobState::Completed | JobState::Failed => service.delete_job(job_id)?,
             state => {
@@ -254,7 +287,7 @@ pub fn file(
     job_id: &str,
     file: &str,
 ) -> Result<PathBuf, ServiceError> {
-    let result = file_unaudited(service, job_id, file);
+    let result = file_unaudited(service, context, job_id, file);
     let record = vigil_service::AuditRecord::for_context(context, "export-file");
     audit::record(service, record, result.as_ref().map(|_| job_id));
     result
@@ -262,11 +295,12 @@ pub fn file(
 
 fn file_unaudited(
     service: &FhirService,
+    context: &RequestContext,
     job_id: &str,
     file: &str,
 ) -> Result<PathBuf, ServiceError> {
     let root = export_root(service)?;
-    let job = visible_job(service, job_id)?;
+    let job = visible_job(service, context, job_id)?;
     // Only names the manifest lists are served, so a crafted name cannot leave the job's
     // directory.
     if job.state != JobState::Completed || !job.output.iter().any(|f| f.file == file) {

@@ -149,11 +149,12 @@ fn next_job(service: &FhirService, root: &Path) -> Result<Option<ExportJob>, Ser
 
 /// The context a job runs under: the requester's principal (every exported resource passes
 /// the service's authorizer as `Operation("export")` for them) and the kick-off's request id.
-/// Scopes and roles are not kept with the job yet.
+/// The requester's grant (client, patient in context, scopes, roles) comes with it.
 fn job_context(job: &ExportJob) -> RequestContext {
     let principal = Principal::from_agent(&job.requested_by)
         .unwrap_or_else(|| Principal::System("export".to_owned()));
     let mut context = RequestContext::new(principal, "");
+    job.grant.apply(&mut context);
     if !job.request_id.is_empty() {
         context.request_id = job.request_id.clone();
     }

@@ -8,6 +8,7 @@
 //! agree by construction (and a change to one is seen next to the other).
 
 pub mod composite;
+pub mod confine;
 pub mod date;
 pub mod number;
 pub mod parse;
@@ -58,6 +59,12 @@ pub enum Criterion {
         /// The criterion on the referencing resource.
         inner: Box<Criterion>,
     },
+    /// Every one of these (the inner criterion of a chain or `_has` with a confinement added;
+    /// see [`confine`]).
+    All(Vec<Criterion>),
+    /// The resource is of one of these types and satisfies every criterion listed for its
+    /// type (none: any resource of the type). Confines a search over several types.
+    PerType(Vec<(String, Vec<Criterion>)>),
     /// `_content` (the whole resource) or `_text` (the narrative): contains one of `phrases`
     /// (words in order, the last a prefix; see [`crate::full_text`]).
     Content {
@@ -78,6 +85,18 @@ impl Criterion {
                 rank::NESTED.min(inner.rank().max(rank::REFERENCE))
             }
             Criterion::Content { .. } => rank::PREFIX,
+            Criterion::All(list) => list.iter().map(Criterion::rank).min().unwrap_or(rank::SCAN),
+            Criterion::PerType(list) => list
+                .iter()
+                .map(|(_, criteria)| {
+                    criteria
+                        .iter()
+                        .map(Criterion::rank)
+                        .min()
+                        .unwrap_or(rank::SCAN)
+                })
+                .max()
+                .unwrap_or(rank::SCAN),
         }
     }
 }

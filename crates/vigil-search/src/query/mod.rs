@@ -97,6 +97,19 @@ pub struct SearchRequest {
     pub cursor: Option<String>,
     /// `Prefer: handling=strict`: unknown parameters are errors instead of warnings.
     pub strict: bool,
+    /// Set by the server, never by the client: the compartment every resource the search
+    /// matches or looks into (through chains and `_has`) must belong to (a patient-context
+    /// token's patient). See [`crate::criteria::confine`].
+    pub confine: Option<Confinement>,
+}
+
+/// A compartment a search is confined to: `Patient/123` for a patient-context token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confinement {
+    /// The compartment type (`Patient`).
+    pub compartment: String,
+    /// The id of the compartment's resource.
+    pub id: String,
 }
 
 /// Most distinct `_sort` keys of one search (a key repeated adds nothing to the order).
@@ -123,6 +136,7 @@ impl SearchRequest {
             revinclude: Vec::new(),
             cursor: None,
             strict: false,
+            confine: None,
         }
     }
 

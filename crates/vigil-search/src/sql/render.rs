@@ -55,6 +55,35 @@ pub fn clause(
             condition: has(dialect, types, source_type, reference, inner, depth),
             rank,
         },
+        Criterion::All(list) => Clause::Direct {
+            condition: render_where(
+                dialect,
+                &alias(depth),
+                types,
+                &clauses(dialect, types, list, depth),
+            ),
+            rank,
+        },
+        Criterion::PerType(list) => {
+            let alternatives: Vec<Fragment> = list
+                .iter()
+                .map(|(resource_type, criteria)| {
+                    let only = std::slice::from_ref(resource_type);
+                    let mut term = Fragment::text("(");
+                    term.append(&render_where(
+                        dialect,
+                        &alias(depth),
+                        only,
+                        &clauses(dialect, only, criteria, depth),
+                    ))
+                    .push(")");
+                    term
+                })
+                .collect();
+            let mut condition = Fragment::new();
+            condition.join(&alternatives, " OR ");
+            Clause::Direct { condition, rank }
+        }
         Criterion::Content { narrative, phrases } => {
             let phrases: Vec<Vec<String>> = phrases.iter().cloned().collect();
             let mut condition = Fragment::new();
@@ -65,6 +94,24 @@ pub fn clause(
             Clause::Direct { condition, rank }
         }
     }
+}
+
+/// The clauses of criteria ANDed over the resource alias of `depth` (an [`Criterion::All`] is
+/// flattened into its parts).
+pub fn clauses(
+    dialect: &dyn SqlDialect,
+    types: &[String],
+    criteria: &[Criterion],
+    depth: usize,
+) -> Vec<Clause> {
+    let mut out = Vec::with_capacity(criteria.len());
+    for criterion in criteria {
+        match criterion {
+            Criterion::All(list) => out.extend(clauses(dialect, types, list, depth)),
+            other => out.push(clause(dialect, types, other, depth)),
+        }
+    }
+    out
 }
 
 /// `ref[:Type].rest=value`: a reference row whose target is among the resources of `targets`
@@ -78,7 +125,7 @@ fn chain(
     depth: usize,
 ) -> Clause {
     let inner_alias = alias(depth + 1);
-    let inner_clause = clause(dialect, targets, inner, depth + 1);
+    let inner_clauses = clauses(dialect, targets, std::slice::from_ref(inner), depth + 1);
     let mut condition = Fragment::new();
     match targets {
         [only] => {
@@ -105,7 +152,7 @@ fn chain(
             dialect,
             &inner_alias,
             targets,
-            &[inner_clause],
+            &inner_clauses,
         ))
         .push(")");
     // A chain is as selective as what it ends in (`patient.identifier=..` finds one patient).
@@ -125,7 +172,12 @@ fn has(
     let outer = alias(depth);
     let inner_alias = alias(depth + 1);
     let source_types = [source_type.to_owned()];
-    let inner_clause = clause(dialect, &source_types, inner, depth + 1);
+    let inner_clauses = clauses(
+        dialect,
+        &source_types,
+        std::slice::from_ref(inner),
+        depth + 1,
+    );
     let mut condition = Fragment::new();
     match types {
         [only] => {
@@ -160,7 +212,7 @@ fn has(
             dialect,
             &inner_alias,
             &source_types,
-            &[inner_clause],
+            &inner_clauses,
         ))
         .push("))");
     condition

@@ -391,10 +391,18 @@ pub(crate) fn check_full_urls(entries: &[Value]) -> Result<(), ServiceError> {
 }
 
 /// `W/"3"`, `"3"` or `3`.
-pub(crate) fn parse_etag(text: &str) -> Option<u64> {
+pub fn parse_etag(text: &str) -> Option<u64> {
     let text = text.trim();
     let text = text.strip_prefix("W/").unwrap_or(text);
-    text.trim_matches('"').parse().ok()
+    let digits = match text.strip_prefix('"') {
+        // A quoted tag must be closed: `"3` is malformed, not version 3.
+        Some(rest) => rest.strip_suffix('"')?,
+        None => text,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// `201 Created` and friends, for `entry.response.status`.

@@ -17,7 +17,10 @@ impl FhirService {
     ) -> Result<ReadResult, ServiceError> {
         self.check_type(resource_type)?;
         let found = self.store.read(resource_type, id)?;
-        let result = live(found, || format!("{resource_type}/{id} is not known"));
+        if !self.read_visible(context, found.as_ref())? {
+            return Err(crate::confine::unknown(resource_type, id));
+        }
+        let result = live(found, || crate::confine::unknown(resource_type, id));
         self.allow_read(context, Action::Read, resource_type, id, &result)?;
         result
     }
@@ -37,9 +40,12 @@ impl FhirService {
             )));
         };
         let found = self.store.vread(resource_type, id, number)?;
-        let result = live(found, || {
-            format!("{resource_type}/{id} has no version {number}")
-        });
+        let missing =
+            || ServiceError::not_found(format!("{resource_type}/{id} has no version {number}"));
+        if !self.read_visible(context, found.as_ref())? {
+            return Err(missing());
+        }
+        let result = live(found, missing);
         self.allow_read(context, Action::VRead, resource_type, id, &result)?;
         result
     }
@@ -67,10 +73,10 @@ impl FhirService {
 
 fn live(
     found: Option<StoredVersion>,
-    missing: impl FnOnce() -> String,
+    missing: impl FnOnce() -> ServiceError,
 ) -> Result<ReadResult, ServiceError> {
     match found {
-        None => Err(ServiceError::not_found(missing())),
+        None => Err(missing()),
         Some(version) if version.meta.deleted => Err(ServiceError::new(
             ServiceErrorKind::Gone,
             IssueType::Deleted,

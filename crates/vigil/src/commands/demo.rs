@@ -27,7 +27,7 @@ pub struct DemoArgs {
 
 /// Loads the sample ward and serves it.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    runtime::check_listen_address(args.listen, true)?;
+    runtime::check_listen_address(args.listen, true, false)?;
     let data = args
         .data
         .unwrap_or_else(|| std::env::temp_dir().join(format!("vigil-demo-{}", std::process::id())));
@@ -39,12 +39,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "vigil demo: {loaded} sample resources in {}; try GET /Patient/ward-14",
         data.display()
     );
+    let listener = runtime::bind(args.listen)?;
     runtime::serve(
         service,
         store,
-        args.listen,
+        listener,
         ApiConfig::default(),
         Vec::new(),
+        runtime::Edge::default(),
         announce,
     )?;
     Ok(ExitCode::SUCCESS)

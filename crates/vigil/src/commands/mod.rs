@@ -2,9 +2,11 @@
 
 pub mod audit;
 pub mod bench;
+pub mod client;
 pub mod demo;
 pub mod fhirpath;
 pub mod import;
 pub mod migrate;
 pub mod reindex;
 pub mod serve;
+pub mod user;

@@ -1,6 +1,7 @@
 //! `vigil serve`: the FHIR REST API over a data directory.
 
 use crate::runtime;
+use anyhow::Context;
 use clap::Args;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -21,16 +22,36 @@ pub struct ServeArgs {
     /// Address to listen on. Port 0 picks a free port (the address is printed on stdout).
     #[arg(long, env = "VIGIL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Development mode: no authentication; allowed on loopback only. Until authentication
-    /// lands every mode behaves like --dev.
+    /// Development mode: no authentication; allowed on loopback only.
     #[arg(long)]
     pub dev: bool,
+    /// TLS certificate chain (PEM); with --tls-key, serves HTTPS. Required on a non-loopback
+    /// address.
+    #[arg(
+        long,
+        env = "VIGIL_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "VIGIL_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Largest request body in bytes (413 beyond).
     #[arg(long, env = "VIGIL_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// Public base URL used in Location headers and Bundle links (default: http://{Host}).
+    /// Public base URL of the FHIR API (Location headers, Bundle links, token audience, OAuth
+    /// endpoints). Default: http(s)://ADDRESS of --listen (with --dev: http://{Host}).
     #[arg(long, env = "VIGIL_BASE_URL")]
     pub base_url: Option<String>,
+    /// Lifetime of access tokens in seconds (at most 3600).
+    #[arg(long, env = "VIGIL_TOKEN_LIFETIME", default_value_t = vigil_auth::MAX_TOKEN_LIFETIME)]
+    pub token_lifetime: u64,
     /// Directory for change-log files: every committed change is appended, as one NDJSON line,
     /// to DIR/NAME.ndjson for each --change-log-consumer NAME (default: one named `changes`).
     #[arg(long, env = "VIGIL_CHANGE_LOG_DIR", value_name = "DIR")]
@@ -46,18 +67,55 @@ pub struct ServeArgs {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    runtime::check_listen_address(args.listen, args.dev)?;
-    let (service, store) = runtime::open_service(&args.data)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::load_config(cert, key)?),
+        _ => None,
+    };
+    let https = tls.is_some();
+    runtime::check_listen_address(args.listen, args.dev, https)?;
+    let listener = runtime::bind(args.listen)?;
+    let local = listener.local_addr()?;
+    let mut config = runtime::service_config(&args.data);
+    let mut api = ApiConfig {
+        max_body_bytes: args.max_body_bytes,
+        base_url: args.base_url.clone(),
+        authenticator: None,
+    };
+    let mut routes = None;
+    let auth = if args.dev {
+        None
+    } else {
+        // Authentication on: tokens from the built-in authorization server, links and token
+        // audiences from the one public base URL (never from the Host header).
+        let base = crate::security::public_base_url(args.base_url.as_deref(), https, local);
+        std::fs::create_dir_all(&args.data)
+            .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
+        let mut auth_config = vigil_auth::AuthConfig::new(base.clone(), args.data.clone());
+        auth_config.token_lifetime = args.token_lifetime;
+        let auth = Arc::new(
+            vigil_auth::AuthServer::open(&auth_config)
+                .map_err(|e| anyhow::anyhow!("cannot start the authorization server: {e}"))?,
+        );
+        config.rest_security = Some(auth.capability_security());
+        api.base_url = Some(base);
+        api.authenticator = Some(Arc::new(crate::security::TokenAuthenticator(auth.clone())));
+        routes = Some(auth.clone().router());
+        Some(auth)
+    };
+    let (mut service, store) = runtime::open_service_with(&args.data, config)?;
+    if auth.is_some() {
+        service = service.with_smart_authorization();
+    }
     let service = runtime::with_audit(service)?;
     let feeds = match &args.change_log_dir {
         Some(dir) => start_change_logs(&store, dir, &args.change_log_consumers)?,
         None => Vec::new(),
     };
-    let api = ApiConfig {
-        max_body_bytes: args.max_body_bytes,
-        base_url: args.base_url,
-    };
-    runtime::serve(service, store, args.listen, api, feeds, announce)?;
+    let scheme = if https { "https" } else { "http" };
+    let edge = runtime::Edge { tls, routes };
+    runtime::serve(service, store, listener, api, feeds, edge, |address| {
+        announce_at(scheme, address)
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -92,7 +150,12 @@ fn start_change_logs(
 /// Prints the address the server listens on, as the first line on stdout (scripts and tests
 /// read it when they asked for port 0).
 pub fn announce(address: SocketAddr) {
+    announce_at("http", address);
+}
+
+/// Prints `vigil: serving FHIR R4 at SCHEME://ADDRESS` on stdout.
+pub fn announce_at(scheme: &str, address: SocketAddr) {
     let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "vigil: serving FHIR R4 at http://{address}");
+    let _ = writeln!(stdout, "vigil: serving FHIR R4 at {scheme}://{address}");
     let _ = stdout.flush();
 }

@@ -22,20 +22,25 @@ impl Vigil {
 
     /// Like [`Vigil::start`], with extra `serve` arguments.
     pub fn start_with(data: &Path, extra: &[&str]) -> Vigil {
+        let mut args = vec!["--dev", "--log", "warn"];
+        args.extend_from_slice(extra);
+        Self::spawn(data, &args, Stdio::inherit())
+    }
+
+    /// `vigil serve --data DIR --listen 127.0.0.1:0` with authentication on (no `--dev`),
+    /// its log (stderr) written to `log`.
+    pub fn start_secure(data: &Path, extra: &[&str], log: &Path) -> Vigil {
+        let log = std::fs::File::create(log).expect("log file");
+        Self::spawn(data, extra, Stdio::from(log))
+    }
+
+    fn spawn(data: &Path, extra: &[&str], stderr: Stdio) -> Vigil {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args([
-                "serve",
-                "--dev",
-                "--listen",
-                "127.0.0.1:0",
-                "--log",
-                "warn",
-                "--data",
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start vigil");
         let stdout = child.stdout.take().expect("stdout");
@@ -125,7 +130,34 @@ pub fn try_http(
     try_http_with(address, method, path, body, &[])
 }
 
+/// A form POST (`application/x-www-form-urlencoded`), e.g. to the token endpoint.
+pub fn http_form(
+    address: SocketAddr,
+    path: &str,
+    form: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> Response {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let mut all = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    all.extend_from_slice(headers);
+    request(address, "POST", path, Some(&body), &all).expect("http request")
+}
+
 fn try_http_with(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
+    let mut all = vec![("Content-Type", "application/fhir+json")];
+    all.extend_from_slice(headers);
+    request(address, method, path, body, &all)
+}
+
+fn request(
     address: SocketAddr,
     method: &str,
     path: &str,
@@ -141,7 +173,7 @@ fn try_http_with(
     let body = body.unwrap_or("");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/fhir+json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = Vec::new();

@@ -1,0 +1,180 @@
+//! Hostile or malformed input found by the attacker's review (issue 20), each answered with a
+//! 400 OperationOutcome instead of being accepted or misread.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use axum::http::StatusCode;
+use serde_json::json;
+use support::{TestResponse, TestServer};
+
+fn assert_invalid(answer: &TestResponse, what: &str) {
+    assert_eq!(
+        answer.status,
+        StatusCode::BAD_REQUEST,
+        "{what}: {}",
+        answer.text()
+    );
+    assert_eq!(answer.json()["resourceType"], "OperationOutcome", "{what}");
+}
+
+#[tokio::test]
+async fn an_unterminated_if_match_is_400() {
+    let server = TestServer::new();
+    let patient = json!({"resourceType": "Patient", "id": "p1"});
+    let created = server
+        .request("PUT", "/Patient/p1", Some(patient.clone()), &[])
+        .await;
+    assert!(created.status.is_success());
+    for tag in ["W/\"1", "\"1", "W/\"\"", "W/\"1a\"", "W/1\""] {
+        let answer = server
+            .request(
+                "PUT",
+                "/Patient/p1",
+                Some(patient.clone()),
+                &[("if-match", tag)],
+            )
+            .await;
+        assert_invalid(&answer, tag);
+    }
+    let answer = server
+        .request(
+            "PUT",
+            "/Patient/p1",
+            Some(patient),
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+}
+
+#[tokio::test]
+async fn a_malformed_date_search_value_is_400() {
+    let server = TestServer::new();
+    for value in ["0000-00-00", "2020-00", "2020-01-00", "0000", "99999"] {
+        let answer = server
+            .request("GET", &format!("/Patient?birthdate={value}"), None, &[])
+            .await;
+        assert_invalid(&answer, value);
+    }
+    let answer = server
+        .request("GET", "/Patient?birthdate=2020-01", None, &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn decimals_beyond_what_the_index_orders_are_refused() {
+    let server = TestServer::new();
+    for value in ["1e400", "-1e309", "1.0e-400", "1e-320"] {
+        let body = format!(
+            r#"{{"resourceType": "Observation", "status": "final", "code": {{"text": "x"}},
+               "valueQuantity": {{"value": {value}}}}}"#
+        );
+        let answer = server
+            .raw(
+                "POST",
+                "/Observation",
+                Some(body.into_bytes()),
+                &[("content-type", "application/fhir+json")],
+            )
+            .await;
+        assert_invalid(&answer, value);
+    }
+    // Within range, and zero written with any exponent, are stored and found.
+    for value in ["1e300", "0e-500", "2.5e-300"] {
+        let body = format!(
+            r#"{{"resourceType": "Observation", "status": "final", "code": {{"text": "x"}},
+               "valueQuantity": {{"value": {value}}}}}"#
+        );
+        let answer = server
+            .raw(
+                "POST",
+                "/Observation",
+                Some(body.into_bytes()),
+                &[("content-type", "application/fhir+json")],
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::CREATED,
+            "{value}: {}",
+            answer.text()
+        );
+    }
+    let found = server
+        .request("GET", "/Observation?value-quantity=gt1e299", None, &[])
+        .await
+        .json();
+    assert_eq!(found["total"], 1, "{found}");
+    let found = server
+        .request("GET", "/Observation?value-quantity=gt0", None, &[])
+        .await
+        .json();
+    assert_eq!(found["total"], 2, "1e300 and 2.5e-300: {found}");
+}
+
+#[tokio::test]
+async fn two_entries_with_one_full_url_are_400() {
+    let server = TestServer::new();
+    for kind in ["transaction", "batch"] {
+        let entry = json!({"fullUrl": "urn:uuid:6f0c6a8e-8d0e-4a53-9b3f-000000000001",
+            "resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}});
+        let bundle =
+            json!({"resourceType": "Bundle", "type": kind, "entry": [entry.clone(), entry]});
+        let answer = server.request("POST", "/", Some(bundle), &[]).await;
+        assert_invalid(&answer, kind);
+    }
+}
+
+#[tokio::test]
+async fn long_value_lists_and_many_ands_compile_or_are_refused_never_500() {
+    let server = TestServer::new();
+    let list = |prefix: &str, n: usize| -> String {
+        (0..n)
+            .map(|i| format!("{prefix}{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let cases = [
+        ("Patient", format!("name={}", list("n", 600))),
+        ("Patient", format!("name={}", list("n", 5_000))),
+        ("Observation", format!("code={}", list("c", 1_200))),
+        (
+            "Observation",
+            format!("subject={}", list("Patient/p", 1_200)),
+        ),
+        (
+            "Observation",
+            format!("date={}", list("ge2020-01-01T00:00:0", 1_000)),
+        ),
+        ("Patient", format!("_id={}", list("id", 3_000))),
+        (
+            "Patient",
+            (0..10_000)
+                .map(|i| format!("name=a{i}"))
+                .collect::<Vec<_>>()
+                .join("&"),
+        ),
+    ];
+    for (resource_type, query) in cases {
+        // Long queries go in a POST _search body, as clients send them.
+        let answer = server
+            .raw(
+                "POST",
+                &format!("/{resource_type}/_search"),
+                Some(query.clone().into_bytes()),
+                &[("content-type", "application/x-www-form-urlencoded")],
+            )
+            .await;
+        assert!(
+            answer.status == StatusCode::OK || answer.status == StatusCode::BAD_REQUEST,
+            "{} for a query of {} bytes: {}",
+            answer.status,
+            query.len(),
+            &answer.text()[..answer.text().len().min(300)]
+        );
+        assert!(answer.json()["resourceType"].is_string(), "a FHIR body");
+    }
+}
