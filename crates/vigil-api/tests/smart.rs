@@ -104,6 +104,21 @@ fn tokens() -> Tokens {
         user("audrey", None, &["user/AuditEvent.rs"], &["auditor"]),
     );
     map.insert(
+        "siem",
+        Identity {
+            principal: Principal::Client { id: "siem".into() },
+            client_id: Some("siem".into()),
+            patient: None,
+            fhir_user: None,
+            scopes: vec!["system/AuditEvent.rs".into()],
+            roles: Vec::new(),
+        },
+    );
+    map.insert(
+        "user-no-role",
+        user("ursula", None, &["user/AuditEvent.rs"], &[]),
+    );
+    map.insert(
         "patient-user",
         Identity {
             fhir_user: Some("Patient/a".into()),
@@ -653,7 +668,15 @@ async fn writes_stay_in_the_compartment() {
 #[tokio::test]
 async fn audit_events_are_for_auditors_only() {
     let fixture = Fixture::new().await;
-    for token in ["a-v2", "clinician", "reader", "loader"] {
+    assert_eq!(
+        fixture
+            .call("siem", "GET", "/AuditEvent", None)
+            .await
+            .status,
+        StatusCode::OK,
+        "a backend service whose scopes name AuditEvent"
+    );
+    for token in ["a-v2", "clinician", "reader", "loader", "user-no-role"] {
         let answer = fixture.call(token, "GET", "/AuditEvent", None).await;
         assert_eq!(
             answer.status,

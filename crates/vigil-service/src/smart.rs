@@ -15,7 +15,8 @@
 //!   search needs `s` (v1 `read`); create `c`, update and patch `u`, delete `d` (v1 `write`);
 //!   an operation (`$everything`, `$export`) needs `r` on each type it returns.
 //! - AuditEvent: read and searched only by a user with the `auditor` role and a scope naming
-//!   it; never written through the API.
+//!   it, or by a backend service whose scopes name AuditEvent itself (`system/AuditEvent.rs`,
+//!   a wildcard does not count); never written through the API.
 //! - Development and local system principals (`--dev`, `vigil import`, ingest, CDS) are
 //!   allowed everything: they are not network callers with tokens.
 
@@ -262,7 +263,18 @@ impl Authorizer for SmartAuthorizer {
                 access.action,
                 Action::Read | Action::VRead | Action::Search | Action::History
             );
-            if !reads || !context.roles.iter().any(|role| role == "auditor") {
+            // Auditors: users with the `auditor` role, or a backend service (a SIEM) whose
+            // registered scopes name AuditEvent itself (a wildcard does not count).
+            let auditor = match context.principal {
+                Principal::User { .. } => context.roles.iter().any(|role| role == "auditor"),
+                Principal::Client { .. } => context
+                    .scopes
+                    .iter()
+                    .filter_map(|scope| ResourceScope::parse(scope))
+                    .any(|scope| scope.resource_type.as_deref() == Some("AuditEvent")),
+                _ => false,
+            };
+            if !reads || !auditor {
                 return Err(Denied::new("AuditEvent is for auditors, read only"));
             }
         }

@@ -19,6 +19,7 @@ const LOADER_SECRET: &str = "loader-secret-9083";
 const FAMILY: &str = "Quillfeather";
 const OTHER_FAMILY: &str = "Brightwater";
 const QUERY_VALUE: &str = "qv-secret-7781";
+const SIEM_SECRET: &str = "siem-secret-4410";
 
 fn vigil(args: &[&str]) {
     let output = Command::new(env!("CARGO_BIN_EXE_vigil"))
@@ -112,6 +113,18 @@ fn fhirclient_completes_a_patient_launch_and_a_backend_read() {
         PASSWORD,
         "--patient",
         "Patient/pq",
+    ]);
+    vigil(&[
+        "client",
+        "add",
+        "--data",
+        data_arg,
+        "--id",
+        "siem",
+        "--secret",
+        SIEM_SECRET,
+        "--scope",
+        "system/AuditEvent.rs",
     ]);
 
     let log = dir.path().join("vigil.log");
@@ -241,7 +254,74 @@ fn fhirclient_completes_a_patient_launch_and_a_backend_read() {
         assert!(stdout.contains("all checks passed"));
     }
 
+    // The audit trail holds the run: the patient's login, the tokens issued, the refused
+    // requests, the reads; an auditing service reads it.
+    let token = http_form(
+        address,
+        "/auth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "system/AuditEvent.rs"),
+        ],
+        &[("Authorization", &basic("siem", SIEM_SECRET))],
+    );
+    let siem = format!("Bearer {}", token.json()["access_token"].as_str().unwrap());
+    let events = http_with(
+        address,
+        "GET",
+        "/AuditEvent?_count=1000",
+        None,
+        &[("Authorization", &siem)],
+    );
+    assert_eq!(events.status, 200, "{}", events.body);
+    let text = events.body.clone();
+    // DICOM 110122 login, IHE ITI-71 token, DICOM 110114 user authentication (the 401s).
+    for expected in [
+        "\"110122\"",
+        "\"ITI-71\"",
+        "\"110114\"",
+        "Patient/pq",
+        "urn:vigil:user",
+    ] {
+        assert!(text.contains(expected), "the trail lacks {expected}");
+    }
+    let refused_requests = events.json()["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| {
+            let event = &entry["resource"];
+            event["type"]["code"] == "110114"
+                && event["subtype"].is_null()
+                && event["outcome"] == "8"
+        })
+        .count();
+    assert!(
+        refused_requests >= 2,
+        "the two 401s are in the trail ({refused_requests})"
+    );
+    let as_patient_app = http_with(
+        address,
+        "GET",
+        "/AuditEvent",
+        None,
+        &[("Authorization", &bearer)],
+    );
+    assert_eq!(
+        as_patient_app.status, 403,
+        "a system/*.cruds client is no auditor"
+    );
+
     assert!(server.terminate(), "a clean stop");
+    let verify = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["audit", "verify", "--data", data_arg])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(
         log.contains("request"),

@@ -123,6 +123,8 @@ fn classify(
         }
         "login" => (AUTHENTICATION, vec![(DICOM, "110122")], "E"),
         "logout" => (AUTHENTICATION, vec![(DICOM, "110123")], "E"),
+        // A request whose bearer token is missing or refused (401).
+        "authenticate" => (AUTHENTICATION, Vec::new(), "E"),
         "token" | "introspect" | "revoke" => (
             AUTHENTICATION,
             vec![(IHE_EVENT_TYPE, "ITI-71"), (RESTFUL_INTERACTION, action)],
@@ -292,8 +294,11 @@ pub(crate) fn audit_event(record: &AuditRecord) -> String {
     json.field("resourceType", "AuditEvent");
     json.key("type");
     json.coding(type_system, type_code);
-    json.key("subtype");
-    json.list(&subtypes, |json, (system, code)| json.coding(system, code));
+    if !subtypes.is_empty() {
+        // FHIR JSON has no empty arrays.
+        json.key("subtype");
+        json.list(&subtypes, |json, (system, code)| json.coding(system, code));
+    }
     json.field("action", action);
     json.field("recorded", &crate::format_instant(record.recorded_micros));
     json.field("outcome", &record.outcome);

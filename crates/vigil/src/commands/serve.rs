@@ -92,14 +92,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
         let mut auth_config = vigil_auth::AuthConfig::new(base.clone(), args.data.clone());
         auth_config.token_lifetime = args.token_lifetime;
-        let auth = Arc::new(
-            vigil_auth::AuthServer::open(&auth_config)
-                .map_err(|e| anyhow::anyhow!("cannot start the authorization server: {e}"))?,
-        );
+        let auth = vigil_auth::AuthServer::open(&auth_config)
+            .map_err(|e| anyhow::anyhow!("cannot start the authorization server: {e}"))?;
         config.rest_security = Some(auth.capability_security());
         api.base_url = Some(base);
-        api.authenticator = Some(Arc::new(crate::security::TokenAuthenticator(auth.clone())));
-        routes = Some(auth.clone().router());
         Some(auth)
     };
     let (mut service, store) = runtime::open_service_with(&args.data, config)?;
@@ -107,6 +103,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         service = service.with_smart_authorization();
     }
     let service = runtime::with_audit(service)?;
+    if let Some(auth) = auth {
+        // Logins, tokens and refused requests go to the same audit trail.
+        let events = crate::security::AuditedAuthEvents {
+            service: service.clone(),
+        };
+        let auth = Arc::new(auth.with_events(Arc::new(events)));
+        api.authenticator = Some(Arc::new(crate::security::TokenAuthenticator {
+            auth: auth.clone(),
+            service: service.clone(),
+        }));
+        routes = Some(auth.router());
+    }
     let feeds = match &args.change_log_dir {
         Some(dir) => start_change_logs(&store, dir, &args.change_log_consumers)?,
         None => Vec::new(),
