@@ -40,6 +40,15 @@ pub struct BenchArgs {
     /// `off`, to measure what auditing costs.
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pub audit: String,
+    /// Whether the in-process server authenticates (as `vigil serve` without `--dev`): `on`
+    /// registers a backend client with `system/*.cruds`, takes a token by client credentials
+    /// and sends it with every request, through the SMART policy; `off` is `--dev`.
+    #[arg(long, default_value = "off", value_parser = ["on", "off"])]
+    pub auth: String,
+    /// A bearer token sent with every request (for `--url` against a server with
+    /// authentication).
+    #[arg(long, env = "VIGIL_BENCH_TOKEN")]
+    pub token: Option<String>,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -53,34 +62,71 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let (base, server) = match &args.url {
-            Some(url) => (url.trim_end_matches('/').to_owned(), None),
+        let client: HttpClient = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(64)
+            .build_http();
+        let (base, server, token) = match &args.url {
+            Some(url) => (
+                url.trim_end_matches('/').to_owned(),
+                None,
+                args.token.clone(),
+            ),
             None => {
                 let data = args.data.clone().unwrap_or_else(|| {
                     std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()))
                 });
+                std::fs::create_dir_all(&data)?;
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                let address = listener.local_addr()?;
+                let base = format!("http://{address}");
                 let (mut service, _store) = runtime::open_service(&data)?;
+                let mut api = ApiConfig::default();
+                let mut auth = None;
+                if args.auth == "on" {
+                    service = service.with_smart_authorization();
+                    let server = Arc::new(
+                        vigil_auth::AuthServer::open(&vigil_auth::AuthConfig::new(
+                            base.clone(),
+                            data.clone(),
+                        ))
+                        .map_err(|e| {
+                            anyhow::anyhow!("cannot start the authorization server: {e}")
+                        })?,
+                    );
+                    auth = Some(server);
+                }
                 if args.audit == "on" {
                     service = runtime::with_audit(service)?;
                 }
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                let address = listener.local_addr()?;
-                let app = vigil_api::app(service, ApiConfig::default())
-                    .into_make_service_with_connect_info::<std::net::SocketAddr>();
+                let mut app = vigil_api::app(service.clone(), {
+                    if let Some(server) = &auth {
+                        api.base_url = Some(base.clone());
+                        api.authenticator = Some(Arc::new(crate::security::TokenAuthenticator {
+                            auth: server.clone(),
+                            service: service.clone(),
+                        }));
+                    }
+                    api
+                });
+                if let Some(server) = &auth {
+                    app = server.clone().router().merge(app);
+                }
+                let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
                 let handle = tokio::spawn(async move { axum::serve(listener, app).await });
-                (format!("http://{address}"), Some((handle, data)))
+                let token = match &auth {
+                    Some(_) => Some(backend_token(&client, &base, &data).await?),
+                    None => None,
+                };
+                (base, Some((handle, data)), token)
             }
         };
-        let client: HttpClient = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(64)
-            .build_http();
         println!(
             "vigil bench: {} requests per row, server {base}, audit {}",
             args.requests,
             if args.url.is_some() {
-                "as served"
+                "as served".to_owned()
             } else {
-                args.audit.as_str()
+                format!("{}, auth {}", args.audit, args.auth)
             }
         );
         println!(
@@ -92,6 +138,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let stats = drive(
                 &client,
                 &base,
+                token.as_deref(),
                 concurrency,
                 args.requests,
                 Op::Create(created.clone()),
@@ -101,7 +148,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let ids = Arc::new(std::mem::take(
                 &mut *created.lock().unwrap_or_else(|p| p.into_inner()),
             ));
-            let stats = drive(&client, &base, concurrency, args.requests, Op::Read(ids)).await?;
+            let stats = drive(
+                &client,
+                &base,
+                token.as_deref(),
+                concurrency,
+                args.requests,
+                Op::Read(ids),
+            )
+            .await?;
             stats.print("read", concurrency);
         }
         if let Some((handle, data)) = server {
@@ -149,6 +204,7 @@ impl Stats {
 async fn drive(
     client: &HttpClient,
     base: &str,
+    token: Option<&str>,
     concurrency: usize,
     requests: usize,
     op: Op,
@@ -158,6 +214,7 @@ async fn drive(
     let mut workers = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
         let (client, base, next, op) = (client.clone(), base.to_owned(), next.clone(), op.clone());
+        let authorization = token.map(|token| format!("Bearer {token}"));
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -166,7 +223,7 @@ async fn drive(
                     break;
                 }
                 let begun = Instant::now();
-                one_request(&client, &base, n, &op).await?;
+                one_request(&client, &base, authorization.as_deref(), n, &op).await?;
                 latencies.push(begun.elapsed());
             }
             anyhow::Ok(latencies)
@@ -182,8 +239,14 @@ async fn drive(
     })
 }
 
-async fn one_request(client: &HttpClient, base: &str, n: usize, op: &Op) -> anyhow::Result<()> {
-    let request = match op {
+async fn one_request(
+    client: &HttpClient,
+    base: &str,
+    authorization: Option<&str>,
+    n: usize,
+    op: &Op,
+) -> anyhow::Result<()> {
+    let mut request = match op {
         Op::Create(_) => Request::builder()
             .method(Method::POST)
             .uri(format!("{base}/Patient"))
@@ -199,6 +262,13 @@ async fn one_request(client: &HttpClient, base: &str, n: usize, op: &Op) -> anyh
                 .body(Full::new(Bytes::new()))?
         }
     };
+    if let Some(authorization) = authorization {
+        request.headers_mut().insert(
+            hyper::header::AUTHORIZATION,
+            hyper::header::HeaderValue::from_str(authorization)
+                .context("the token is not a valid header value")?,
+        );
+    }
     let response = client.request(request).await.context("request failed")?;
     let status = response.status();
     let location = response
@@ -239,4 +309,52 @@ fn sample_patient(n: usize) -> String {
         r#"{{"resourceType":"Patient","identifier":[{{"system":"urn:oid:2.16.840.1.113883.19.5.99","value":"BENCH-{n}"}}],"active":true,"name":[{{"use":"official","family":"Bench{n}","given":["Alex","Sam"]}}],"telecom":[{{"system":"phone","value":"+31 20 555 {n:04}","use":"home"}}],"gender":"other","birthDate":"1970-01-{:02}","address":[{{"use":"home","line":["{n} Example Street"],"city":"Amsterdam","postalCode":"1011","country":"NL"}}],"contact":[{{"relationship":[{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/v2-0131","code":"N"}}]}}],"name":{{"family":"Contact{n}","given":["Robin"]}},"telecom":[{{"system":"phone","value":"+31 20 555 9999"}}]}}],"communication":[{{"language":{{"coding":[{{"system":"urn:ietf:bcp:47","code":"nl"}}]}},"preferred":true}}]}}"#,
         n % 28 + 1
     )
+}
+
+/// Registers a backend client with `system/*.cruds` in `data` and takes a token for it by
+/// client credentials (client_secret_basic), as a backend service would.
+async fn backend_token(
+    client: &HttpClient,
+    base: &str,
+    data: &std::path::Path,
+) -> anyhow::Result<String> {
+    use base64::Engine;
+    let secret = uuid::Uuid::new_v4().to_string();
+    let id = format!("bench-{}", &secret[..8]);
+    vigil_auth::Admin::open(data)
+        .and_then(|admin| {
+            admin.add_client(&vigil_auth::NewClient {
+                id: id.clone(),
+                credential: vigil_auth::ClientCredential::Secret(secret.clone()),
+                redirect_uris: Vec::new(),
+                scopes: "system/*.cruds".to_owned(),
+            })
+        })
+        .map_err(|e| anyhow::anyhow!("cannot register the benchmark client: {e}"))?;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{base}/auth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Basic {basic}"))
+        .body(Full::new(Bytes::from_static(
+            b"grant_type=client_credentials&scope=system%2F*.cruds",
+        )))?;
+    let response = client
+        .request(request)
+        .await
+        .context("token request failed")?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    if status != StatusCode::OK {
+        bail!(
+            "token request answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&body)?;
+    answer["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no access_token in the token response")
 }
