@@ -42,16 +42,30 @@ pub struct ServeArgs {
         requires = "change_log_dir"
     )]
     pub change_log_consumers: Vec<String>,
+    /// NEWS2 window in minutes: the latest reading of each parameter within this many minutes
+    /// of the newest one is scored (clinical decision support, docs/cds.md).
+    #[arg(long, env = "VIGIL_NEWS2_WINDOW_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_080))]
+    pub news2_window_minutes: u64,
+    /// Do not run clinical decision support (NEWS2 alerts, rules, Subscriptions).
+    #[arg(long)]
+    pub no_cds: bool,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime::check_listen_address(args.listen, args.dev)?;
     let (service, store) = runtime::open_service(&args.data)?;
-    let feeds = match &args.change_log_dir {
+    let mut feeds = match &args.change_log_dir {
         Some(dir) => start_change_logs(&store, dir, &args.change_log_consumers)?,
         None => Vec::new(),
     };
+    if !args.no_cds {
+        let base_url = args
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.listen));
+        feeds.extend(start_cds(&service, &store, &base_url, args.news2_window_minutes)?);
+    }
     let api = ApiConfig {
         max_body_bytes: args.max_body_bytes,
         base_url: args.base_url,
@@ -85,6 +99,21 @@ fn start_change_logs(
         tracing::info!(consumer = %runner.name(), file = %path, "change log started");
         runners.push(runner);
     }
+    Ok(runners)
+}
+
+/// Starts the clinical decision support consumers (docs/cds.md).
+pub fn start_cds(
+    service: &vigil_service::FhirService,
+    store: &Arc<SqliteStore>,
+    base_url: &str,
+    news2_window_minutes: u64,
+) -> anyhow::Result<Vec<ConsumerRunner>> {
+    let mut options = vigil_cds::CdsOptions::default();
+    options.news2.window = Duration::from_secs(news2_window_minutes * 60);
+    options.news2.base_url = base_url.to_owned();
+    let runners = vigil_cds::start(service, store.clone(), &options)?;
+    tracing::info!(consumers = runners.len(), "clinical decision support started");
     Ok(runners)
 }
 
