@@ -135,19 +135,7 @@ pub fn plan(alert: &Alert, open: &[Value]) -> AlertPlan {
         for name in ["priority", "focus", "description"] {
             task[name] = alert.task[name].clone();
         }
-        if let Some(object) = task.as_object_mut() {
-            let emptied = object
-                .get_mut("meta")
-                .and_then(Value::as_object_mut)
-                .is_some_and(|meta| {
-                    meta.remove("versionId");
-                    meta.remove("lastUpdated");
-                    meta.is_empty()
-                });
-            if emptied {
-                object.remove("meta");
-            }
-        }
+        crate::door::strip_version_meta(&mut task);
         return AlertPlan::Raise { task, version };
     }
     let mut task = alert.task.clone();

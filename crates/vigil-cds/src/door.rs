@@ -101,6 +101,25 @@ pub fn digest(parts: &[&str]) -> String {
     format!("{hash:032x}")
 }
 
+/// Removes `meta.versionId` and `meta.lastUpdated` from a resource read back (the door stamps
+/// them again), dropping `meta` when nothing else is left (FHIR forbids empty objects).
+pub fn strip_version_meta(resource: &mut Value) {
+    let Some(object) = resource.as_object_mut() else {
+        return;
+    };
+    let emptied = object
+        .get_mut("meta")
+        .and_then(Value::as_object_mut)
+        .is_some_and(|meta| {
+            meta.remove("versionId");
+            meta.remove("lastUpdated");
+            meta.is_empty()
+        });
+    if emptied {
+        object.remove("meta");
+    }
+}
+
 /// Whether a failure is worth retrying the whole batch for (storage faults, conflicts with a
 /// concurrent writer); anything else is a problem of one resource, logged and skipped so that
 /// one bad record cannot stall the feed.

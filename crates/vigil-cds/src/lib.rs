@@ -20,6 +20,9 @@
 //! - [`news2_feed`]: the NEWS2 consumer (score Observation, alert Task) on every committed
 //!   vital sign;
 //! - [`alerts`]: one open alert Task per patient and kind, raised, never duplicated;
+//! - [`subscriptions`]: R4 Subscriptions (rest-hook, websocket), one durable delivery per
+//!   subscription;
+//! - [`http`]: the HTTP routes (websocket channel) merged beside the FHIR API;
 //! - [`start()`]: starts the consumers for `vigil serve`.
 //!
 //! Architecture invariants: the pure modules (`knowledge`, `inputs`, `news2`, `output`) do no
@@ -31,12 +34,14 @@
 
 pub mod alerts;
 pub mod door;
+pub mod http;
 pub mod inputs;
 pub mod knowledge;
 pub mod news2;
 pub mod news2_feed;
 pub mod output;
 pub mod start;
+pub mod subscriptions;
 
 pub use inputs::{
     Consciousness, InputOptions, News2Input, News2Inputs, Parameter, Reading, Skipped,
@@ -45,7 +50,7 @@ pub use inputs::{
 pub use knowledge::News2Knowledge;
 pub use news2::{News2Score, SpO2Scale, SubScore, score};
 pub use output::{alert_task, score_observation};
-pub use start::{CdsOptions, StartError, start};
+pub use start::{Cds, CdsOptions, StartError, start};
 /// What went wrong in clinical decision support.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

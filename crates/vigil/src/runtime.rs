@@ -59,13 +59,13 @@ pub fn check_listen_address(listen: SocketAddr, dev: bool) -> anyhow::Result<()>
 
 /// Serves `service` on `listen` until Ctrl-C or SIGTERM; in-flight requests finish first,
 /// then the change-feed consumers `feeds` stop (positions saved) and the store is closed
-/// (queued writes committed).
+/// (queued writes committed). `feeds` comes with routes (CDS) merged beside the FHIR API.
 pub fn serve(
     service: FhirService,
     store: Arc<SqliteStore>,
     listen: SocketAddr,
     api: ApiConfig,
-    feeds: Vec<ConsumerRunner>,
+    (feeds, routes): (Vec<ConsumerRunner>, axum::Router),
     ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -87,6 +87,7 @@ pub fn serve(
         ready(local);
         // The peer address reaches each request's context through `ConnectInfo`.
         let app = vigil_api::app_with_exports(service, api, exports)
+            .merge(routes)
             .into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())

@@ -34,7 +34,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let (service, store) = runtime::open_service(&data)?;
     let base_url = format!("http://{}", args.listen);
     // CDS starts before the ward is loaded, so the sample vitals are scored.
-    let feeds = crate::commands::serve::start_cds(&service, &store, &base_url, 60)?;
+    let cds = crate::commands::serve::start_cds(&service, &store, &base_url, 60)?;
     let loaded = load_sample_ward(&service, &base_url)?;
     tracing::info!(resources = loaded, data = %data.display(), "sample ward loaded");
     eprintln!(
@@ -46,7 +46,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         store,
         args.listen,
         ApiConfig::default(),
-        feeds,
+        (cds.runners, cds.router),
         announce,
     )?;
     Ok(ExitCode::SUCCESS)

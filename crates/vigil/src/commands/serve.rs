@@ -59,18 +59,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => start_change_logs(&store, dir, &args.change_log_consumers)?,
         None => Vec::new(),
     };
+    let mut routes = axum::Router::new();
     if !args.no_cds {
         let base_url = args
             .base_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", args.listen));
-        feeds.extend(start_cds(&service, &store, &base_url, args.news2_window_minutes)?);
+        let cds = start_cds(&service, &store, &base_url, args.news2_window_minutes)?;
+        feeds.extend(cds.runners);
+        routes = cds.router;
     }
     let api = ApiConfig {
         max_body_bytes: args.max_body_bytes,
         base_url: args.base_url,
     };
-    runtime::serve(service, store, args.listen, api, feeds, announce)?;
+    runtime::serve(service, store, args.listen, api, (feeds, routes), announce)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -108,13 +111,16 @@ pub fn start_cds(
     store: &Arc<SqliteStore>,
     base_url: &str,
     news2_window_minutes: u64,
-) -> anyhow::Result<Vec<ConsumerRunner>> {
+) -> anyhow::Result<vigil_cds::Cds> {
     let mut options = vigil_cds::CdsOptions::default();
     options.news2.window = Duration::from_secs(news2_window_minutes * 60);
     options.news2.base_url = base_url.to_owned();
-    let runners = vigil_cds::start(service, store.clone(), &options)?;
-    tracing::info!(consumers = runners.len(), "clinical decision support started");
-    Ok(runners)
+    let cds = vigil_cds::start(service, store.clone(), &options)?;
+    tracing::info!(
+        consumers = cds.runners.len(),
+        "clinical decision support started"
+    );
+    Ok(cds)
 }
 
 /// Prints the address the server listens on, as the first line on stdout (scripts and tests
