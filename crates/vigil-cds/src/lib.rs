@@ -20,6 +20,8 @@
 //! - [`news2_feed`]: the NEWS2 consumer (score Observation, alert Task) on every committed
 //!   vital sign;
 //! - [`alerts`]: one open alert Task per patient and kind, raised, never duplicated;
+//! - [`rules`]: threshold rules as PlanDefinitions with FHIRPath conditions (consumer
+//!   `cds-rules`);
 //! - [`subscriptions`]: R4 Subscriptions (rest-hook, websocket), one durable delivery per
 //!   subscription;
 //! - [`http`]: the HTTP routes (websocket channel) merged beside the FHIR API;
@@ -40,6 +42,7 @@ pub mod knowledge;
 pub mod news2;
 pub mod news2_feed;
 pub mod output;
+pub mod rules;
 pub mod start;
 pub mod subscriptions;
 

@@ -36,7 +36,7 @@ pub enum StartError {
 
 /// Running CDS: stop the runners (after the HTTP server) to stop it.
 pub struct Cds {
-    /// The change-feed consumers (NEWS2, Subscriptions; each Subscription's delivery runs
+    /// The change-feed consumers (NEWS2, rules, Subscriptions; each Subscription's delivery runs
     /// under the Subscription manager and stops with it).
     pub runners: Vec<ConsumerRunner>,
     /// The routes to merge beside the FHIR API.
@@ -60,6 +60,8 @@ pub fn start(
     let base_url = options.news2.base_url.clone();
     let news2 = News2Consumer::new(service.clone(), options.news2.clone())?;
     let mut runners = vec![ConsumerRunner::start(store.clone(), news2, feed.clone())?];
+    let rules = crate::rules::RulesConsumer::new(service.clone(), &base_url)?;
+    runners.push(ConsumerRunner::start(store.clone(), rules, feed.clone())?);
     let hub = WebsocketHub::new();
     let manager = SubscriptionManager::new(service.clone(), store.clone(), &base_url, hub.clone())?;
     runners.push(ConsumerRunner::start(store, manager, feed)?);

@@ -4,4 +4,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod news2;
+mod rules;
 mod support;
