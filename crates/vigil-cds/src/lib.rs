@@ -22,9 +22,14 @@
 //! - [`alerts`]: one open alert Task per patient and kind, raised, never duplicated;
 //! - [`rules`]: threshold rules as PlanDefinitions with FHIRPath conditions (consumer
 //!   `cds-rules`);
+//! - [`medication`]: medication safety (interactions, allergies, duplicates) from a knowledge
+//!   file, stored as DetectedIssues on new MedicationRequests (consumer
+//!   `cds-medication-safety`);
 //! - [`subscriptions`]: R4 Subscriptions (rest-hook, websocket), one durable delivery per
 //!   subscription;
-//! - [`http`]: the HTTP routes (websocket channel) merged beside the FHIR API;
+//! - [`hooks`]: CDS Hooks services (patient-view, order-sign, order-select), prefetch,
+//!   feedback;
+//! - [`http`]: the HTTP routes (CDS Hooks, websocket channel) merged beside the FHIR API;
 //! - [`start()`]: starts the consumers for `vigil serve`.
 //!
 //! Architecture invariants: the pure modules (`knowledge`, `inputs`, `news2`, `output`) do no
@@ -36,9 +41,11 @@
 
 pub mod alerts;
 pub mod door;
+pub mod hooks;
 pub mod http;
 pub mod inputs;
 pub mod knowledge;
+pub mod medication;
 pub mod news2;
 pub mod news2_feed;
 pub mod output;
@@ -63,6 +70,12 @@ pub enum CdsError {
     #[error("NEWS2 knowledge: {problem}")]
     Knowledge {
         /// What is wrong, naming the table and values.
+        problem: String,
+    },
+    /// The medication-safety knowledge file is malformed or inconsistent.
+    #[error("medication knowledge: {problem}")]
+    MedicationKnowledge {
+        /// What is wrong.
         problem: String,
     },
     /// A reference given to build an output resource is not `Type/id`.

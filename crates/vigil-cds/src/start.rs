@@ -62,6 +62,13 @@ pub fn start(
     let mut runners = vec![ConsumerRunner::start(store.clone(), news2, feed.clone())?];
     let rules = crate::rules::RulesConsumer::new(service.clone(), &base_url)?;
     runners.push(ConsumerRunner::start(store.clone(), rules, feed.clone())?);
+    let medication =
+        crate::medication::feed::MedicationSafetyConsumer::new(service.clone(), &base_url)?;
+    runners.push(ConsumerRunner::start(
+        store.clone(),
+        medication,
+        feed.clone(),
+    )?);
     let hub = WebsocketHub::new();
     let manager = SubscriptionManager::new(service.clone(), store.clone(), &base_url, hub.clone())?;
     runners.push(ConsumerRunner::start(store, manager, feed)?);

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod hooks;
+mod medication;
 mod news2;
 mod rules;
 mod support;

@@ -50,12 +50,6 @@ impl World {
             .unwrap();
     }
 
-    pub fn read(&self, reference: &str) -> Value {
-        let (kind, id) = reference.split_once('/').unwrap();
-        let found = self.service.read(&self.context, kind, id).unwrap();
-        serde_json::from_str(&found.version.content).unwrap()
-    }
-
     pub fn search(&self, kind: &str, pairs: &[(&str, &str)]) -> Vec<Value> {
         let pairs = pairs
             .iter()
