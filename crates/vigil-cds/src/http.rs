@@ -63,13 +63,13 @@ fn json_response(status: StatusCode, body: Value) -> Response {
         .into_response()
 }
 
-fn service_error(error: &ServiceError) -> Response {
-    let status = StatusCode::from_u16(error.kind().http_status())
+fn service_error(failure: &ServiceError) -> Response {
+    let status = StatusCode::from_u16(failure.kind().http_status())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let message = error
+    let message = failure
         .issues()
         .first()
-        .map_or_else(|| error.to_string(), |i| i.diagnostics.clone());
+        .map_or_else(|| failure.to_string(), |i| i.diagnostics.clone());
     error(status, &message)
 }
 
