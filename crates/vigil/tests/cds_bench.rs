@@ -1,0 +1,206 @@
+//! Benchmarks of clinical decision support against the real binary:
+//!
+//! - alert latency: a vital sign (pulse 131, a single NEWS2 parameter scoring 3, so an urgent
+//!   alert) POSTed for a new patient at a fixed rate, open loop; measured from just before the
+//!   POST is sent to the rest-hook PUT of the alert Task arriving at a receiver on 127.0.0.1;
+//! - CDS Hooks `order-sign` latency with prefetch (10 current orders, one allergy, two drafts),
+//!   one request at a time, each on a fresh connection.
+//!
+//! By default a small run checks the harness (every alert arrives, every answer has cards).
+//! `VIGIL_CDS_BENCH=full cargo test --release -p vigil --test cds_bench -- --nocapture` runs the
+//! measured sizes (100 vitals/s for 20 s, 1,000 vitals/s for 5 s, 2,000 order-sign calls) and
+//! prints the figures quoted in docs/cds.md.
+
+#![allow(clippy::unwrap_used)]
+
+mod cds_support;
+mod support;
+
+use cds_support::*;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::Vigil;
+
+fn full() -> bool {
+    std::env::var("VIGIL_CDS_BENCH").is_ok_and(|v| v == "full")
+}
+
+struct Stats {
+    count: usize,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    let at =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    Stats {
+        count: samples.len(),
+        p50: at(0.50),
+        p99: at(0.99),
+        max: *samples.last().unwrap(),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Sends `rate × seconds` vitals open loop and returns the alert latencies.
+fn alert_latency(rate: u32, seconds: u32) -> (Stats, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = HookServer::start(true);
+    let vigil = Vigil::start(dir.path());
+    let subscription = rest_hook_subscription(
+        "Task?priority=urgent",
+        &hook.url(),
+        Some("application/fhir+json"),
+    );
+    let created = vigil.request("POST", "/Subscription", Some(&subscription));
+    assert_eq!(created.status, 201);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    while vigil
+        .request("GET", &format!("/Subscription/{id}"), None)
+        .json()["status"]
+        != "active"
+    {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let total = (rate * seconds) as usize;
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let workers = 8usize;
+    let origin = Instant::now() + Duration::from_millis(200);
+    let when = now_minus_seconds(1);
+    let threads: Vec<_> = (0..workers)
+        .map(|worker| {
+            let (sent, address, when) = (sent.clone(), vigil.address, when.clone());
+            std::thread::spawn(move || {
+                for i in (worker..total).step_by(workers) {
+                    let due = origin + Duration::from_secs_f64(i as f64 / f64::from(rate));
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let patient = format!("Patient/bench-{i}");
+                    let body = vital(&patient, "8867-4", 131.0, "/min", &when);
+                    sent.lock().unwrap().insert(patient, Instant::now());
+                    let response = support::http(address, "POST", "/Observation", Some(&body));
+                    assert_eq!(response.status, 201, "{}", response.body);
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(total);
+    let deadline = Instant::now() + Duration::from_secs(u64::from(seconds) + 60);
+    while latencies.len() < total && Instant::now() < deadline {
+        let Some(received) = hook.next(Duration::from_secs(5)) else {
+            continue;
+        };
+        let task: Value = serde_json::from_str(&received.body).unwrap();
+        let patient = task["for"]["reference"].as_str().unwrap().to_owned();
+        let sent_at = loop {
+            if let Some(at) = sent.lock().unwrap().get(&patient) {
+                break *at;
+            }
+            std::thread::yield_now();
+        };
+        latencies.push(received.at.duration_since(sent_at));
+    }
+    let elapsed = origin.elapsed();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(
+        latencies.len(),
+        total,
+        "every vital raises one alert that reaches the hook"
+    );
+    (stats(latencies), elapsed)
+}
+
+fn order_sign_latency(calls: usize) -> Stats {
+    let dir = tempfile::tempdir().unwrap();
+    let vigil = Vigil::start(dir.path());
+    let current = [
+        "6809", "29046", "17767", "83367", "10582", "6918", "161", "4603", "25480", "36567",
+    ];
+    let orders: Vec<Value> = current
+        .iter()
+        .map(|code| json!({"resource": {
+            "resourceType": "MedicationRequest", "status": "active", "intent": "order",
+            "subject": {"reference": "Patient/b"},
+            "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}]}}}))
+        .collect();
+    let draft = |id: &str, code: &str| {
+        json!({"resource": {
+        "resourceType": "MedicationRequest", "id": id, "status": "draft", "intent": "order",
+        "subject": {"reference": "Patient/b"},
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}]}}})
+    };
+    let request = json!({
+        "hook": "order-sign", "hookInstance": "bench",
+        "context": {"userId": "Practitioner/1", "patientId": "b",
+            "draftOrders": {"resourceType": "Bundle", "type": "collection",
+                "entry": [draft("d1", "21212"), draft("d2", "723")]}},
+        "prefetch": {
+            "medications": {"resourceType": "Bundle", "type": "searchset", "entry": orders},
+            "allergies": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {
+                "resourceType": "AllergyIntolerance", "id": "a1", "patient": {"reference": "Patient/b"},
+                "code": {"text": "Penicillin"}}}]},
+        },
+    })
+    .to_string();
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let start = Instant::now();
+        let response = support::http(
+            vigil.address,
+            "POST",
+            "/cds-services/vigil-medication-safety",
+            Some(&request),
+        );
+        samples.push(start.elapsed());
+        assert_eq!(response.status, 200, "{}", response.body);
+        let cards = response.json()["cards"].as_array().map_or(0, Vec::len);
+        assert_eq!(
+            cards, 2,
+            "simvastatin+clarithromycin and the penicillin allergy"
+        );
+    }
+    stats(samples)
+}
+
+#[test]
+fn alert_latency_and_order_sign_latency() {
+    let runs: &[(u32, u32)] = if full() {
+        &[(100, 20), (1000, 5)]
+    } else {
+        &[(100, 2)]
+    };
+    for &(rate, seconds) in runs {
+        let (s, elapsed) = alert_latency(rate, seconds);
+        println!(
+            "alert latency at {rate} vitals/s: {} alerts in {:.1} s, p50 {}, p99 {}, max {}",
+            s.count,
+            elapsed.as_secs_f64(),
+            ms(s.p50),
+            ms(s.p99),
+            ms(s.max)
+        );
+    }
+    let calls = if full() { 2000 } else { 50 };
+    let s = order_sign_latency(calls);
+    println!(
+        "order-sign with prefetch: {} calls, p50 {}, p99 {}, max {}",
+        s.count,
+        ms(s.p50),
+        ms(s.p99),
+        ms(s.max)
+    );
+}
