@@ -68,6 +68,8 @@ impl Default for News2Options {
 pub enum News2Outcome {
     /// No NEWS2 reading in the window.
     NoReadings,
+    /// The patient is under 16 (from `Patient.birthDate`): NEWS2 is validated for adults only.
+    UnderSixteen,
     /// A new score `Observation/{id}` and what happened to the alert (`None`: low risk).
     Scored(String, Option<AlertOutcome>),
     /// This score was already written (a redelivery, or nothing changed).
@@ -129,6 +131,9 @@ impl News2Consumer {
     /// Scores `patient` from readings dated `since` minus the window onwards.
     pub fn score_patient(&self, patient: &str, since: i64) -> Result<News2Outcome, ServiceError> {
         let context = self.context();
+        if self.under_sixteen(&context, patient)? {
+            return Ok(News2Outcome::UnderSixteen);
+        }
         let window = micros(self.options.window);
         let codes: Vec<String> = NEWS2_LOINC_CODES
             .iter()
@@ -209,6 +214,24 @@ impl News2Consumer {
         })
     }
 
+    /// Whether the Patient resource (if stored, with a `birthDate`) says the patient is under
+    /// 16 today. An unknown patient or birth date is scored.
+    fn under_sixteen(&self, context: &RequestContext, patient: &str) -> Result<bool, ServiceError> {
+        let id = patient.trim_start_matches("Patient/");
+        let found = match self.service.read(context, "Patient", id) {
+            Ok(found) => found.version,
+            Err(error) if is_transient(&error) => return Err(error),
+            Err(_) => return Ok(false),
+        };
+        let Ok(resource) = serde_json::from_str::<Value>(&found.content) else {
+            return Ok(false);
+        };
+        let Some(birth) = resource["birthDate"].as_str() else {
+            return Ok(false);
+        };
+        Ok(is_under_sixteen(birth, &format_instant(now_micros())[..10]))
+    }
+
     /// Scale 2 when the patient has an active Flag coded [`SCALE_2_CODE`] in
     /// [`SETTING_SYSTEM`] (or with that text) whose period, if any, holds now.
     fn spo2_scale(
@@ -285,6 +308,25 @@ impl ChangeConsumer for News2Consumer {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether someone born on `birth` (`YYYY`, `YYYY-MM` or `YYYY-MM-DD`) is under 16 on `today`
+/// (`YYYY-MM-DD`). A partial date counts from its latest possible day, so a child is never
+/// taken for 16 early; an unreadable date is not under 16.
+pub fn is_under_sixteen(birth: &str, today: &str) -> bool {
+    let parts = |text: &str| -> Option<(u32, u32, u32)> {
+        let mut it = text.split('-');
+        let year = it.next()?.parse().ok()?;
+        let month = it.next().map_or(Some(12), |m| m.parse().ok())?;
+        let day = it
+            .next()
+            .map_or(Some(31), |d| d.get(..2).unwrap_or(d).parse().ok())?;
+        Some((year, month, day))
+    };
+    match (parts(birth), parts(today)) {
+        (Some((by, bm, bd)), Some((ty, tm, td))) => (ty, tm, td) < (by + 16, bm, bd),
+        _ => false,
     }
 }
 

@@ -263,3 +263,28 @@ fn observations_without_a_patient_or_vital_code_are_ignored() {
     deliver(&world, &mut consumer, 0);
     assert_eq!(world.last_seq(), before);
 }
+
+#[test]
+fn patients_under_sixteen_are_not_scored() {
+    use vigil_cds::news2_feed::is_under_sixteen;
+    assert!(is_under_sixteen("2010-06-15", "2026-06-14"));
+    assert!(!is_under_sixteen("2010-06-15", "2026-06-15"));
+    assert!(
+        is_under_sixteen("2010", "2026-12-30"),
+        "a year alone counts from its last day"
+    );
+    assert!(!is_under_sixteen("2010", "2027-01-01"));
+    assert!(!is_under_sixteen("garbage", "2026-01-01"));
+
+    let world = World::new();
+    let mut consumer = consumer(&world);
+    let child =
+        vigil_service::format_instant(vigil_service::now_micros() - 10 * 365 * 86_400_000_000);
+    world.update(json!({"resourceType": "Patient", "id": "child", "birthDate": &child[..10]}));
+    world.update(json!({"resourceType": "Patient", "id": "adult", "birthDate": "1950-01-01"}));
+    full_set(&world, "Patient/child", true, &minutes_ago(1));
+    full_set(&world, "Patient/adult", true, &minutes_ago(1));
+    deliver(&world, &mut consumer, 0);
+    assert!(scores(&world, "Patient/child").is_empty());
+    assert_eq!(scores(&world, "Patient/adult").len(), 1);
+}
