@@ -73,20 +73,14 @@ fn service_error(failure: &ServiceError) -> Response {
     error(status, &message)
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, Response> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            &format!("the body is not JSON: {e}"),
-        )
-    })?;
+/// The body as a JSON object, or why not (answered 400).
+fn parse_body(body: &Bytes) -> Result<Value, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
     if value.is_object() {
         Ok(value)
     } else {
-        Err(error(
-            StatusCode::BAD_REQUEST,
-            "the body must be a JSON object",
-        ))
+        Err("the body must be a JSON object".to_owned())
     }
 }
 
@@ -96,7 +90,7 @@ async fn call(State(state): State<HooksState>, Path(id): Path<String>, body: Byt
     };
     let request = match parse_body(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
     };
     let hook = request["hook"].as_str().unwrap_or_default();
     let accepted = match definition.hook {
@@ -142,7 +136,7 @@ async fn feedback(
     }
     let request = match parse_body(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
     };
     let stored = tokio::task::spawn_blocking(move || {
         let context = RequestContext::system(CDS_SYSTEM, &state.base_url);

@@ -92,7 +92,12 @@ fn penicillin_allergy_against_amoxicillin_and_cross_sensitivity() {
     let k = knowledge();
     let penicillin = allergy(json!({"text": "Penicillin"}));
     let amoxicillin = entry("MedicationRequest/d", rx("723", "amoxicillin"));
-    let findings = check(k, &[amoxicillin.clone()], &[], &[penicillin.clone()]);
+    let findings = check(
+        k,
+        std::slice::from_ref(&amoxicillin),
+        &[],
+        std::slice::from_ref(&penicillin),
+    );
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert_eq!(findings[0].indicator, Indicator::Critical);
     assert_eq!(findings[0].kind, FindingKind::Allergy);
@@ -107,7 +112,7 @@ fn penicillin_allergy_against_amoxicillin_and_cross_sensitivity() {
     // An allergy to one penicillin covers the class.
     let amox_allergy = allergy(rx("723", "Amoxicillin"));
     let ampicillin = entry("MedicationRequest/d", rx("733", "ampicillin"));
-    let findings = check(k, &[ampicillin], &[], &[amox_allergy.clone()]);
+    let findings = check(k, &[ampicillin], &[], std::slice::from_ref(&amox_allergy));
     assert_eq!(findings[0].indicator, Indicator::Critical);
     // Unrelated drug: nothing.
     let metformin = entry("MedicationRequest/d", rx("6809", "metformin"));
