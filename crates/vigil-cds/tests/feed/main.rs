@@ -7,4 +7,5 @@ mod hooks;
 mod medication;
 mod news2;
 mod rules;
+mod subscriptions;
 mod support;
