@@ -158,6 +158,7 @@ fn task_id(alert: &Alert) -> String {
 
 /// An [`AlertPlan`] with its resource validated and its index rows extracted (outside the
 /// unit of work, as the door asks).
+#[derive(Clone)]
 pub enum PreparedAlert {
     /// Create, by conditional create on the identifier.
     Create(Prepared, String),

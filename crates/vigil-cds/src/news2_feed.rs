@@ -21,12 +21,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use vigil_service::feed::ChangeConsumer;
 use vigil_service::{
-    FhirService, RequestContext, ServiceError, ServiceErrorKind, format_instant, now_micros,
-    parse_instant_micros,
+    FhirService, Prepared, RequestContext, ServiceError, ServiceErrorKind, Unit, format_instant,
+    now_micros, parse_instant_micros,
 };
 use vigil_store::{ChangeEvent, WriteMethod};
 
-use crate::alerts::{self, Alert, AlertOutcome, IDENTIFIER_SYSTEM};
+use crate::alerts::{self, Alert, AlertOutcome, IDENTIFIER_SYSTEM, PreparedAlert};
 use crate::door::{digest, is_transient, patient_reference, search_all};
 use crate::inputs::{InputOptions, NEWS2_LOINC_CODES, is_news2_observation};
 use crate::news2::SpO2Scale;
@@ -128,11 +128,27 @@ impl News2Consumer {
         Ok(Some((patient, effective)))
     }
 
-    /// Scores `patient` from readings dated `since` minus the window onwards.
+    /// Scores `patient` from readings dated `since` minus the window onwards, in a unit of
+    /// work of its own.
     pub fn score_patient(&self, patient: &str, since: i64) -> Result<News2Outcome, ServiceError> {
+        match self.prepare_patient(patient, since)? {
+            Err(outcome) => Ok(outcome),
+            Ok(prepared) => self
+                .service
+                .unit(&self.context(), |unit| write_prepared(unit, prepared)),
+        }
+    }
+
+    /// Reads and scores `patient` and prepares what to write (outside any unit of work), or
+    /// says why there is nothing to write.
+    pub fn prepare_patient(
+        &self,
+        patient: &str,
+        since: i64,
+    ) -> Result<Result<PreparedScore, News2Outcome>, ServiceError> {
         let context = self.context();
         if self.under_sixteen(&context, patient)? {
-            return Ok(News2Outcome::UnderSixteen);
+            return Ok(Err(News2Outcome::UnderSixteen));
         }
         let window = micros(self.options.window);
         let codes: Vec<String> = NEWS2_LOINC_CODES
@@ -158,7 +174,7 @@ impl News2Consumer {
         };
         let inputs = collect_inputs(&observations, &input_options);
         if inputs.newest().is_none() {
-            return Ok(News2Outcome::NoReadings);
+            return Ok(Err(News2Outcome::NoReadings));
         }
         let scale = self.spo2_scale(&context, patient)?;
         let score = crate::score(self.knowledge, &inputs, scale).map_err(invalid)?;
@@ -199,19 +215,11 @@ impl News2Consumer {
             }
             None => None,
         };
-        let criteria = format!("identifier={IDENTIFIER_SYSTEM}|{key}");
-        self.service.unit(&context, |unit| {
-            let written = unit.create(prepared_score, Some(&criteria))?;
-            let reference = format!("Observation/{}", written.version.id);
-            if written.unchanged {
-                return Ok(News2Outcome::AlreadyScored(reference));
-            }
-            let alert = match prepared_alert {
-                Some(alert) => Some(alerts::write(unit, alert)?),
-                None => None,
-            };
-            Ok(News2Outcome::Scored(reference, alert))
-        })
+        Ok(Ok(PreparedScore {
+            score: prepared_score,
+            criteria: format!("identifier={IDENTIFIER_SYSTEM}|{key}"),
+            alert: prepared_alert,
+        }))
     }
 
     /// Whether the Patient resource (if stored, with a `birthDate`) says the patient is under
@@ -253,6 +261,32 @@ impl News2Consumer {
             SpO2Scale::Scale1
         })
     }
+}
+
+/// A score and its alert, validated and indexed, ready for a unit of work.
+#[derive(Clone)]
+pub struct PreparedScore {
+    score: Prepared,
+    criteria: String,
+    alert: Option<PreparedAlert>,
+}
+
+/// Writes a prepared score inside `unit`: the score by conditional create (an existing one
+/// means this score was written before, alert included), then the alert.
+pub fn write_prepared(
+    unit: &mut Unit<'_>,
+    prepared: PreparedScore,
+) -> Result<News2Outcome, ServiceError> {
+    let written = unit.create(prepared.score, Some(&prepared.criteria))?;
+    let reference = format!("Observation/{}", written.version.id);
+    if written.unchanged {
+        return Ok(News2Outcome::AlreadyScored(reference));
+    }
+    let alert = match prepared.alert {
+        Some(alert) => Some(alerts::write(unit, alert)?),
+        None => None,
+    };
+    Ok(News2Outcome::Scored(reference, alert))
 }
 
 /// Whether a Flag is an active SpO2 Scale 2 setting at `now`.
@@ -297,13 +331,46 @@ impl ChangeConsumer for News2Consumer {
                 None => patients.push((patient, effective)),
             }
         }
-        for (patient, since) in patients {
-            match self.score_patient(&patient, since) {
-                Ok(outcome) => tracing::debug!(?outcome, "NEWS2 scored"),
+        let mut ready = Vec::new();
+        for result in self.prepare_all(&patients) {
+            match result {
+                Ok(Ok(prepared)) => ready.push(prepared),
+                Ok(Err(outcome)) => tracing::debug!(?outcome, "NEWS2 not written"),
                 Err(error) if is_transient(&error) => return Err(error),
                 // A problem of this patient's data: logged without PHI, and the feed goes on.
                 Err(error) => {
                     tracing::warn!(kind = ?error.kind(), %error, "NEWS2 not scored for a patient")
+                }
+            }
+        }
+        if ready.is_empty() {
+            return Ok(());
+        }
+        // One durable commit for the whole batch (one fsync, not one per patient); if it
+        // fails for a reason of one patient's data, each patient gets a unit of its own.
+        let context = self.context();
+        let batch = self.service.unit(&context, |unit| {
+            ready
+                .clone()
+                .into_iter()
+                .map(|prepared| write_prepared(unit, prepared))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        match batch {
+            Ok(outcomes) => tracing::debug!(?outcomes, "NEWS2 scored"),
+            Err(error) if is_transient(&error) => return Err(error),
+            Err(_) => {
+                for prepared in ready {
+                    match self
+                        .service
+                        .unit(&context, |unit| write_prepared(unit, prepared))
+                    {
+                        Ok(outcome) => tracing::debug!(?outcome, "NEWS2 scored"),
+                        Err(error) if is_transient(&error) => return Err(error),
+                        Err(error) => {
+                            tracing::warn!(kind = ?error.kind(), %error, "NEWS2 not written for a patient")
+                        }
+                    }
                 }
             }
         }
@@ -329,6 +396,51 @@ pub fn is_under_sixteen(birth: &str, today: &str) -> bool {
         _ => false,
     }
 }
+
+impl News2Consumer {
+    /// Prepares every patient, on up to [`READ_THREADS`] threads (the reads and the index
+    /// extraction dominate; the store's readers run in parallel), results in input order.
+    fn prepare_all(&self, patients: &[(String, i64)]) -> Vec<PatientResult> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, READ_THREADS);
+        if patients.len() < 2 || threads == 1 {
+            return patients
+                .iter()
+                .map(|(p, since)| self.prepare_patient(p, *since))
+                .collect();
+        }
+        let chunk = patients.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = patients
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|(p, since)| self.prepare_patient(p, *since))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        vec![Err(ServiceError::internal(
+                            "a NEWS2 scoring thread panicked",
+                        ))]
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+/// What preparing one patient gives.
+type PatientResult = Result<Result<PreparedScore, News2Outcome>, ServiceError>;
+
+/// Most threads scoring one batch.
+pub const READ_THREADS: usize = 4;
 
 fn effective_micros(observation: &Value) -> Option<i64> {
     [
