@@ -20,7 +20,7 @@ use crate::news2_feed::{CDS_AGENT, CDS_SYSTEM};
 pub fn delivery_options() -> ConsumerOptions {
     ConsumerOptions {
         start: ConsumerStart::Now,
-        batch_size: 64,
+        batch_size: 256,
         safety_interval: Duration::from_secs(5),
         initial_backoff: Duration::from_millis(200),
         max_backoff: Duration::from_secs(30),
