@@ -55,6 +55,8 @@ fn bind_with_id_then_a_ping_per_notification_including_one_owed_before_binding()
         201
     );
 
+    // Long enough for the delivery's back-off to reach its websocket ceiling (2 s).
+    std::thread::sleep(Duration::from_secs(4));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -74,10 +76,16 @@ fn bind_with_id_then_a_ping_per_notification_including_one_owed_before_binding()
             .await
             .unwrap();
         assert_eq!(next_text(&mut socket).await, format!("bound {id}"));
+        let bound_at = Instant::now();
         assert_eq!(
             next_text(&mut socket).await,
             format!("ping {id}"),
             "the owed notification"
+        );
+        assert!(
+            bound_at.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            bound_at.elapsed()
         );
 
         let address = vigil.address;

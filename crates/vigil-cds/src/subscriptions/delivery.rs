@@ -61,6 +61,11 @@ impl SubscriptionDelivery {
         })
     }
 
+    /// Whether notifications go to websocket clients.
+    pub fn is_websocket(&self) -> bool {
+        matches!(self.transport, Transport::Websocket(_))
+    }
+
     /// The matching version an event wrote, if it matches.
     fn matching(&self, event: &ChangeEvent) -> Result<Option<String>, ServiceError> {
         if event.method == WriteMethod::Delete

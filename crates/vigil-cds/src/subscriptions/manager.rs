@@ -140,7 +140,13 @@ impl SubscriptionManager {
             in_error,
         )
         .map_err(|e| ServiceError::internal(format!("cannot start a delivery runtime: {e}")))?;
-        let runner = ConsumerRunner::start(self.store.clone(), delivery, delivery_options())
+        let mut options = delivery_options();
+        if delivery.is_websocket() {
+            // A websocket client may bind at any moment: retry often, so an owed ping follows
+            // a bind within about two seconds.
+            options.max_backoff = Duration::from_secs(2);
+        }
+        let runner = ConsumerRunner::start(self.store.clone(), delivery, options)
             .map_err(|e| ServiceError::internal(e.to_string()))?;
         tracing::info!(subscription = %id, "Subscription delivery started");
         self.running.insert(

@@ -10,9 +10,10 @@
 //!   saved only after the notification was delivered, so a notification is durable: a crash
 //!   (even `kill -9`) between the commit and the notification notifies after the restart, and
 //!   notifications of one subscription keep commit order. A failed delivery is retried with
-//!   exponential back-off (0.2 s doubling to 30 s); after [`ERROR_AFTER_FAILURES`] failures in a
-//!   row the Subscription is set to `error` (with the reason in `error`), and back to `active`
-//!   at the next success. Retries go on until delivered or until `end` passes.
+//!   exponential back-off (0.2 s doubling to 30 s, 2 s for websocket); after
+//!   [`ERROR_AFTER_FAILURES`] failures in a row the Subscription is set to `error` (with the
+//!   reason in `error`), and back to `active` at the next success. Retries go on until
+//!   delivered or until `end` passes.
 //! - Channels: `rest-hook` (`http://` endpoints; no `payload`: `POST` to the endpoint with an
 //!   empty body; `payload` `application/fhir+json` or `application/json`: `PUT
 //!   {endpoint}/{type}/{id}` with the resource; every `channel.header` line is sent) and
