@@ -7,8 +7,8 @@
 //! than the caller asked for. [`FhirService::matches`] tests a resource, reading other
 //! resources for chains and `_has` from committed data.
 
-use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind};
 use crate::authz::{Access, Action};
+use crate::{FhirService, RequestContext, ServiceError, ServiceErrorKind};
 use serde_json::Value;
 use vigil_model::IssueType;
 use vigil_search::{CompiledQuery, StoreMatchContext};
@@ -52,7 +52,11 @@ impl FhirService {
 
     /// Whether `resource` matches `compiled` exactly when a search would find it; chains and
     /// `_has` read committed resources.
-    pub fn matches(&self, compiled: &CompiledQuery, resource: &Value) -> Result<bool, ServiceError> {
+    pub fn matches(
+        &self,
+        compiled: &CompiledQuery,
+        resource: &Value,
+    ) -> Result<bool, ServiceError> {
         let mut context = StoreMatchContext::new(&self.search, self.store.as_ref());
         Ok(compiled.matches(resource, &mut context)?)
     }
