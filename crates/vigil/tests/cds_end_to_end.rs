@@ -243,3 +243,59 @@ fn kill_9_between_the_commit_and_the_notification_still_notifies_after_restart()
         (read["status"] == "active" && read.get("error").is_none()).then_some(())
     });
 }
+
+#[test]
+fn the_window_flag_bounds_the_inputs_and_no_cds_turns_it_all_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let vigil = Vigil::start_with(dir.path(), &["--news2-window-minutes", "5"]);
+    let pulse = vigil.request(
+        "POST",
+        "/Observation",
+        Some(&vital(
+            "Patient/w5",
+            "8867-4",
+            70.0,
+            "/min",
+            &now_minus_seconds(10),
+        )),
+    );
+    assert_eq!(pulse.status, 201);
+    let pulse_id = pulse.json()["id"].as_str().unwrap().to_owned();
+    // A respiration rate of 26 (a 3) twenty minutes before: outside a 5-minute window.
+    post_all(
+        &vigil,
+        &[vital(
+            "Patient/w5",
+            "9279-1",
+            26.0,
+            "/min",
+            &now_minus_seconds(20 * 60),
+        )],
+    );
+    let scores = wait_for("a score", Duration::from_secs(10), || {
+        let found = search(
+            &vigil,
+            "/Observation?subject=Patient/w5&code=http://snomed.info/sct|1104051000000101",
+        );
+        (!found.is_empty()).then_some(found)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    for score in &scores {
+        assert_eq!(
+            score["derivedFrom"],
+            serde_json::json!([{"reference": format!("Observation/{pulse_id}")}])
+        );
+    }
+    assert!(search(&vigil, "/Task?subject=Patient/w5").is_empty());
+    drop(vigil);
+
+    let dir = tempfile::tempdir().unwrap();
+    let vigil = Vigil::start_with(dir.path(), &["--no-cds"]);
+    assert_eq!(vigil.request("GET", "/cds-services", None).status, 404);
+    post_all(
+        &vigil,
+        &alarming_vitals("Patient/off", &now_minus_seconds(30)),
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(search(&vigil, "/Task?subject=Patient/off").is_empty());
+}
