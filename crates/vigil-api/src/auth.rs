@@ -9,12 +9,14 @@
 //! needs no token (clients discover the authorization server there). Neither the token nor
 //! why it was refused is logged.
 
-use crate::{ApiError, AppState};
+use crate::{ApiConfig, ApiError, AppState};
+use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use vigil_model::IssueType;
 use vigil_service::Principal;
 
@@ -64,61 +66,117 @@ pub(crate) async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(authenticator) = state.config.authenticator.clone() else {
-        return next.run(request).await;
-    };
-    if is_public(request.uri().path()) {
+    if state.config.authenticator.is_none() || is_public(request.uri().path()) {
         return next.run(request).await;
     }
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|info| info.0);
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_owned())
-        })
-        .filter(|token| !token.is_empty());
-    let Some(token) = token else {
-        authenticator.refused(peer, request.uri().path(), "no bearer token");
-        return unauthorized(&state, None);
-    };
-    let verdict = tokio::task::spawn_blocking(move || authenticator.authenticate(&token)).await;
-    match verdict {
-        Ok(Ok(identity)) => {
+    let asked = Asked::of(&request);
+    match verify(&state.config, asked).await {
+        Ok(identity) => {
             request.extensions_mut().insert(identity);
             next.run(request).await
         }
-        Ok(Err(refusal)) => {
-            if let Some(authenticator) = &state.config.authenticator {
-                authenticator.refused(peer, request.uri().path(), &refusal.reason);
+        Err(refused) => refused,
+    }
+}
+
+/// Routes served beside the FHIR API (CDS Hooks, the Subscription websocket) behind the same
+/// authentication: without an authenticator (development mode) they pass through; with one, a
+/// request without a valid token is 401 and an accepted one carries its [`RequestContext`]
+/// (who, scopes, patient, peer, request id) in its extensions, so those handlers act with the
+/// caller's rights through the door.
+pub fn protect(router: Router, config: &ApiConfig) -> Router {
+    let config = Arc::new(config.clone());
+    router.layer(middleware::from_fn(
+        move |mut request: Request, next: Next| {
+            let config = config.clone();
+            async move {
+                if config.authenticator.is_none() {
+                    return next.run(request).await;
+                }
+                let asked = Asked::of(&request);
+                let peer = asked.peer;
+                match verify(&config, asked).await {
+                    Ok(identity) => {
+                        let base = crate::request::base_url_of(&config, request.headers());
+                        let mut context = crate::request::from_identity(&identity, &base);
+                        crate::request::fill_context(&mut context, request.headers(), peer);
+                        request.extensions_mut().insert(context);
+                        next.run(request).await
+                    }
+                    Err(refused) => refused,
+                }
             }
-            unauthorized(&state, Some("invalid_token"))
+        },
+    ))
+}
+
+/// What authentication reads of a request (owned, so no borrow of the body crosses an await).
+struct Asked {
+    token: Option<String>,
+    path: String,
+    peer: Option<SocketAddr>,
+}
+
+impl Asked {
+    fn of(request: &Request) -> Self {
+        let token = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                let (scheme, token) = value.trim().split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| token.trim().to_owned())
+            })
+            .filter(|token| !token.is_empty());
+        Asked {
+            token,
+            path: request.uri().path().to_owned(),
+            peer: request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|info| info.0),
         }
-        Err(_) => ApiError::new(
+    }
+}
+
+/// The identity behind the request's bearer token, or the 401 to answer.
+async fn verify(config: &ApiConfig, asked: Asked) -> Result<Identity, Response> {
+    let Some(authenticator) = config.authenticator.clone() else {
+        return Err(unauthorized(config, None));
+    };
+    let Asked { token, path, peer } = asked;
+    let Some(token) = token else {
+        authenticator.refused(peer, &path, "no bearer token");
+        return Err(unauthorized(config, None));
+    };
+    let checker = authenticator.clone();
+    let verdict = tokio::task::spawn_blocking(move || checker.authenticate(&token)).await;
+    match verdict {
+        Ok(Ok(identity)) => Ok(identity),
+        Ok(Err(refusal)) => {
+            authenticator.refused(peer, &path, &refusal.reason);
+            Err(unauthorized(config, Some("invalid_token")))
+        }
+        Err(_) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             IssueType::Exception,
             "internal error while checking the access token",
         )
-        .into_response(),
+        .into_response()),
     }
 }
 
 /// 401 with an OperationOutcome and the Bearer challenge.
-fn unauthorized(state: &AppState, error: Option<&str>) -> Response {
+fn unauthorized(config: &ApiConfig, error: Option<&str>) -> Response {
     let message = match error {
         Some(_) => "the access token is invalid, expired or revoked",
         None => "this request needs an access token (Authorization: Bearer)",
     };
     let mut response =
         ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, message).into_response();
-    let realm = state.config.base_url.as_deref().unwrap_or("vigil");
+    let realm = config.base_url.as_deref().unwrap_or("vigil");
     let challenge = match error {
         Some(error) => format!("Bearer realm=\"{realm}\", error=\"{error}\""),
         None => format!("Bearer realm=\"{realm}\""),

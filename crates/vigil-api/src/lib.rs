@@ -20,7 +20,7 @@ mod request;
 mod response;
 pub mod routes;
 
-pub use auth::{Authenticator, Identity, Refusal};
+pub use auth::{Authenticator, Identity, Refusal, protect};
 pub use error::ApiError;
 pub use headers::harden;
 

@@ -28,7 +28,12 @@ pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'
 
 /// The base URL for links: the configured one, or `http://{Host}`.
 pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(base) = &state.config.base_url {
+    base_url_of(&state.config, headers)
+}
+
+/// [`base_url`] from the settings alone.
+pub(crate) fn base_url_of(config: &crate::ApiConfig, headers: &HeaderMap) -> String {
+    if let Some(base) = &config.base_url {
         return base.trim_end_matches('/').to_owned();
     }
     let host = headers
@@ -73,26 +78,38 @@ impl FromRequestParts<AppState> for Context {
                 ));
             }
         };
-        context.purpose_of_use = short_header(headers, "x-purpose-of-use");
-        context.break_glass_reason = short_header(headers, "x-break-glass-reason");
-        if let Some(id) = headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128)
-        {
-            context.request_id = id.to_owned();
-        }
-        context.remote_addr = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| *addr);
+        fill_context(&mut context, headers, peer);
         Ok(Context(context))
+    }
+}
+
+/// The parts of a context every request carries: why (`X-Purpose-Of-Use`,
+/// `X-Break-Glass-Reason`), the request id (`X-Request-Id` when sent, up to 128 characters)
+/// and the TCP peer.
+pub(crate) fn fill_context(
+    context: &mut RequestContext,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) {
+    context.purpose_of_use = short_header(headers, "x-purpose-of-use");
+    context.break_glass_reason = short_header(headers, "x-break-glass-reason");
+    context.remote_addr = peer;
+    if let Some(id) = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+    {
+        context.request_id = id.to_owned();
     }
 }
 
 /// The request context of a verified identity. A user whose FHIR resource is a Patient is
 /// always confined to that patient, whatever the launch asked for.
-fn from_identity(identity: &Identity, base_url: &str) -> RequestContext {
+pub(crate) fn from_identity(identity: &Identity, base_url: &str) -> RequestContext {
     let mut context = RequestContext::new(identity.principal.clone(), base_url);
     context.client_id = identity.client_id.clone();
     context.scopes = identity.scopes.clone();

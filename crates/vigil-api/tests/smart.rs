@@ -878,3 +878,26 @@ async fn exports_hold_only_what_the_requester_may_see_and_belong_to_them() {
     }
     worker.stop();
 }
+
+#[tokio::test]
+async fn subscriptions_are_set_up_by_administrators_and_backend_services_only() {
+    let fixture = Fixture::new().await;
+    let subscription = json!({"resourceType": "Subscription", "status": "requested",
+        "reason": "watch", "criteria": "Observation?code=8867-4",
+        "channel": {"type": "rest-hook", "endpoint": "http://127.0.0.1:9/hook"}});
+    for token in ["a-v2", "clinician", "dr-p1"] {
+        let answer = fixture
+            .call(token, "POST", "/Subscription", Some(subscription.clone()))
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{token}: {}",
+            answer.text()
+        );
+    }
+    let answer = fixture
+        .call("loader", "POST", "/Subscription", Some(subscription))
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+}

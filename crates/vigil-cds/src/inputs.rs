@@ -368,21 +368,22 @@ fn candidates_of(observation: &Value) -> Result<Vec<News2Input>, Skipped> {
     Ok(found)
 }
 
+/// Every LOINC code that carries a NEWS2 reading (panels included: 85354-9 and 55284-4 hold
+/// the systolic pressure as a component).
+pub const NEWS2_LOINC_CODES: [&str; 11] = [
+    "9279-1", "59408-5", "2708-6", "8480-6", "85354-9", "55284-4", "8867-4", "8310-5", "67775-7",
+    "3151-8", "3150-0",
+];
+
 fn is_news2_code(code: &str) -> bool {
-    matches!(
-        code,
-        "9279-1"
-            | "59408-5"
-            | "2708-6"
-            | "8480-6"
-            | "85354-9"
-            | "55284-4"
-            | "8867-4"
-            | "8310-5"
-            | "67775-7"
-            | "3151-8"
-            | "3150-0"
-    )
+    NEWS2_LOINC_CODES.contains(&code)
+}
+
+/// Whether `resource` is an Observation coded with a NEWS2 LOINC code (whatever its status or
+/// value): the change that should make a patient's score be computed again.
+pub fn is_news2_observation(resource: &Value) -> bool {
+    resource.get("resourceType").and_then(Value::as_str) == Some("Observation")
+        && !loinc_codes(resource.get("code")).is_empty()
 }
 
 /// The LOINC codes of a CodeableConcept, NEWS2 codes only, in order.

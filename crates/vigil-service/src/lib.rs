@@ -36,6 +36,7 @@ pub mod feed;
 mod history;
 mod interactions;
 mod jobs;
+mod matching;
 mod meta;
 mod reindex;
 mod search;
@@ -63,7 +64,7 @@ pub use smart::{ResourceScope, ScopeContext, SmartAuthorizer};
 pub use unit::{Unit, breaks_unit};
 pub use vigil_model::instant::{format_instant, now_micros, parse_instant_micros};
 pub use vigil_patch::{PatchDocument, PatchError, PatchErrorKind, PatchFormat};
-pub use vigil_search::SearchScope;
+pub use vigil_search::{CompiledQuery, SearchScope};
 pub use vigil_store::{HistoryScope, JobRecord, StoredVersion, WriteMethod};
 
 use std::sync::Arc;

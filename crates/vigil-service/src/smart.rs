@@ -17,6 +17,8 @@
 //! - AuditEvent: read and searched only by a user with the `auditor` role and a scope naming
 //!   it, or by a backend service whose scopes name AuditEvent itself (`system/AuditEvent.rs`,
 //!   a wildcard does not count); never written through the API.
+//! - Subscription: created, updated or patched only by users with the `admin` role or
+//!   backend services (its notifications carry whatever matches, to any endpoint).
 //! - Development and local system principals (`--dev`, `vigil import`, ingest, CDS) are
 //!   allowed everything: they are not network callers with tokens.
 
@@ -276,6 +278,26 @@ impl Authorizer for SmartAuthorizer {
             };
             if !reads || !auditor {
                 return Err(Denied::new("AuditEvent is for auditors, read only"));
+            }
+        }
+        if resource_type == "Subscription"
+            && matches!(
+                access.action,
+                Action::Create | Action::Update | Action::Patch
+            )
+        {
+            // Notifications are delivered with the server's authority (every matching
+            // resource, to any endpoint): only administrators and backend services on their
+            // own behalf may set one up.
+            let trusted = match context.principal {
+                Principal::User { .. } => context.roles.iter().any(|role| role == "admin"),
+                Principal::Client { .. } => context.patient.is_none(),
+                _ => false,
+            };
+            if !trusted {
+                return Err(Denied::new(
+                    "Subscriptions are set up by administrators and backend services only",
+                ));
             }
         }
         // For a write, the v1/v2 permission decides; for reads, one scope without a

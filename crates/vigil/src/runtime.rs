@@ -98,7 +98,8 @@ pub struct Edge {
 
 /// Serves `service` on `listen` until Ctrl-C or SIGTERM; in-flight requests finish first,
 /// then the change-feed consumers `feeds` stop (positions saved) and the store is closed
-/// (queued writes committed).
+/// (queued writes committed). `edge` holds TLS and the routes served beside the FHIR API
+/// (the authorization server, CDS Hooks, the Subscription websocket).
 pub fn serve(
     service: FhirService,
     store: Arc<SqliteStore>,

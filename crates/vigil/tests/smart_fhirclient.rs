@@ -166,6 +166,10 @@ fn fhirclient_completes_a_patient_launch_and_a_backend_read() {
         format!("{base}/auth/token")
     );
 
+    // CDS Hooks answer authenticated callers only.
+    let hooks = http_with(address, "GET", "/cds-services", None, &[]);
+    assert_eq!(hooks.status, 401, "CDS Hooks discovery needs a token");
+
     // A backend service loads the data.
     let token = http_form(
         address,
@@ -210,6 +214,14 @@ fn fhirclient_completes_a_patient_launch_and_a_backend_read() {
             answer.body
         );
     }
+    let hooks = http_with(
+        address,
+        "GET",
+        "/cds-services",
+        None,
+        &[("Authorization", &bearer)],
+    );
+    assert_eq!(hooks.status, 200, "{}", hooks.body);
     // A search with a value that must never reach the log.
     let searched = http_with(
         address,

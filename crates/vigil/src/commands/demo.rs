@@ -33,7 +33,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| std::env::temp_dir().join(format!("vigil-demo-{}", std::process::id())));
     let (service, store) = runtime::open_service(&data)?;
     let service = runtime::with_audit(service)?;
-    let loaded = load_sample_ward(&service, &format!("http://{}", args.listen))?;
+    let base_url = format!("http://{}", args.listen);
+    // CDS starts before the ward is loaded, so the sample vitals are scored.
+    let cds = crate::commands::serve::start_cds(&service, &store, &base_url, 60)?;
+    let loaded = load_sample_ward(&service, &base_url)?;
     tracing::info!(resources = loaded, data = %data.display(), "sample ward loaded");
     eprintln!(
         "vigil demo: {loaded} sample resources in {}; try GET /Patient/ward-14",
@@ -45,8 +48,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         store,
         listener,
         ApiConfig::default(),
-        Vec::new(),
-        runtime::Edge::default(),
+        cds.runners,
+        runtime::Edge {
+            tls: None,
+            routes: Some(cds.router),
+        },
         announce,
     )?;
     Ok(ExitCode::SUCCESS)

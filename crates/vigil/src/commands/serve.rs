@@ -63,6 +63,13 @@ pub struct ServeArgs {
         requires = "change_log_dir"
     )]
     pub change_log_consumers: Vec<String>,
+    /// NEWS2 window in minutes: the latest reading of each parameter within this many minutes
+    /// of the newest one is scored (clinical decision support, docs/cds.md).
+    #[arg(long, env = "VIGIL_NEWS2_WINDOW_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_080))]
+    pub news2_window_minutes: u64,
+    /// Do not run clinical decision support (NEWS2 alerts, rules, Subscriptions).
+    #[arg(long)]
+    pub no_cds: bool,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -115,10 +122,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }));
         routes = Some(auth.router());
     }
-    let feeds = match &args.change_log_dir {
+    let mut feeds = match &args.change_log_dir {
         Some(dir) => start_change_logs(&store, dir, &args.change_log_consumers)?,
         None => Vec::new(),
     };
+    if !args.no_cds {
+        let base_url = api
+            .base_url
+            .clone()
+            .unwrap_or_else(|| crate::security::public_base_url(None, https, local));
+        let cds = start_cds(&service, &store, &base_url, args.news2_window_minutes)?;
+        feeds.extend(cds.runners);
+        // CDS Hooks and the Subscription websocket answer authenticated callers only, with
+        // their own rights (see vigil_api::protect).
+        let cds_routes = vigil_api::protect(cds.router, &api);
+        routes = Some(match routes {
+            Some(auth) => auth.merge(cds_routes),
+            None => cds_routes,
+        });
+    }
     let scheme = if https { "https" } else { "http" };
     let edge = runtime::Edge { tls, routes };
     runtime::serve(service, store, listener, api, feeds, edge, |address| {
@@ -153,6 +175,24 @@ fn start_change_logs(
         runners.push(runner);
     }
     Ok(runners)
+}
+
+/// Starts the clinical decision support consumers (docs/cds.md).
+pub fn start_cds(
+    service: &vigil_service::FhirService,
+    store: &Arc<SqliteStore>,
+    base_url: &str,
+    news2_window_minutes: u64,
+) -> anyhow::Result<vigil_cds::Cds> {
+    let mut options = vigil_cds::CdsOptions::default();
+    options.news2.window = Duration::from_secs(news2_window_minutes * 60);
+    options.news2.base_url = base_url.to_owned();
+    let cds = vigil_cds::start(service, store.clone(), &options)?;
+    tracing::info!(
+        consumers = cds.runners.len(),
+        "clinical decision support started"
+    );
+    Ok(cds)
 }
 
 /// Prints the address the server listens on, as the first line on stdout (scripts and tests
