@@ -16,29 +16,60 @@
 //!   past both, and audited with purpose of use BTG (the audit trail reads the reason from
 //!   the request context).
 //!
-//! Lookups are cached per request (a search page checks each patient once).
+//! Answers are cached for at most a second and dropped as soon as the door authorizes a write
+//! to a Consent (consents) or an Encounter, CareTeam or Patient (relationships); for two
+//! seconds after such a write nothing of that kind is cached (the write may not be committed
+//! yet). With no active Consent in the store and no practitioner calling, nothing is looked up
+//! at all.
 
 use crate::RequestContext;
 use crate::authz::Denied;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use vigil_search::SearchEngine;
 use vigil_store::Store;
 
-/// Answers cached per (request id, question).
-type Cache<V> = Mutex<HashMap<(String, String), V>>;
+/// One cached answer: valid while no write to the types it depends on was authorized since
+/// (`generation`) and for at most [`FRESH_FOR`] (a write authorized but not yet committed when
+/// the answer was read is seen on the next read at the latest).
+struct Cached<V> {
+    value: V,
+    generation: u64,
+    at: Instant,
+}
 
-/// Most cached answers (cleared when full).
+/// How long a cached answer is trusted without a newer write.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// After a write is authorized, answers are not cached for this long: the write may not be
+/// committed yet, and an answer read before its commit must not outlive it.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Most cached answers per kind (cleared when full).
 const MAX_CACHED: usize = 4096;
+
+type Cache<K, V> = Mutex<HashMap<K, Cached<V>>>;
 
 /// Consent and care-relationship checks over the store.
 pub(crate) struct CarePolicy {
     search: Arc<SearchEngine>,
     store: Arc<dyn Store>,
-    /// (request id, question) -> answer; consent answers hold the patient's deny provisions.
-    relationships: Cache<bool>,
-    consents: Cache<Arc<Vec<Value>>>,
+    /// Bumped by every write to a Consent.
+    consent_generation: AtomicU64,
+    /// Bumped by every write to an Encounter, CareTeam or Patient.
+    care_generation: AtomicU64,
+    /// When each was last bumped.
+    consent_written: Mutex<Option<Instant>>,
+    care_written: Mutex<Option<Instant>>,
+    /// Whether any active Consent exists at all (the common case, none, costs nothing).
+    any_consent: Mutex<Option<Cached<bool>>>,
+    /// Patient id -> the deny provisions of their active Consents.
+    consents: Cache<String, Arc<Vec<Value>>>,
+    /// (practitioner, patient) -> whether a care relationship exists.
+    relationships: Cache<(String, String), bool>,
 }
 
 impl CarePolicy {
@@ -46,9 +77,69 @@ impl CarePolicy {
         CarePolicy {
             search,
             store,
-            relationships: Mutex::new(HashMap::new()),
+            consent_generation: AtomicU64::new(0),
+            care_generation: AtomicU64::new(0),
+            consent_written: Mutex::new(None),
+            care_written: Mutex::new(None),
+            any_consent: Mutex::new(None),
             consents: Mutex::new(HashMap::new()),
+            relationships: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Told of every write the door authorizes: cached answers about the written type are
+    /// dropped.
+    pub(crate) fn note_write(&self, resource_type: &str) {
+        match resource_type {
+            "Consent" => {
+                *lock(&self.consent_written) = Some(Instant::now());
+                self.consent_generation.fetch_add(1, Ordering::SeqCst);
+            }
+            "Encounter" | "CareTeam" | "Patient" => {
+                *lock(&self.care_written) = Some(Instant::now());
+                self.care_generation.fetch_add(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether these checks can matter for `context`: a practitioner user, or any active
+    /// Consent in the store. When not, a resource's patients need not even be extracted.
+    pub(crate) fn applies_to(&self, context: &RequestContext) -> bool {
+        let practitioner = context
+            .fhir_user
+            .as_deref()
+            .is_some_and(|user| user.starts_with("Practitioner/"));
+        practitioner || self.any_consent()
+    }
+
+    fn any_consent(&self) -> bool {
+        let generation = self.consent_generation.load(Ordering::SeqCst);
+        if let Some(cached) = lock(&self.any_consent).as_ref()
+            && fresh(cached, generation)
+        {
+            return cached.value;
+        }
+        let found =
+            match self
+                .search
+                .matching_ids(self.store.as_ref(), "Consent", "status=active", 1)
+            {
+                Ok(ids) => !ids.is_empty(),
+                Err(error) => {
+                    tracing::warn!(%error, "consent lookup failed");
+                    // Fail closed: look at each patient's consents.
+                    true
+                }
+            };
+        if settled(&self.consent_written) {
+            *lock(&self.any_consent) = Some(Cached {
+                value: found,
+                generation,
+                at: Instant::now(),
+            });
+        }
+        found
     }
 
     /// Whether `context` may access `resource` (of `resource_type`), which belongs to the
@@ -87,7 +178,7 @@ impl CarePolicy {
             .filter(|user| user.starts_with("Practitioner/"))
             && !others
                 .iter()
-                .any(|patient| self.cares_for(context, practitioner, patient))
+                .any(|patient| self.cares_for(practitioner, patient))
         {
             if break_glass {
                 tracing::info!(
@@ -103,13 +194,13 @@ impl CarePolicy {
         Ok(())
     }
 
-    fn cares_for(&self, context: &RequestContext, practitioner: &str, patient: &str) -> bool {
-        let key = (
-            context.request_id.clone(),
-            format!("{practitioner}|{patient}"),
-        );
-        if let Some(answer) = lock(&self.relationships).get(&key) {
-            return *answer;
+    fn cares_for(&self, practitioner: &str, patient: &str) -> bool {
+        let generation = self.care_generation.load(Ordering::SeqCst);
+        let key = (practitioner.to_owned(), patient.to_owned());
+        if let Some(cached) = lock(&self.relationships).get(&key)
+            && fresh(cached, generation)
+        {
+            return cached.value;
         }
         let questions = [
             (
@@ -137,7 +228,9 @@ impl CarePolicy {
                 }
             }
         });
-        remember(&self.relationships, key, answer);
+        if settled(&self.care_written) {
+            remember(&self.relationships, key, answer, generation);
+        }
         answer
     }
 
@@ -149,7 +242,7 @@ impl CarePolicy {
         resource_type: &str,
         resource: &Value,
     ) -> Option<String> {
-        let provisions = self.deny_provisions(context, patient);
+        let provisions = self.deny_provisions(patient);
         let now = vigil_model::instant::now_micros();
         provisions
             .iter()
@@ -158,10 +251,12 @@ impl CarePolicy {
     }
 
     /// The `deny` provisions of the patient's active Consents (nested ones included).
-    fn deny_provisions(&self, context: &RequestContext, patient: &str) -> Arc<Vec<Value>> {
-        let key = (context.request_id.clone(), patient.to_owned());
-        if let Some(found) = lock(&self.consents).get(&key) {
-            return found.clone();
+    fn deny_provisions(&self, patient: &str) -> Arc<Vec<Value>> {
+        let generation = self.consent_generation.load(Ordering::SeqCst);
+        if let Some(cached) = lock(&self.consents).get(patient)
+            && fresh(cached, generation)
+        {
+            return cached.value.clone();
         }
         let mut provisions = Vec::new();
         let query = format!("patient=Patient/{patient}&status=active");
@@ -184,7 +279,14 @@ impl CarePolicy {
             Err(error) => tracing::warn!(%error, "consent lookup failed"),
         }
         let provisions = Arc::new(provisions);
-        remember(&self.consents, key, provisions.clone());
+        if settled(&self.consent_written) {
+            remember(
+                &self.consents,
+                patient.to_owned(),
+                provisions.clone(),
+                generation,
+            );
+        }
         provisions
     }
 }
@@ -195,12 +297,28 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn remember<V>(cache: &Cache<V>, key: (String, String), value: V) {
+/// Whether the last write of a kind was long enough ago for answers to be cached.
+fn settled(written: &Mutex<Option<Instant>>) -> bool {
+    lock(written).is_none_or(|at| at.elapsed() >= SETTLE)
+}
+
+fn fresh<V>(cached: &Cached<V>, generation: u64) -> bool {
+    cached.generation == generation && cached.at.elapsed() < FRESH_FOR
+}
+
+fn remember<K: std::hash::Hash + Eq, V>(cache: &Cache<K, V>, key: K, value: V, generation: u64) {
     let mut cache = lock(cache);
     if cache.len() >= MAX_CACHED {
         cache.clear();
     }
-    cache.insert(key, value);
+    cache.insert(
+        key,
+        Cached {
+            value,
+            generation,
+            at: Instant::now(),
+        },
+    );
 }
 
 fn collect_denies(provision: &Value, out: &mut Vec<Value>) {

@@ -237,6 +237,10 @@ impl SmartAuthorizer {
         let Some(id) = access.id else {
             return Ok(());
         };
+        if !self.care.applies_to(context) {
+            // No practitioner and no Consent anywhere: nothing to look at.
+            return Ok(());
+        }
         for content in [access.resource, access.previous].into_iter().flatten() {
             let Some(resource) = content.get() else {
                 continue;
@@ -255,6 +259,14 @@ impl SmartAuthorizer {
 
 impl Authorizer for SmartAuthorizer {
     fn authorize(&self, context: &RequestContext, access: &Access<'_>) -> Result<(), Denied> {
+        if matches!(
+            access.action,
+            Action::Create | Action::Update | Action::Patch | Action::Delete
+        ) {
+            // Whoever writes (local tools included): cached consent and care answers about
+            // this type are dropped.
+            self.care.note_write(access.resource_type);
+        }
         match context.principal {
             Principal::Developer | Principal::System(_) => return Ok(()),
             _ => {}
