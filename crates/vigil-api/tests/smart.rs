@@ -740,6 +740,40 @@ async fn practitioners_see_the_patients_they_care_for_and_break_the_glass_for_ot
         )
         .await;
     assert_eq!(emergency.status, StatusCode::OK, "{}", emergency.text());
+    // The emergency access is in the audit trail with purpose of use BTG and the reason.
+    fixture.service.flush_audit();
+    let trail = fixture
+        .call(
+            "auditor",
+            "GET",
+            "/AuditEvent?entity=Observation/ob&_count=100",
+            None,
+        )
+        .await
+        .json();
+    let emergency_event = trail["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| &entry["resource"])
+        .find(|event| {
+            event["purposeOfEvent"][0]["coding"][0]["code"] == "BTG" && event["outcome"] == "0"
+        })
+        .unwrap_or_else(|| panic!("no BTG event: {trail}"));
+    assert_eq!(
+        emergency_event["purposeOfEvent"][0]["text"],
+        "unconscious patient in ED"
+    );
+    assert!(emergency_event.to_string().contains("user:pam"));
+    // The refused attempt before it is there too, as a failure.
+    assert!(
+        trail["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|entry| entry["resource"]["outcome"] != "0"),
+        "the refusal is audited: {trail}"
+    );
     // Writing for a patient outside their care is refused too.
     let write = fixture
         .call(

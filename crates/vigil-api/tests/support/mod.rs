@@ -118,6 +118,9 @@ impl TestServer {
             ..ServiceConfig::default()
         };
         let service = FhirService::new(store, search, config).with_smart_authorization();
+        // The audit trail as `vigil serve` keeps it.
+        let trail = vigil_service::AuditTrail::start(&service, Default::default()).unwrap();
+        let service = service.with_audit_hook(Arc::new(trail));
         let exports = vigil_bulk::ExportWaker::new();
         let api = ApiConfig {
             authenticator: Some(authenticator),
