@@ -935,3 +935,45 @@ async fn subscriptions_are_set_up_by_administrators_and_backend_services_only() 
         .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
 }
+
+#[tokio::test]
+async fn out_of_scope_entries_fail_alone_in_a_batch_and_whole_in_a_transaction() {
+    let fixture = Fixture::new().await;
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "Condition/ca"}},
+        {"request": {"method": "GET", "url": "Observation/oa-lab"}},
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": "Patient/a"}},
+         "request": {"method": "POST", "url": "Observation"}}]});
+    let answer = fixture.call("a-v1", "POST", "/", Some(batch)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let entries = answer.json()["entry"].as_array().unwrap().clone();
+    let statuses: Vec<&str> = entries
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses[0].starts_with("403"), "{statuses:?}");
+    assert!(statuses[1].starts_with("200"), "{statuses:?}");
+    assert!(
+        statuses[2].starts_with("403"),
+        "v1 read grants no create: {statuses:?}"
+    );
+    assert_eq!(
+        entries[0]["response"]["outcome"]["resourceType"], "OperationOutcome",
+        "{}",
+        entries[0]
+    );
+    let transaction = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "GET", "url": "Observation/oa-lab"}},
+        {"fullUrl": "urn:uuid:7", "resource": {"resourceType": "Observation", "status": "final",
+            "code": {"text": "x"}, "subject": {"reference": "Patient/a"}},
+         "request": {"method": "POST", "url": "Observation"}}]});
+    let answer = fixture.call("a-v1", "POST", "/", Some(transaction)).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.text());
+    assert_eq!(answer.json()["resourceType"], "OperationOutcome");
+    assert_eq!(
+        fixture.ids("reader", "/Observation").await.len(),
+        3,
+        "nothing of the transaction was stored"
+    );
+}
