@@ -40,9 +40,12 @@
 #![deny(missing_docs)]
 
 pub mod ack;
+pub mod door;
 pub mod er7;
 pub mod groups;
+pub mod mapper;
 pub mod mllp;
+pub mod source;
 
 pub use ack::{AckCode, AckError, AckMode, Acknowledgement, Hl7ErrorCode, Outcome, Severity};
 pub use er7::{
