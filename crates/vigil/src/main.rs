@@ -36,6 +36,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Bulk-load Bundles and NDJSON files into a data directory (offline).
     Import(commands::import::ImportArgs),
+    /// HL7 v2 messages: list, show and reprocess the stored ones; send files over MLLP.
+    Hl7(commands::hl7::Hl7Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Fhirpath(args) => commands::fhirpath::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Import(args) => commands::import::run(args),
+        Command::Hl7(args) => commands::hl7::run(args),
     };
     match result {
         Ok(code) => code,

@@ -68,6 +68,21 @@ pub fn serve(
     feeds: Vec<ConsumerRunner>,
     ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
+    serve_with_mllp(service, store, listen, api, feeds, None, ready)
+}
+
+/// [`serve`], plus the HL7 v2 MLLP listener on `mllp` when given (its address is printed on
+/// stdout after the HTTP line); it stops accepting at shutdown and finishes the messages in
+/// progress before the store closes.
+pub fn serve_with_mllp(
+    service: FhirService,
+    store: Arc<SqliteStore>,
+    listen: SocketAddr,
+    api: ApiConfig,
+    feeds: Vec<ConsumerRunner>,
+    mllp: Option<SocketAddr>,
+    ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,16 +98,39 @@ pub fn serve(
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr().context("no local address")?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let ingest = match mllp {
+            Some(address) => {
+                let base = api
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{local}"));
+                Some(
+                    crate::commands::hl7::start_listener(address, service.clone(), &base, stop_rx)
+                        .await?,
+                )
+            }
+            None => None,
+        };
         tracing::info!(address = %local, "serving FHIR R4");
         ready(local);
+        if let Some((address, _)) = &ingest {
+            crate::commands::hl7::announce(*address);
+        }
         // The peer address reaches each request's context through `ConnectInfo`.
         let app = vigil_api::app_with_exports(service, api, exports)
             .into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(true);
+            })
             .await
             .context("server failed")?;
         tracing::info!("stopped accepting requests; in-flight requests finished");
+        if let Some((_, task)) = ingest {
+            let _ = task.await;
+        }
         anyhow::Ok(())
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(10));

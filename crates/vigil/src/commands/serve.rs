@@ -42,11 +42,18 @@ pub struct ServeArgs {
         requires = "change_log_dir"
     )]
     pub change_log_consumers: Vec<String>,
+    /// Also listen for HL7 v2 over MLLP on this address (e.g. 127.0.0.1:2575; port 0 picks a
+    /// free one, printed on stdout). Loopback only until authentication exists.
+    #[arg(long, env = "VIGIL_MLLP", value_name = "ADDR")]
+    pub mllp: Option<SocketAddr>,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime::check_listen_address(args.listen, args.dev)?;
+    if let Some(mllp) = args.mllp {
+        runtime::check_listen_address(mllp, args.dev)?;
+    }
     let (service, store) = runtime::open_service(&args.data)?;
     let feeds = match &args.change_log_dir {
         Some(dir) => start_change_logs(&store, dir, &args.change_log_consumers)?,
@@ -56,7 +63,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         base_url: args.base_url,
     };
-    runtime::serve(service, store, args.listen, api, feeds, announce)?;
+    runtime::serve_with_mllp(service, store, args.listen, api, feeds, args.mllp, announce)?;
     Ok(ExitCode::SUCCESS)
 }
 
