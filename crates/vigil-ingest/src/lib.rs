@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 
 pub mod ack;
+pub mod device;
 pub mod door;
 pub mod er7;
 pub mod groups;

@@ -68,19 +68,27 @@ pub fn serve(
     feeds: Vec<ConsumerRunner>,
     ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
-    serve_with_mllp(service, store, listen, api, feeds, None, ready)
+    serve_with_ingest(
+        service,
+        store,
+        listen,
+        api,
+        feeds,
+        Default::default(),
+        ready,
+    )
 }
 
-/// [`serve`], plus the HL7 v2 MLLP listener on `mllp` when given (its address is printed on
-/// stdout after the HTTP line); it stops accepting at shutdown and finishes the messages in
-/// progress before the store closes.
-pub fn serve_with_mllp(
+/// [`serve`], plus the ingest sources (the HL7 v2 MLLP listener, whose address is printed on
+/// stdout after the HTTP line, and the MQTT device feed); they stop at shutdown and finish
+/// the messages in progress before the store closes.
+pub fn serve_with_ingest(
     service: FhirService,
     store: Arc<SqliteStore>,
     listen: SocketAddr,
     api: ApiConfig,
     feeds: Vec<ConsumerRunner>,
-    mllp: Option<SocketAddr>,
+    ingest: crate::commands::hl7::IngestOptions,
     ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -99,24 +107,14 @@ pub fn serve_with_mllp(
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr().context("no local address")?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let ingest = match mllp {
-            Some(address) => {
-                let base = api
-                    .base_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{local}"));
-                Some(
-                    crate::commands::hl7::start_listener(address, service.clone(), &base, stop_rx)
-                        .await?,
-                )
-            }
-            None => None,
-        };
+        let base = api
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"));
+        let ingest = crate::commands::hl7::start(ingest, &service, &base, &stop_rx).await?;
         tracing::info!(address = %local, "serving FHIR R4");
         ready(local);
-        if let Some((address, _)) = &ingest {
-            crate::commands::hl7::announce(*address);
-        }
+        ingest.announce();
         // The peer address reaches each request's context through `ConnectInfo`.
         let app = vigil_api::app_with_exports(service, api, exports)
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -128,9 +126,7 @@ pub fn serve_with_mllp(
             .await
             .context("server failed")?;
         tracing::info!("stopped accepting requests; in-flight requests finished");
-        if let Some((_, task)) = ingest {
-            let _ = task.await;
-        }
+        ingest.finish().await;
         anyhow::Ok(())
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(10));

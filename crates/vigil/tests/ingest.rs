@@ -259,3 +259,75 @@ fn acknowledged_messages_survive_kill_9_exactly_once() {
     );
     assert!(server.terminate());
 }
+
+/// `vigil serve --mqtt ... --mqtt-topic ...` against the machine's Mosquitto: a compact
+/// payload published with `mosquitto_pub` becomes an Observation of the patient. Skipped when
+/// no broker or no `mosquitto_pub` is there (required when `CI=true`).
+#[test]
+fn serve_consumes_device_observations_over_mqtt() {
+    let broker = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:1883".parse().expect("address"),
+        Duration::from_secs(1),
+    )
+    .is_ok();
+    let publisher = Command::new("mosquitto_pub").arg("--help").output().is_ok();
+    if !broker || !publisher {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: Mosquitto and mosquitto_pub are required"
+        );
+        eprintln!("skipping: no MQTT broker on 127.0.0.1:1883 or no mosquitto_pub");
+        return;
+    }
+    let unique = format!(
+        "vigil-bin-{}-{}",
+        std::process::id(),
+        vigil_service::now_micros()
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let topic_filter = format!("{unique}/+/obs");
+    let server = Vigil::start_with(
+        dir.path(),
+        &[
+            "--mqtt",
+            "mqtt://127.0.0.1:1883",
+            "--mqtt-topic",
+            &topic_filter,
+            "--mqtt-client-id",
+            &unique,
+        ],
+    );
+    let created = http(
+        server.address,
+        "POST",
+        "/Patient",
+        Some(r#"{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"BIN1"}]}"#),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    std::thread::sleep(Duration::from_millis(700));
+    let payload = r#"{"device":"BED12","patient":{"system":"urn:mrn","value":"BIN1"},"code":{"system":"http://loinc.org","code":"8867-4"},"value":131,"unit":"/min","time":"2026-12-01T03:10:00Z"}"#;
+    let status = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "1883",
+            "-q",
+            "1",
+            "-t",
+            &format!("{unique}/bed12/obs"),
+            "-m",
+            payload,
+        ])
+        .status()
+        .expect("mosquitto_pub");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut found = 0;
+    while Instant::now() < deadline && found == 0 {
+        found = total(&server, "/Observation?subject.identifier=BIN1&code=8867-4");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(found, 1);
+    assert!(server.terminate(), "clean shutdown with the feed running");
+}

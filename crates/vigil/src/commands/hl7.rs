@@ -287,36 +287,110 @@ fn send(files: &[PathBuf], to: &str, timeout: u64) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Binds the MLLP listener on `address` and serves it through a door over `service` until
-/// `stop` turns true; returns the bound address and the task.
-pub async fn start_listener(
-    address: std::net::SocketAddr,
-    service: vigil_service::FhirService,
-    base_url: &str,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen for MLLP on {address}"))?;
-    let local = listener.local_addr().context("no local MLLP address")?;
-    let door = std::sync::Arc::new(Door::new(service, base_url));
-    let config = vigil_ingest::source::listener::ListenerConfig::default();
-    tracing::info!(address = %local, "listening for HL7 v2 over MLLP");
-    let task = tokio::spawn(vigil_ingest::source::listener::serve(
-        listener,
-        door,
-        config,
-        async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        },
-    ));
-    Ok((local, task))
+/// The ingest sources `vigil serve` starts.
+#[derive(Debug, Default)]
+pub struct IngestOptions {
+    /// `--mllp ADDR`.
+    pub mllp: Option<std::net::SocketAddr>,
+    /// `--mqtt URL --mqtt-topic FILTER`.
+    pub mqtt: Option<vigil_ingest::source::mqtt::MqttConfig>,
 }
 
-/// Prints the MLLP address on stdout (after the HTTP line).
-pub fn announce(address: std::net::SocketAddr) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "vigil: listening for HL7 v2 over MLLP at {address}");
-    let _ = stdout.flush();
+impl IngestOptions {
+    /// From `vigil serve`'s options (the MQTT URL checked here, before anything starts).
+    pub fn from_serve(args: &crate::commands::serve::ServeArgs) -> anyhow::Result<IngestOptions> {
+        let mqtt = match (&args.mqtt, &args.mqtt_topic) {
+            (Some(url), Some(topic)) => {
+                vigil_ingest::source::mqtt::parse_url(url)
+                    .map_err(|e| anyhow::anyhow!("--mqtt: {e}"))?;
+                if topic.trim().is_empty() {
+                    bail!("--mqtt-topic must not be empty");
+                }
+                Some(vigil_ingest::source::mqtt::MqttConfig {
+                    url: url.clone(),
+                    topic: topic.clone(),
+                    client_id: args.mqtt_client_id.clone(),
+                    in_flight: 64,
+                })
+            }
+            _ => None,
+        };
+        Ok(IngestOptions {
+            mllp: args.mllp,
+            mqtt,
+        })
+    }
+}
+
+/// The running ingest sources.
+pub struct Running {
+    mllp: Option<std::net::SocketAddr>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Prints the MLLP address on stdout (after the HTTP line).
+    pub fn announce(&self) {
+        use std::io::Write;
+        if let Some(address) = self.mllp {
+            let mut stdout = std::io::stdout();
+            let _ = writeln!(stdout, "vigil: listening for HL7 v2 over MLLP at {address}");
+            let _ = stdout.flush();
+        }
+    }
+
+    /// Waits for the sources to stop (after `stop` turned true).
+    pub async fn finish(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts the MLLP listener and the MQTT feed, each stopping when `stop` turns true.
+pub async fn start(
+    options: IngestOptions,
+    service: &vigil_service::FhirService,
+    base_url: &str,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Running> {
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let mut running = Running {
+        mllp: None,
+        tasks: Vec::new(),
+    };
+    if let Some(address) = options.mllp {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen for MLLP on {address}"))?;
+        let local = listener.local_addr().context("no local MLLP address")?;
+        let door = std::sync::Arc::new(Door::new(service.clone(), base_url));
+        let config = vigil_ingest::source::listener::ListenerConfig::default();
+        tracing::info!(address = %local, "listening for HL7 v2 over MLLP");
+        running.mllp = Some(local);
+        running
+            .tasks
+            .push(tokio::spawn(vigil_ingest::source::listener::serve(
+                listener,
+                door,
+                config,
+                stopped(stop.clone()),
+            )));
+    }
+    if let Some(config) = options.mqtt {
+        let door = std::sync::Arc::new(vigil_ingest::device::DeviceDoor::new(
+            service.clone(),
+            base_url,
+        ));
+        tracing::info!(topic = %config.topic, "consuming device observations over MQTT");
+        let feed = vigil_ingest::source::mqtt::run(config, door, stopped(stop.clone()));
+        running.tasks.push(tokio::spawn(async move {
+            if let Err(error) = feed.await {
+                tracing::error!(%error, "mqtt feed stopped");
+            }
+        }));
+    }
+    Ok(running)
 }

@@ -46,11 +46,27 @@ pub struct ServeArgs {
     /// free one, printed on stdout). Loopback only until authentication exists.
     #[arg(long, env = "VIGIL_MLLP", value_name = "ADDR")]
     pub mllp: Option<SocketAddr>,
+    /// Also consume device observations from this MQTT broker (mqtt://HOST[:PORT]; QoS 1,
+    /// persistent session, acknowledged after commit).
+    #[arg(long, env = "VIGIL_MQTT", value_name = "URL", requires = "mqtt_topic")]
+    pub mqtt: Option<String>,
+    /// The MQTT topic filter to subscribe to, e.g. 'devices/+/obs'.
+    #[arg(
+        long,
+        env = "VIGIL_MQTT_TOPIC",
+        value_name = "FILTER",
+        requires = "mqtt"
+    )]
+    pub mqtt_topic: Option<String>,
+    /// The MQTT client id of Vigil's persistent session.
+    #[arg(long, env = "VIGIL_MQTT_CLIENT_ID", default_value = "vigil-ingest")]
+    pub mqtt_client_id: String,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime::check_listen_address(args.listen, args.dev)?;
+    let ingest = crate::commands::hl7::IngestOptions::from_serve(&args)?;
     if let Some(mllp) = args.mllp {
         runtime::check_listen_address(mllp, args.dev)?;
     }
@@ -63,7 +79,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         base_url: args.base_url,
     };
-    runtime::serve_with_mllp(service, store, args.listen, api, feeds, args.mllp, announce)?;
+    runtime::serve_with_ingest(service, store, args.listen, api, feeds, ingest, announce)?;
     Ok(ExitCode::SUCCESS)
 }
 
