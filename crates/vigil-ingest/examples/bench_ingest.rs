@@ -125,9 +125,10 @@ fn mqtt(broker: &str, prefix: &str, http: &str, messages: usize, mrn: &str) {
         });
         for n in 0..messages {
             let payload = format!(
-                r#"{{"device":"BENCH-{}","patient":{{"system":"urn:mrn","value":"{mrn}"}},"code":{{"system":"http://loinc.org","code":"8867-4"}},"value":{},"unit":"/min","time":"2026-12-01T03:14:{:02}Z"}}"#,
+                r#"{{"device":"BENCH-{}","patient":{{"system":"urn:mrn","value":"{mrn}"}},"code":{{"system":"http://loinc.org","code":"8867-4"}},"value":{}.{},"unit":"/min","time":"2026-12-01T03:14:{:02}Z"}}"#,
                 n % 16,
                 60 + n % 80,
+                n,
                 n % 60
             );
             client
@@ -138,7 +139,7 @@ fn mqtt(broker: &str, prefix: &str, http: &str, messages: usize, mrn: &str) {
         poller.await.expect("poller");
     });
     let published = started.elapsed();
-    // Payloads differ only by counter: every one is a distinct observation.
+    // Every payload differs (the value's decimals carry the counter): all are distinct.
     let target = messages as u64;
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut stored = 0;

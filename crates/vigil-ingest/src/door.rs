@@ -367,6 +367,11 @@ impl Door {
             }
         }
         let none = Preconditions::default();
+        if planned.write == Write::Replace {
+            // The update reads the current version itself.
+            unit.update(prepared, &none)?;
+            return Ok(());
+        }
         let current = unit
             .read(planned.resource_type, &planned.id)?
             .filter(|v| !v.meta.deleted);
@@ -380,9 +385,7 @@ impl Door {
             }
         };
         match &planned.write {
-            Write::Replace => {
-                unit.update(prepared, &none)?;
-            }
+            Write::Replace => {}
             Write::CreateOnly => {
                 if current.is_none() {
                     unit.update(prepared, &none)?;
