@@ -12,6 +12,9 @@
 //!   the feed.
 //! - A lost connection (broker restart) is retried every second; the subscription is renewed
 //!   on every CONNACK.
+//! - Limit: a payload over 16 MiB makes the client library drop the connection before Vigil
+//!   sees it, and the broker will redeliver it; keep the broker's `message_size_limit` below
+//!   that.
 
 use crate::device::{DeviceDoor, DeviceOutcome};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -66,7 +69,7 @@ pub async fn run(
         .set_manual_acks(true)
         .set_keep_alive(Duration::from_secs(30))
         .set_inflight(config.in_flight.clamp(1, 1000) as u16)
-        .set_max_packet_size(1024 * 1024, 1024 * 1024);
+        .set_max_packet_size(16 * 1024 * 1024, 1024 * 1024);
     let (client, mut events) = AsyncClient::new(options, 1024);
     let (tx, mut rx) = mpsc::channel::<(rumqttc::Publish, tokio::task::JoinHandle<DeviceOutcome>)>(
         config.in_flight.max(1),
