@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${1:-20000}
 MQTT_MESSAGES=${2:-10000}
-cargo build --release -p vigil -p vigil-ingest --example bench_ingest >/dev/null
+cargo build --release -p vigil --bin vigil
+cargo build --release -p vigil-ingest --example bench_ingest
 VIGIL=target/release/vigil
 LOAD=target/release/examples/bench_ingest
 DATA=$(mktemp -d)
@@ -29,6 +30,7 @@ MLLP=$(sed -n 2p "$OUT" | awk '{print $NF}')
 echo "machine: $(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(date -u +%F)"
 "$LOAD" mllp "$MLLP" 1 $((MESSAGES / 4))
 "$LOAD" mllp "$MLLP" 8 "$MESSAGES"
+"$LOAD" mllp "$MLLP" 32 "$MESSAGES"
 if [ ${#MQTT_ARGS[@]} -gt 0 ]; then
   curl -s -o /dev/null -X POST "http://$HTTP/Patient" -H 'Content-Type: application/fhir+json' \
     -d '{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"BENCH"}]}'
