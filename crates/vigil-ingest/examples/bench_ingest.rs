@@ -29,7 +29,10 @@ fn oru(connection: usize, n: usize) -> String {
     .iter()
     .enumerate()
     .map(|(i, (code, name, value, unit))| {
-        format!("OBX|{}|NM|{code}^{name}^LN||{value}|{unit}^{unit}^UCUM|||||F|||20261201031000\r", i + 1)
+        format!(
+            "OBX|{}|NM|{code}^{name}^LN||{value}|{unit}^{unit}^UCUM|||||F|||20261201031000\r",
+            i + 1
+        )
     })
     .collect();
     format!(
@@ -57,7 +60,8 @@ fn mllp(address: &str, connections: usize, messages: usize) {
             let latencies = Arc::clone(&latencies);
             let refused = Arc::clone(&refused);
             std::thread::spawn(move || {
-                let mut client = MllpClient::connect(address.as_str(), Duration::from_secs(60)).expect("connect");
+                let mut client = MllpClient::connect(address.as_str(), Duration::from_secs(60))
+                    .expect("connect");
                 let mut mine = Vec::with_capacity(per);
                 for n in 0..per {
                     let message = oru(c, n);
@@ -68,7 +72,10 @@ fn mllp(address: &str, connections: usize, messages: usize) {
                         refused.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                latencies.lock().unwrap_or_else(|p| p.into_inner()).extend(mine);
+                latencies
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(mine);
             })
         })
         .collect();
@@ -90,8 +97,12 @@ fn mllp(address: &str, connections: usize, messages: usize) {
 }
 
 fn count(http: &str, mrn: &str) -> u64 {
-    let Ok(mut stream) = TcpStream::connect(http) else { return 0 };
-    let request = format!("GET /Observation?subject.identifier={mrn}&_summary=count HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
+    let Ok(mut stream) = TcpStream::connect(http) else {
+        return 0;
+    };
+    let request = format!(
+        "GET /Observation?subject.identifier={mrn}&_summary=count HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n"
+    );
     if stream.write_all(request.as_bytes()).is_err() {
         return 0;
     }
@@ -108,7 +119,10 @@ fn count(http: &str, mrn: &str) -> u64 {
 fn mqtt(broker: &str, prefix: &str, http: &str, messages: usize, mrn: &str) {
     let (host, port) = broker.rsplit_once(':').expect("HOST:PORT");
     let port: u16 = port.parse().expect("port");
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let started = Instant::now();
     // Mosquitto queues a bounded number of messages for a subscriber and drops the rest ("Outgoing
     // messages are being dropped", seen here with 500 ahead on 2.0.11), so the publisher keeps at
@@ -167,8 +181,20 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
     match arg(0).as_str() {
-        "mllp" => mllp(&arg(1), arg(2).parse().unwrap_or(1), arg(3).parse().unwrap_or(10_000)),
-        "mqtt" => mqtt(&arg(1), &arg(2), &arg(3), arg(4).parse().unwrap_or(10_000), &arg(5)),
-        _ => eprintln!("usage: bench_ingest mllp ADDR CONNECTIONS MESSAGES | mqtt HOST:PORT TOPIC_PREFIX HTTP_ADDR MESSAGES MRN"),
+        "mllp" => mllp(
+            &arg(1),
+            arg(2).parse().unwrap_or(1),
+            arg(3).parse().unwrap_or(10_000),
+        ),
+        "mqtt" => mqtt(
+            &arg(1),
+            &arg(2),
+            &arg(3),
+            arg(4).parse().unwrap_or(10_000),
+            &arg(5),
+        ),
+        _ => eprintln!(
+            "usage: bench_ingest mllp ADDR CONNECTIONS MESSAGES | mqtt HOST:PORT TOPIC_PREFIX HTTP_ADDR MESSAGES MRN"
+        ),
     }
 }

@@ -142,18 +142,18 @@ impl DeviceDoor {
                 ));
             }
             let subject = object.get("subject").cloned();
-            if let Some(Value::Object(subject)) = subject {
-                if subject.get("reference").is_none() {
-                    let reference = match subject.get("identifier") {
-                        Some(identifier) => self.patient_by_identifier(identifier)?,
-                        None => {
-                            return Err(Refusal::Content(
-                                "Observation.subject has neither reference nor identifier".into(),
-                            ));
-                        }
-                    };
-                    object.insert("subject".into(), json!({"reference": reference}));
-                }
+            if let Some(Value::Object(subject)) = subject
+                && subject.get("reference").is_none()
+            {
+                let reference = match subject.get("identifier") {
+                    Some(identifier) => self.patient_by_identifier(identifier)?,
+                    None => {
+                        return Err(Refusal::Content(
+                            "Observation.subject has neither reference nor identifier".into(),
+                        ));
+                    }
+                };
+                object.insert("subject".into(), json!({"reference": reference}));
             }
             object.insert("id".into(), json!(id));
             object.remove("meta");

@@ -206,8 +206,8 @@ impl Door {
                     );
                     let planned = match planned {
                         Ok(planned) => planned,
-                        Err(MapError::Content(error)) => break Outcome::Error(error),
-                        Err(MapError::Unsupported(error)) => break Outcome::Rejected(error),
+                        Err(MapError::Content(error)) => break Outcome::Error(*error),
+                        Err(MapError::Unsupported(error)) => break Outcome::Rejected(*error),
                         Err(MapError::Internal(text)) => {
                             return self.transient(
                                 message,
@@ -218,14 +218,14 @@ impl Door {
                     };
                     let prepared = match self.prepare_all(planned) {
                         Ok(prepared) => prepared,
-                        Err(error) => break Outcome::Error(error),
+                        Err(error) => break Outcome::Error(*error),
                     };
                     let retry = AtomicBool::new(false);
                     let result = self.service.unit(&self.context, |unit| {
-                        if !reprocess {
-                            if let Some(existing) = unit.inbound_message(&key.0, &key.1)? {
-                                return Ok(Some(existing));
-                            }
+                        if !reprocess
+                            && let Some(existing) = unit.inbound_message(&key.0, &key.1)?
+                        {
+                            return Ok(Some(existing));
                         }
                         for (planned, prepared) in prepared {
                             self.write(unit, planned, prepared, &retry)?;
@@ -261,10 +261,8 @@ impl Door {
                 Outcome::Accepted => None,
             };
             let stored = self.service.unit(&self.context, |unit| {
-                if !reprocess {
-                    if let Some(existing) = unit.inbound_message(&key.0, &key.1)? {
-                        return Ok(Some(existing));
-                    }
+                if !reprocess && let Some(existing) = unit.inbound_message(&key.0, &key.1)? {
+                    return Ok(Some(existing));
                 }
                 unit.record_message(record(state, error));
                 Ok(None)
@@ -317,7 +315,10 @@ impl Door {
     }
 
     /// Validates and prepares every planned resource outside the unit of work.
-    fn prepare_all(&self, planned: Vec<Planned>) -> Result<Vec<(Planned, Prepared)>, AckError> {
+    fn prepare_all(
+        &self,
+        planned: Vec<Planned>,
+    ) -> Result<Vec<(Planned, Prepared)>, Box<AckError>> {
         let mut out = Vec::with_capacity(planned.len());
         for p in planned {
             let body = Value::Object(p.body.clone());
@@ -325,19 +326,19 @@ impl Door {
                 .service
                 .validate_body(p.resource_type, body)
                 .map_err(|e| {
-                    AckError::new(
+                    Box::new(AckError::new(
                         Hl7ErrorCode::DataTypeError,
                         format!("the mapped {} is not valid FHIR: {e}", p.resource_type),
-                    )
+                    ))
                 })?;
             let prepared = self
                 .service
                 .prepare(p.resource_type, &p.id, object)
                 .map_err(|e| {
-                    AckError::new(
+                    Box::new(AckError::new(
                         Hl7ErrorCode::ApplicationInternalError,
                         format!("indexing the mapped {}: {e}", p.resource_type),
-                    )
+                    ))
                 })?;
             out.push((p, prepared));
         }
@@ -358,12 +359,12 @@ impl Door {
                 escape_search(system),
                 escape_search(value)
             );
-            if let Resolution::One(found) = unit.resolve(planned.resource_type, &criteria)? {
-                if found != planned.id {
-                    // Another writer created it under a different id meanwhile: map again.
-                    retry.store(true, Ordering::Relaxed);
-                    return Err(ServiceError::internal("an identifier was taken meanwhile"));
-                }
+            if let Resolution::One(found) = unit.resolve(planned.resource_type, &criteria)?
+                && found != planned.id
+            {
+                // Another writer created it under a different id meanwhile: map again.
+                retry.store(true, Ordering::Relaxed);
+                return Err(ServiceError::internal("an identifier was taken meanwhile"));
             }
         }
         let none = Preconditions::default();
@@ -422,10 +423,10 @@ impl Door {
                     existing.insert("active".into(), json!(false));
                     let link = json!({"other": {"reference": by}, "type": "replaced-by"});
                     let links = existing.entry("link").or_insert_with(|| json!([]));
-                    if let Value::Array(links) = links {
-                        if !links.contains(&link) {
-                            links.push(link);
-                        }
+                    if let Value::Array(links) = links
+                        && !links.contains(&link)
+                    {
+                        links.push(link);
                     }
                     let prepared =
                         self.service

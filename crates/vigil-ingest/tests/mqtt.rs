@@ -233,25 +233,25 @@ fn compact_and_fhir_payloads_become_observations_and_bad_ones_dead_letters() {
     feed.publish(&topic, &compact("MON-7", Some("M1"), json!(75)));
     let found = feed.wait_for("Observation", &[("subject", patient.as_str())], 4);
     assert_eq!(found.len(), 4, "{found:#?}");
-    let by_value = |v: &str| {
+    let by_value = |v: f64| {
         found
             .iter()
-            .find(|o| o["valueQuantity"]["value"].to_string() == v)
+            .find(|o| o["valueQuantity"]["value"].as_f64() == Some(v))
             .cloned()
             .unwrap_or_else(|| panic!("value {v}"))
     };
-    let hr = by_value("72");
+    let hr = by_value(72.0);
     assert_eq!(hr["effectiveDateTime"], "2026-12-01T03:14:00Z");
     assert_eq!(hr["category"][0]["coding"][0]["code"], "vital-signs");
     assert_eq!(hr["valueQuantity"]["system"], "http://unitsofmeasure.org");
     assert_eq!(hr["device"]["reference"], device.as_str());
-    let via_device = by_value("131.5");
+    let via_device = by_value(131.5);
     assert_eq!(
         via_device["subject"]["reference"],
         patient.as_str(),
         "Device.patient when the payload names no patient"
     );
-    let spo2 = by_value("89");
+    let spo2 = by_value(89.0);
     assert_eq!(spo2["subject"]["reference"], patient.as_str());
     let deadline = Instant::now() + Duration::from_secs(10);
     while feed.dead_letters().len() < 4 && Instant::now() < deadline {

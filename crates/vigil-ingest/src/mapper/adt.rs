@@ -75,7 +75,7 @@ fn discharge_time(
             .first()
             .and_then(|msh| first(msh, 7).map(|v| (*msh, 7, v))),
     ];
-    for (segment, field, value) in candidates.into_iter().flatten() {
+    if let Some((segment, field, value)) = candidates.into_iter().flatten().next() {
         return date_time(value)
             .map(Some)
             .map_err(|_| MapError::data_type(ctx.message, segment, field, "date/time", value));

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 /// Maps an MDM^T02.
 pub fn map(ctx: &mut MapContext<'_, '_>, grouped: &Grouped<'_>) -> Result<(), MapError> {
     let Some(document) = &grouped.document else {
-        return Err(MapError::Content(AckError::new(
+        return Err(MapError::content(AckError::new(
             Hl7ErrorCode::SegmentSequenceError,
             "MDM has no TXA segment",
         )));
@@ -31,14 +31,14 @@ pub fn map(ctx: &mut MapContext<'_, '_>, grouped: &Grouped<'_>) -> Result<(), Ma
     let patient = referenced_patient(ctx, pid)?;
     let mut body = Map::new();
     let mut identity = None;
-    if let Some(rep) = repetitions(txa, 12).into_iter().next() {
-        if let Some(ident) = ei_identifier(rep, &ctx.sender, None) {
-            body.insert("masterIdentifier".into(), ident);
-            identity = Some((
-                ei_system(rep, &ctx.sender),
-                rep_component(rep, 1).unwrap_or_default().to_owned(),
-            ));
-        }
+    if let Some(rep) = repetitions(txa, 12).into_iter().next()
+        && let Some(ident) = ei_identifier(rep, &ctx.sender, None)
+    {
+        body.insert("masterIdentifier".into(), ident);
+        identity = Some((
+            ei_system(rep, &ctx.sender),
+            rep_component(rep, 1).unwrap_or_default().to_owned(),
+        ));
     }
     body.insert("status".into(), json!("current"));
     let doc_status = match first(txa, 17) {
@@ -136,7 +136,7 @@ pub fn map(ctx: &mut MapContext<'_, '_>, grouped: &Grouped<'_>) -> Result<(), Ma
         contents.insert(0, json!({"attachment": {"contentType": "text/plain; charset=utf-8", "data": engine.encode(text.as_bytes())}}));
     }
     if contents.is_empty() {
-        return Err(MapError::Content(
+        return Err(MapError::content(
             AckError::new(
                 Hl7ErrorCode::SegmentSequenceError,
                 "MDM^T02 carries no document content (no OBX with a value)",

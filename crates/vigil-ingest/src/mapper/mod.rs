@@ -77,14 +77,19 @@ pub trait Ids {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MapError {
     /// The content makes the mapping impossible (AE, nothing stored).
-    Content(AckError),
+    Content(Box<AckError>),
     /// The event is not one Vigil maps (AR 201).
-    Unsupported(AckError),
+    Unsupported(Box<AckError>),
     /// An id lookup failed (storage fault): the message is not processed and not recorded.
     Internal(String),
 }
 
 impl MapError {
+    /// A content error (AE).
+    pub fn content(error: AckError) -> MapError {
+        MapError::Content(Box::new(error))
+    }
+
     /// A content error of `code` at `segment`'s field `field` in `message`.
     pub fn at(
         message: &Message,
@@ -93,7 +98,7 @@ impl MapError {
         code: Hl7ErrorCode,
         text: impl Into<String>,
     ) -> MapError {
-        MapError::Content(AckError::new(code, text).at(locate(message, segment, Some(field))))
+        MapError::content(AckError::new(code, text).at(locate(message, segment, Some(field))))
     }
 
     /// A required field missing (101).
@@ -246,7 +251,7 @@ pub fn map(
     let trigger = message.header().trigger_event();
     if !supports(structure, trigger) {
         let code = message.header().message_code();
-        return Err(MapError::Unsupported(
+        return Err(MapError::Unsupported(Box::new(
             AckError::new(
                 Hl7ErrorCode::UnsupportedEventCode,
                 format!("{code}^{trigger} is not mapped by Vigil"),
@@ -257,7 +262,7 @@ pub fn map(
                 field: Some(9),
                 ..ErrorLocation::default()
             }),
-        ));
+        )));
     }
     let mut context = MapContext::new(message, key, ids);
     match structure {

@@ -118,13 +118,13 @@ fn service_request(
 ) -> Result<String, MapError> {
     let message = ctx.message;
     let Some(orc) = order.orc else {
-        return Err(MapError::Content(AckError::new(
+        return Err(MapError::content(AckError::new(
             Hl7ErrorCode::SegmentSequenceError,
             "ORDER has no ORC segment",
         )));
     };
     let Some(patient) = patient else {
-        return Err(MapError::Content(
+        return Err(MapError::content(
             AckError::new(
                 Hl7ErrorCode::SegmentSequenceError,
                 "the order has no PID: ServiceRequest.subject is required",
@@ -143,16 +143,16 @@ fn service_request(
     let mut identifiers = Vec::new();
     let mut identity = None;
     for (field, kind) in [(2, "PLAC"), (3, "FILL")] {
-        if let Some(rep) = number(field) {
-            if let Some(ident) = ei_identifier(rep, &ctx.sender, Some(kind)) {
-                if identity.is_none() {
-                    identity = Some((
-                        ei_system(rep, &ctx.sender),
-                        rep_sub(rep, 1, 1).unwrap_or_default().to_owned(),
-                    ));
-                }
-                identifiers.push(ident);
+        if let Some(rep) = number(field)
+            && let Some(ident) = ei_identifier(rep, &ctx.sender, Some(kind))
+        {
+            if identity.is_none() {
+                identity = Some((
+                    ei_system(rep, &ctx.sender),
+                    rep_sub(rep, 1, 1).unwrap_or_default().to_owned(),
+                ));
             }
+            identifiers.push(ident);
         }
     }
     if !identifiers.is_empty() {

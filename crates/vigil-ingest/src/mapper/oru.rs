@@ -365,20 +365,20 @@ fn reference_range(text: &str, obx: &Segment) -> Value {
     let units = unit_fields(obx);
     let text = text.trim();
     let bound = |s: &str| decimal(s.trim().trim_start_matches('=')).map(|n| quantity(n, &units));
-    if let Some(rest) = text.strip_prefix('<') {
-        if let Some(high) = bound(rest) {
-            return json!({"high": high, "text": text});
-        }
+    if let Some(rest) = text.strip_prefix('<')
+        && let Some(high) = bound(rest)
+    {
+        return json!({"high": high, "text": text});
     }
-    if let Some(rest) = text.strip_prefix('>') {
-        if let Some(low) = bound(rest) {
-            return json!({"low": low, "text": text});
-        }
+    if let Some(rest) = text.strip_prefix('>')
+        && let Some(low) = bound(rest)
+    {
+        return json!({"low": low, "text": text});
     }
-    if let Some(at) = text.get(1..).and_then(|t| t.find('-')).map(|p| p + 1) {
-        if let (Some(low), Some(high)) = (bound(&text[..at]), bound(&text[at + 1..])) {
-            return json!({"low": low, "high": high});
-        }
+    if let Some(at) = text.get(1..).and_then(|t| t.find('-')).map(|p| p + 1)
+        && let (Some(low), Some(high)) = (bound(&text[..at]), bound(&text[at + 1..]))
+    {
+        return json!({"low": low, "high": high});
     }
     json!({"text": text})
 }
@@ -415,12 +415,11 @@ fn report(
         (orc, 2, "PLAC"),
         (orc, 3, "FILL"),
     ] {
-        if let Some(rep) = segment.and_then(|s| repetitions(s, field).into_iter().next()) {
-            if let Some(ident) = ei_identifier(rep, &ctx.sender, Some(kind)) {
-                if !identifiers.contains(&ident) {
-                    identifiers.push(ident);
-                }
-            }
+        if let Some(rep) = segment.and_then(|s| repetitions(s, field).into_iter().next())
+            && let Some(ident) = ei_identifier(rep, &ctx.sender, Some(kind))
+            && !identifiers.contains(&ident)
+        {
+            identifiers.push(ident);
         }
     }
     if !identifiers.is_empty() {

@@ -27,7 +27,7 @@ pub fn map(
     trigger: &str,
 ) -> Result<(), MapError> {
     let Some(schedule) = &grouped.schedule else {
-        return Err(MapError::Content(AckError::new(
+        return Err(MapError::content(AckError::new(
             Hl7ErrorCode::SegmentSequenceError,
             "SIU has no SCH segment",
         )));
@@ -40,16 +40,16 @@ pub fn map(
     let mut identifiers = Vec::new();
     let mut identity = None;
     for (field, kind) in [(1, "PLAC"), (2, "FILL")] {
-        if let Some(rep) = repetitions(sch, field).into_iter().next() {
-            if let Some(ident) = ei_identifier(rep, &ctx.sender, Some(kind)) {
-                if identity.is_none() {
-                    identity = Some((
-                        ei_system(rep, &ctx.sender),
-                        rep_component(rep, 1).unwrap_or_default().to_owned(),
-                    ));
-                }
-                identifiers.push(ident);
+        if let Some(rep) = repetitions(sch, field).into_iter().next()
+            && let Some(ident) = ei_identifier(rep, &ctx.sender, Some(kind))
+        {
+            if identity.is_none() {
+                identity = Some((
+                    ei_system(rep, &ctx.sender),
+                    rep_component(rep, 1).unwrap_or_default().to_owned(),
+                ));
             }
+            identifiers.push(ident);
         }
     }
     if !identifiers.is_empty() {
@@ -175,7 +175,7 @@ pub fn map(
         }
     }
     if participants.is_empty() {
-        return Err(MapError::Content(
+        return Err(MapError::content(
             AckError::new(
                 Hl7ErrorCode::SegmentSequenceError,
                 "the appointment has no participant: neither PID nor AIL/AIP/AIG",

@@ -93,11 +93,10 @@ pub fn map(ctx: &mut MapContext<'_, '_>, grouped: &Grouped<'_>) -> Result<(), Ma
                     }
                     if let (Some(code), Some(system)) =
                         (rep_component(rep, 1), rep_component(rep, 3))
+                        && system.eq_ignore_ascii_case("UCUM")
                     {
-                        if system.eq_ignore_ascii_case("UCUM") {
-                            dose.insert("system".into(), json!("http://unitsofmeasure.org"));
-                            dose.insert("code".into(), json!(code));
-                        }
+                        dose.insert("system".into(), json!("http://unitsofmeasure.org"));
+                        dose.insert("code".into(), json!(code));
                     }
                 }
                 body.insert("doseQuantity".into(), Value::Object(dose));
@@ -110,14 +109,14 @@ pub fn map(ctx: &mut MapContext<'_, '_>, grouped: &Grouped<'_>) -> Result<(), Ma
                 .orc
                 .and_then(|orc| repetitions(orc, 3).into_iter().next());
             let mut identity = None;
-            if let Some(rep) = filler {
-                if let Some(ident) = ei_identifier(rep, &ctx.sender, Some("FILL")) {
-                    body.insert("identifier".into(), json!([ident]));
-                    identity = Some((
-                        ei_system(rep, &ctx.sender),
-                        rep_component(rep, 1).unwrap_or_default().to_owned(),
-                    ));
-                }
+            if let Some(rep) = filler
+                && let Some(ident) = ei_identifier(rep, &ctx.sender, Some("FILL"))
+            {
+                body.insert("identifier".into(), json!([ident]));
+                identity = Some((
+                    ei_system(rep, &ctx.sender),
+                    rep_component(rep, 1).unwrap_or_default().to_owned(),
+                ));
             }
             let id = match &identity {
                 Some((system, value)) => ctx.keyed_id("Immunization", system, value)?,

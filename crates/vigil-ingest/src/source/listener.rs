@@ -170,10 +170,10 @@ async fn connection(
                     ))
                 }
             };
-            if let Some(ack) = ack {
-                if writer.write_all(&encode(ack.as_bytes())).await.is_err() {
-                    return;
-                }
+            if let Some(ack) = ack
+                && writer.write_all(&encode(ack.as_bytes())).await.is_err()
+            {
+                return;
             }
         }
         let _ = writer.shutdown().await;
