@@ -66,14 +66,48 @@ impl DeviceDoor {
 
     /// Processes one payload received on `topic`. Blocking.
     pub fn receive(&self, topic: &str, payload: &[u8]) -> DeviceOutcome {
+        self.process(topic, payload, None)
+    }
+
+    /// Processes a recorded dead letter again (`vigil hl7 reprocess`, e.g. after the missing
+    /// patient was created): its record is replaced by the new outcome; a payload already
+    /// stored is left alone (`Duplicate`). `None` when no payload is recorded under the key.
+    pub fn reprocess(
+        &self,
+        sender: &str,
+        control_id: &str,
+    ) -> Result<Option<DeviceOutcome>, ServiceError> {
+        let Some(record) = self.service.inbound_message(sender, control_id)? else {
+            return Ok(None);
+        };
+        let Some(topic) = sender.strip_prefix("mqtt:") else {
+            return Ok(None);
+        };
+        if record.state == state::PROCESSED {
+            return Ok(Some(DeviceOutcome::Duplicate));
+        }
+        Ok(Some(self.process(
+            topic,
+            record.raw.as_bytes(),
+            Some(control_id),
+        )))
+    }
+
+    /// `recorded`: the key of the record being reprocessed (its id is kept as it is).
+    fn process(&self, topic: &str, payload: &[u8], recorded: Option<&str>) -> DeviceOutcome {
+        let again = recorded.is_some();
         let sender = format!("mqtt:{topic}");
         let mut keyed = Vec::with_capacity(topic.len() + payload.len() + 1);
         keyed.extend_from_slice(topic.as_bytes());
         keyed.push(0);
         keyed.extend_from_slice(payload);
-        let id = derived_id(&crate::door::decode_text(&keyed));
+        let id = match recorded {
+            Some(id) => id.to_owned(),
+            None => derived_id(&crate::door::decode_text(&keyed)),
+        };
         match self.service.inbound_message(&sender, &id) {
-            Ok(Some(_)) => return DeviceOutcome::Duplicate,
+            Ok(Some(_)) if !again => return DeviceOutcome::Duplicate,
+            Ok(Some(_)) => {}
             Ok(None) => {}
             Err(error) => return DeviceOutcome::Transient(error.to_string()),
         }
@@ -100,7 +134,9 @@ impl DeviceDoor {
             Err(Refusal::Transient(text)) => return DeviceOutcome::Transient(text),
             Err(Refusal::Content(reason)) => {
                 let stored = self.service.unit(&self.context, |unit| {
-                    if unit.inbound_message(&sender, &id)?.is_some() {
+                    if let Some(existing) = unit.inbound_message(&sender, &id)?
+                        && (!again || existing.state == state::PROCESSED)
+                    {
                         return Ok(false);
                     }
                     unit.record_message(record(state::FAILED, Some(reason.clone())));
@@ -114,7 +150,9 @@ impl DeviceDoor {
             }
         };
         let stored = self.service.unit(&self.context, |unit| {
-            if unit.inbound_message(&sender, &id)?.is_some() {
+            if let Some(existing) = unit.inbound_message(&sender, &id)?
+                && (!again || existing.state == state::PROCESSED)
+            {
                 return Ok(false);
             }
             unit.update(prepared, &Preconditions::default())?;

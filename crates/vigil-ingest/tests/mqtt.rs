@@ -280,6 +280,33 @@ fn compact_and_fhir_payloads_become_observations_and_bad_ones_dead_letters() {
         reasons.iter().any(|r| r.contains("not a number")),
         "{reasons:?}"
     );
+    // Once the patient exists, the dead letter can be reprocessed: stored, once.
+    let nobody = dead
+        .iter()
+        .find(|d| d.error.as_deref().is_some_and(|e| e.contains("NOBODY")))
+        .expect("NOBODY");
+    let door = DeviceDoor::new(feed.service.clone(), "http://vigil.test");
+    let later = feed.create("Patient", json!({"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "NOBODY"}]}));
+    let outcome = door
+        .reprocess(&nobody.sender, &nobody.control_id)
+        .expect("reprocess");
+    assert!(
+        matches!(
+            outcome,
+            Some(vigil_ingest::device::DeviceOutcome::Stored(_))
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        feed.search("Observation", &[("subject", later.as_str())])
+            .len(),
+        1
+    );
+    let again = door
+        .reprocess(&nobody.sender, &nobody.control_id)
+        .expect("reprocess");
+    assert_eq!(again, Some(vigil_ingest::device::DeviceOutcome::Duplicate));
+    assert_eq!(feed.dead_letters().len(), 3);
     feed.halt();
 }
 

@@ -8,7 +8,9 @@
 //! - `show`: `id:`, `state:`, `received:`, `error:` lines, a blank line, then the raw message
 //!   with segments on separate lines.
 //! - `reprocess`: the acknowledgement code, then the ACK (segments on separate lines); exit 0
-//!   when accepted, 1 otherwise.
+//!   when accepted, 1 otherwise. A device payload (`mqtt:<topic>/...`) prints one line:
+//!   `stored Observation/ID`, `already stored` (exit 0), `dead-letter: REASON` or
+//!   `not stored: REASON` (exit 1).
 //! - `send`: for each message of each file (a file may hold several, MLLP-framed or one after
 //!   another starting with `MSH`), the ACK received, segments on separate lines, followed by
 //!   a blank line; exit 1 when any ACK is not AA/CA.
@@ -208,6 +210,9 @@ fn reprocess(data: &std::path::Path, id: &str) -> anyhow::Result<ExitCode> {
     if door.service().inbound_message(&sender, &control)?.is_none() {
         bail!("no message {id}");
     }
+    if sender.starts_with("mqtt:") {
+        return reprocess_device(door.service().clone(), &sender, &control);
+    }
     let reply = door
         .reprocess(&sender, &control)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -217,6 +222,32 @@ fn reprocess(data: &std::path::Path, id: &str) -> anyhow::Result<ExitCode> {
     }
     let accepted = matches!(reply.code.as_str(), "AA" | "CA");
     Ok(if accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// A device payload (sender `mqtt:<topic>`) through the device door again.
+fn reprocess_device(
+    service: vigil_service::FhirService,
+    sender: &str,
+    control: &str,
+) -> anyhow::Result<ExitCode> {
+    use vigil_ingest::device::{DeviceDoor, DeviceOutcome};
+    let door = DeviceDoor::new(service, "http://localhost");
+    let outcome = door
+        .reprocess(sender, control)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_context(|| format!("no device payload {sender}/{control}"))?;
+    let (line, ok) = match outcome {
+        DeviceOutcome::Stored(id) => (format!("stored Observation/{id}"), true),
+        DeviceOutcome::Duplicate => ("already stored".to_owned(), true),
+        DeviceOutcome::DeadLetter(reason) => (format!("dead-letter: {reason}"), false),
+        DeviceOutcome::Transient(reason) => (format!("not stored: {reason}"), false),
+    };
+    println!("{line}");
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
