@@ -16,6 +16,11 @@ use vigil_ingest::source::client::MllpClient;
 
 /// `vigil serve --mllp 127.0.0.1:0`: the server and its MLLP address.
 fn start(data: &Path) -> (Vigil, SocketAddr) {
+    start_with(data, &[])
+}
+
+/// [`start`] with extra `serve` arguments.
+fn start_with(data: &Path, extra: &[&str]) -> (Vigil, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args([
             "serve",
@@ -29,6 +34,7 @@ fn start(data: &Path) -> (Vigil, SocketAddr) {
             "--data",
         ])
         .arg(data)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -330,4 +336,47 @@ fn serve_consumes_device_observations_over_mqtt() {
     }
     assert_eq!(found, 1);
     assert!(server.terminate(), "clean shutdown with the feed running");
+}
+
+/// `--mllp-max-message-bytes`: a larger frame gets an AR and its connection is closed; the
+/// listener serves the next connection. A zero limit is refused at start.
+#[test]
+fn serve_applies_the_mllp_limits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, mllp) = start_with(
+        dir.path(),
+        &[
+            "--mllp-max-message-bytes",
+            "2000",
+            "--mllp-idle-timeout",
+            "5",
+        ],
+    );
+    let mut client = MllpClient::connect(mllp, Duration::from_secs(20)).expect("connect");
+    let big = format!("{}NTE|1||{}\r", oru("BIG", "L1", "70"), "x".repeat(3000));
+    let (code, _) = msa(&client.exchange(big.as_bytes()).expect("ack"));
+    assert_eq!(code, "AR");
+    assert!(
+        client.receive().is_err(),
+        "closed after the oversized frame"
+    );
+    let mut next = MllpClient::connect(mllp, Duration::from_secs(20)).expect("connect");
+    let (code, control) = msa(&next
+        .exchange(oru("SMALL", "L2", "70").as_bytes())
+        .expect("ack"));
+    assert_eq!((code.as_str(), control.as_str()), ("AA", "L2"));
+    assert!(server.terminate());
+    let (ok, _, stderr) = vigil(&[
+        "serve",
+        "--dev",
+        "--listen",
+        "127.0.0.1:0",
+        "--mllp",
+        "127.0.0.1:0",
+        "--mllp-max-message-bytes",
+        "0",
+        "--data",
+        dir.path().to_str().unwrap_or_default(),
+    ]);
+    assert!(!ok && stderr.contains("must be positive"), "{stderr}");
 }

@@ -323,6 +323,8 @@ fn send(files: &[PathBuf], to: &str, timeout: u64) -> anyhow::Result<ExitCode> {
 pub struct IngestOptions {
     /// `--mllp ADDR`.
     pub mllp: Option<std::net::SocketAddr>,
+    /// `--mllp-idle-timeout`, `--mllp-max-message-bytes`.
+    pub listener: vigil_ingest::source::listener::ListenerConfig,
     /// `--mqtt URL --mqtt-topic FILTER`.
     pub mqtt: Option<vigil_ingest::source::mqtt::MqttConfig>,
 }
@@ -346,8 +348,17 @@ impl IngestOptions {
             }
             _ => None,
         };
+        if args.mllp_idle_timeout == 0 || args.mllp_max_message_bytes == 0 {
+            bail!("--mllp-idle-timeout and --mllp-max-message-bytes must be positive");
+        }
+        let listener = vigil_ingest::source::listener::ListenerConfig {
+            idle_timeout: std::time::Duration::from_secs(args.mllp_idle_timeout),
+            max_message_bytes: args.mllp_max_message_bytes,
+            ..Default::default()
+        };
         Ok(IngestOptions {
             mllp: args.mllp,
+            listener,
             mqtt,
         })
     }
@@ -398,7 +409,7 @@ pub async fn start(
             .with_context(|| format!("cannot listen for MLLP on {address}"))?;
         let local = listener.local_addr().context("no local MLLP address")?;
         let door = std::sync::Arc::new(Door::new(service.clone(), base_url));
-        let config = vigil_ingest::source::listener::ListenerConfig::default();
+        let config = options.listener.clone();
         tracing::info!(address = %local, "listening for HL7 v2 over MLLP");
         running.mllp = Some(local);
         running

@@ -46,6 +46,17 @@ pub struct ServeArgs {
     /// free one, printed on stdout). Loopback only until authentication exists.
     #[arg(long, env = "VIGIL_MLLP", value_name = "ADDR")]
     pub mllp: Option<SocketAddr>,
+    /// MLLP: close a connection silent for this many seconds.
+    #[arg(
+        long,
+        env = "VIGIL_MLLP_IDLE_TIMEOUT",
+        default_value_t = 300,
+        value_name = "SECONDS"
+    )]
+    pub mllp_idle_timeout: u64,
+    /// MLLP: largest message in bytes (a larger frame gets an AR and the connection is closed).
+    #[arg(long, env = "VIGIL_MLLP_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
+    pub mllp_max_message_bytes: usize,
     /// Also consume device observations from this MQTT broker (mqtt://HOST[:PORT]; QoS 1,
     /// persistent session, acknowledged after commit).
     #[arg(long, env = "VIGIL_MQTT", value_name = "URL", requires = "mqtt_topic")]
