@@ -1,5 +1,5 @@
-//! Property tests: no input makes the ER7 parser panic, and whatever parses writes back and
-//! reads back to the same tree.
+//! Property tests: no input makes the ER7 parser, the grouping or the FHIR mapping panic, and
+//! whatever parses writes back and reads back to the same tree.
 
 mod common;
 
@@ -7,6 +7,18 @@ use proptest::prelude::*;
 use vigil_ingest::ack::{AckError, AckHeader, Outcome, acknowledge, acknowledge_unreadable};
 use vigil_ingest::er7::Message;
 use vigil_ingest::groups::group;
+use vigil_ingest::mapper::{self, Ids, MapError};
+
+/// Ids without a store: derived from the identifier.
+struct DerivedIds;
+
+impl Ids for DerivedIds {
+    fn keyed(&mut self, resource_type: &str, system: &str, value: &str) -> Result<String, String> {
+        Ok(mapper::derived_id(&format!(
+            "{resource_type}|{system}|{value}"
+        )))
+    }
+}
 
 const BUILT_IN: &[u8] = b"MSH|^~\\&|LAB|HOSP|VIGIL|WARD|20261201||ORU^R01^ORU_R01|42|P|2.5.1\r\
 PID|1||123^^^HOSP^MR~456||DOE^JANE\r\
@@ -42,13 +54,29 @@ fn check(bytes: &[u8]) {
                 let _ = message.get(path);
             }
             let outcome = match group(&message) {
-                Ok((_, grouped)) => {
+                Ok((structure, grouped)) => {
                     assert_eq!(
                         grouped.all_segments().len(),
                         message.segments().len(),
                         "grouping lost a segment"
                     );
-                    Outcome::Accepted
+                    // The mapping answers every grouped message: resources or an error.
+                    match mapper::map(&message, structure, &grouped, "k".into(), &mut DerivedIds) {
+                        Ok(planned) => {
+                            for p in &planned {
+                                assert_eq!(
+                                    p.body.get("resourceType").and_then(|v| v.as_str()),
+                                    Some(p.resource_type)
+                                );
+                            }
+                            Outcome::Accepted
+                        }
+                        Err(MapError::Content(error)) => Outcome::Error(*error),
+                        Err(MapError::Unsupported(error)) => Outcome::Rejected(*error),
+                        Err(MapError::Internal(text)) => {
+                            panic!("no store, no internal error: {text}")
+                        }
+                    }
                 }
                 Err(err) if err.is_reject() => Outcome::Rejected(err.ack_error()),
                 Err(err) => Outcome::Error(err.ack_error()),

@@ -155,4 +155,22 @@ impl FhirService {
     pub fn config(&self) -> &ServiceConfig {
         &self.config
     }
+
+    /// The committed inbound message recorded under (sender, control id) (ingest tools).
+    pub fn inbound_message(
+        &self,
+        sender: &str,
+        control_id: &str,
+    ) -> Result<Option<InboundMessage>, ServiceError> {
+        Ok(self.store.inbound_message(sender, control_id)?)
+    }
+
+    /// Committed inbound messages in one state, oldest received first, at most `limit`.
+    pub fn inbound_messages(
+        &self,
+        state: &str,
+        limit: usize,
+    ) -> Result<Vec<InboundMessage>, ServiceError> {
+        Ok(self.store.inbound_messages(state, limit)?)
+    }
 }

@@ -138,6 +138,16 @@ impl<'a> Unit<'a> {
         self.records.record_message(message);
     }
 
+    /// The inbound message recorded under (sender, control id), as this unit sees it: an
+    /// ingest unit checks it first, so a re-sent message is never applied twice.
+    pub fn inbound_message(
+        &mut self,
+        sender: &str,
+        control_id: &str,
+    ) -> Result<Option<InboundMessage>, ServiceError> {
+        Ok(self.tx.inbound_message(sender, control_id)?)
+    }
+
     /// The versions this unit wrote so far.
     pub fn written(&self) -> &[WrittenVersion] {
         &self.written

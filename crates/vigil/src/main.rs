@@ -44,6 +44,8 @@ enum Command {
     Client(commands::client::ClientArgs),
     /// Register, list, disable and rotate users (patients, practitioners, auditors, admins).
     User(commands::user::UserArgs),
+    /// HL7 v2 messages: list, show and reprocess the stored ones; send files over MLLP.
+    Hl7(commands::hl7::Hl7Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => commands::audit::run(args),
         Command::Client(args) => commands::client::run(args),
         Command::User(args) => commands::user::run(args),
+        Command::Hl7(args) => commands::hl7::run(args),
     };
     match result {
         Ok(code) => code,

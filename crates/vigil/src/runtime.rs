@@ -92,8 +92,12 @@ pub fn bind(listen: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
 pub struct Edge {
     /// TLS, when `--tls-cert`/`--tls-key` are given.
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Routes served beside the FHIR API (the authorization server).
+    /// Routes served beside the FHIR API (the authorization server, CDS).
     pub routes: Option<axum::Router>,
+    /// The ingest sources: the HL7 v2 MLLP listener (its address printed on stdout after the
+    /// HTTP line) and the MQTT device feed; they stop at shutdown and finish the messages in
+    /// progress before the store closes.
+    pub ingest: crate::commands::hl7::IngestOptions,
 }
 
 /// Serves `service` on `listen` until Ctrl-C or SIGTERM; in-flight requests finish first,
@@ -123,6 +127,12 @@ pub fn serve(
     runtime.block_on(async move {
         let listener = TcpListener::from_std(listener).context("cannot listen")?;
         let local = listener.local_addr().context("no local address")?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let base = api
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"));
+        let ingest = crate::commands::hl7::start(edge.ingest, &service, &base, &stop_rx).await?;
         let https = edge.tls.is_some();
         tracing::info!(address = %local, tls = https, "serving FHIR R4");
         let mut app = vigil_api::app_with_exports(service, api, exports);
@@ -131,11 +141,16 @@ pub fn serve(
         }
         // The peer address reaches each request's context through `ConnectInfo`.
         let app = vigil_api::harden(app, https).into_make_service_with_connect_info::<SocketAddr>();
+        let shutdown = async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        };
         match edge.tls {
             None => {
                 ready(local);
+                ingest.announce();
                 axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown_signal())
+                    .with_graceful_shutdown(shutdown)
                     .await
                     .context("server failed")?;
             }
@@ -145,13 +160,15 @@ pub fn serve(
                     .context("cannot start TLS")?
                     .tap_io(|_| {});
                 ready(local);
+                ingest.announce();
                 axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown_signal())
+                    .with_graceful_shutdown(shutdown)
                     .await
                     .context("server failed")?;
             }
         }
         tracing::info!("stopped accepting requests; in-flight requests finished");
+        ingest.finish().await;
         anyhow::Ok(())
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(10));

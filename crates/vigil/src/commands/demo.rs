@@ -52,6 +52,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         runtime::Edge {
             tls: None,
             routes: Some(cds.router),
+            ingest: Default::default(),
         },
         announce,
     )?;

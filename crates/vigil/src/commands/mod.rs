@@ -5,6 +5,7 @@ pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod fhirpath;
+pub mod hl7;
 pub mod import;
 pub mod migrate;
 pub mod reindex;

@@ -70,6 +70,36 @@ pub struct ServeArgs {
     /// Do not run clinical decision support (NEWS2 alerts, rules, Subscriptions).
     #[arg(long)]
     pub no_cds: bool,
+    /// Also listen for HL7 v2 over MLLP on this address (e.g. 127.0.0.1:2575; port 0 picks a
+    /// free one, printed on stdout). Loopback only: MLLP carries no authentication.
+    #[arg(long, env = "VIGIL_MLLP", value_name = "ADDR")]
+    pub mllp: Option<SocketAddr>,
+    /// MLLP: close a connection silent for this many seconds.
+    #[arg(
+        long,
+        env = "VIGIL_MLLP_IDLE_TIMEOUT",
+        default_value_t = 300,
+        value_name = "SECONDS"
+    )]
+    pub mllp_idle_timeout: u64,
+    /// MLLP: largest message in bytes (a larger frame gets an AR and the connection is closed).
+    #[arg(long, env = "VIGIL_MLLP_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
+    pub mllp_max_message_bytes: usize,
+    /// Also consume device observations from this MQTT broker (mqtt://HOST[:PORT]; QoS 1,
+    /// persistent session, acknowledged after commit).
+    #[arg(long, env = "VIGIL_MQTT", value_name = "URL", requires = "mqtt_topic")]
+    pub mqtt: Option<String>,
+    /// The MQTT topic filter to subscribe to, e.g. 'devices/+/obs'.
+    #[arg(
+        long,
+        env = "VIGIL_MQTT_TOPIC",
+        value_name = "FILTER",
+        requires = "mqtt"
+    )]
+    pub mqtt_topic: Option<String>,
+    /// The MQTT client id of Vigil's persistent session.
+    #[arg(long, env = "VIGIL_MQTT_CLIENT_ID", default_value = "vigil-ingest")]
+    pub mqtt_client_id: String,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -80,6 +110,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let https = tls.is_some();
     runtime::check_listen_address(args.listen, args.dev, https)?;
+    let ingest = crate::commands::hl7::IngestOptions::from_serve(&args)?;
+    if let Some(mllp) = args.mllp
+        && !mllp.ip().is_loopback()
+    {
+        anyhow::bail!(
+            "MLLP carries no authentication: --mllp must be a loopback address, not {mllp} (reach it through a tunnel or an interface engine on this host)"
+        );
+    }
     let listener = runtime::bind(args.listen)?;
     let local = listener.local_addr()?;
     let mut config = runtime::service_config(&args.data);
@@ -142,7 +180,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let scheme = if https { "https" } else { "http" };
-    let edge = runtime::Edge { tls, routes };
+    let edge = runtime::Edge {
+        tls,
+        routes,
+        ingest,
+    };
     runtime::serve(service, store, listener, api, feeds, edge, |address| {
         announce_at(scheme, address)
     })?;
