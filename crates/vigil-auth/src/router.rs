@@ -112,7 +112,19 @@ async fn authorize_post(State(server): State<Arc<AuthServer>>, request: Request)
     .await
 }
 
-async fn token_endpoint(State(server): State<Arc<AuthServer>>, request: Request) -> Response {
+/// A form-posted OAuth endpoint (token, introspect, revoke): the body read and checked to be
+/// `application/x-www-form-urlencoded`, then `handle` on a blocking thread with the headers,
+/// the parameters and the peer address.
+async fn form_endpoint(
+    server: Arc<AuthServer>,
+    request: Request,
+    handle: fn(
+        &AuthServer,
+        &axum::http::HeaderMap,
+        &Params,
+        Option<std::net::SocketAddr>,
+    ) -> Response,
+) -> Response {
     let (parts, params) = match read(request).await {
         Ok(read) => read,
         Err(response) => return response,
@@ -122,31 +134,17 @@ async fn token_endpoint(State(server): State<Arc<AuthServer>>, request: Request)
             .into_response();
     }
     let peer = peer(&parts);
-    blocking(move || token::token(&server, &parts.headers, &params, peer)).await
+    blocking(move || handle(&server, &parts.headers, &params, peer)).await
+}
+
+async fn token_endpoint(State(server): State<Arc<AuthServer>>, request: Request) -> Response {
+    form_endpoint(server, request, token::token).await
 }
 
 async fn introspect_endpoint(State(server): State<Arc<AuthServer>>, request: Request) -> Response {
-    let (parts, params) = match read(request).await {
-        Ok(read) => read,
-        Err(response) => return response,
-    };
-    if !is_form(&parts) {
-        return OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
-            .into_response();
-    }
-    let peer = peer(&parts);
-    blocking(move || manage::introspect(&server, &parts.headers, &params, peer)).await
+    form_endpoint(server, request, manage::introspect).await
 }
 
 async fn revoke_endpoint(State(server): State<Arc<AuthServer>>, request: Request) -> Response {
-    let (parts, params) = match read(request).await {
-        Ok(read) => read,
-        Err(response) => return response,
-    };
-    if !is_form(&parts) {
-        return OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
-            .into_response();
-    }
-    let peer = peer(&parts);
-    blocking(move || manage::revoke(&server, &parts.headers, &params, peer)).await
+    form_endpoint(server, request, manage::revoke).await
 }
