@@ -64,38 +64,32 @@ async fn a_malformed_date_search_value_is_400() {
     assert_eq!(answer.status, StatusCode::OK);
 }
 
+/// POSTs an Observation whose quantity value is written as `value` (raw JSON, so the text
+/// reaches the server as written).
+async fn post_quantity(server: &TestServer, value: &str) -> TestResponse {
+    let body = format!(
+        r#"{{"resourceType": "Observation", "status": "final", "code": {{"text": "x"}},
+           "valueQuantity": {{"value": {value}}}}}"#
+    );
+    server
+        .raw(
+            "POST",
+            "/Observation",
+            Some(body.into_bytes()),
+            &[("content-type", "application/fhir+json")],
+        )
+        .await
+}
+
 #[tokio::test]
 async fn decimals_beyond_what_the_index_orders_are_refused() {
     let server = TestServer::new();
     for value in ["1e400", "-1e309", "1.0e-400", "1e-320"] {
-        let body = format!(
-            r#"{{"resourceType": "Observation", "status": "final", "code": {{"text": "x"}},
-               "valueQuantity": {{"value": {value}}}}}"#
-        );
-        let answer = server
-            .raw(
-                "POST",
-                "/Observation",
-                Some(body.into_bytes()),
-                &[("content-type", "application/fhir+json")],
-            )
-            .await;
-        assert_invalid(&answer, value);
+        assert_invalid(&post_quantity(&server, value).await, value);
     }
     // Within range, and zero written with any exponent, are stored and found.
     for value in ["1e300", "0e-500", "2.5e-300"] {
-        let body = format!(
-            r#"{{"resourceType": "Observation", "status": "final", "code": {{"text": "x"}},
-               "valueQuantity": {{"value": {value}}}}}"#
-        );
-        let answer = server
-            .raw(
-                "POST",
-                "/Observation",
-                Some(body.into_bytes()),
-                &[("content-type", "application/fhir+json")],
-            )
-            .await;
+        let answer = post_quantity(&server, value).await;
         assert_eq!(
             answer.status,
             StatusCode::CREATED,
