@@ -167,7 +167,9 @@ impl Database {
         }
         match watcher.as_ref() {
             Some(connection) => {
-                Ok(connection.query_row("PRAGMA data_version", [], |row| row.get(0))?)
+                // Asked on every authenticated request: the statement is prepared once.
+                let mut statement = connection.prepare_cached("PRAGMA data_version")?;
+                Ok(statement.query_row([], |row| row.get(0))?)
             }
             None => Err(AuthError::Key("the database watcher is missing".into())),
         }
