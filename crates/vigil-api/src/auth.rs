@@ -43,6 +43,9 @@ pub struct Identity {
 pub struct Refusal {
     /// A short reason (`expired`, `bad signature`, `wrong audience`, ...).
     pub reason: String,
+    /// The token could not be checked (the verifier's storage failed): answered 503, not
+    /// 401, so a client does not throw away a good token.
+    pub internal: bool,
 }
 
 /// Verifies bearer tokens (the authorization server's verifier, in the binary).
@@ -155,6 +158,15 @@ async fn verify(config: &ApiConfig, asked: Asked) -> Result<Identity, Response> 
     // signature check and its row), less than a hop to the blocking pool.
     match authenticator.authenticate(&token) {
         Ok(identity) => Ok(identity),
+        Err(refusal) if refusal.internal => {
+            tracing::error!(reason = %refusal.reason, "cannot check an access token");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                IssueType::Transient,
+                "the access token cannot be checked now; try again",
+            )
+            .into_response())
+        }
         Err(refusal) => {
             authenticator.refused(peer, &path, &refusal.reason);
             Err(unauthorized(config, Some("invalid_token")))

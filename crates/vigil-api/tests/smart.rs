@@ -23,16 +23,19 @@ impl Authenticator for Tokens {
     fn authenticate(&self, token: &str) -> Result<Identity, Refusal> {
         self.0.get(token).cloned().ok_or(Refusal {
             reason: "unknown token".into(),
+            internal: false,
         })
     }
 }
 
+/// A user; with a patient, the patient's own launch (its FHIR user is that Patient, as the
+/// authorization server issues it).
 fn user(id: &str, patient: Option<&str>, scopes: &[&str], roles: &[&str]) -> Identity {
     Identity {
         principal: Principal::User { id: id.into() },
         client_id: Some("app".into()),
         patient: patient.map(str::to_owned),
-        fhir_user: None,
+        fhir_user: patient.map(|patient| format!("Patient/{patient}")),
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         roles: roles.iter().map(|s| (*s).to_owned()).collect(),
     }
@@ -579,6 +582,28 @@ async fn writes_stay_in_the_compartment() {
         .call("a-v2", "POST", "/Observation", Some(foreign.clone()))
         .await;
     assert_eq!(create.status, StatusCode::FORBIDDEN, "{}", create.text());
+    // The refusal is in the audit trail as a failed create.
+    fixture.service.flush_audit();
+    let trail = fixture
+        .call(
+            "auditor",
+            "GET",
+            "/AuditEvent?agent=user:alice&_count=200",
+            None,
+        )
+        .await
+        .json();
+    assert!(
+        trail["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|entry| {
+                let event = &entry["resource"];
+                event["outcome"] == "8" && event["subtype"][0]["code"] == "create"
+            }),
+        "the refused create is audited: {trail}"
+    );
     // Updating or deleting another patient's resource: as if it did not exist.
     let mut update = foreign.clone();
     update["id"] = json!("ob");

@@ -6,7 +6,7 @@
 use crate::assertion::{JWT_BEARER, unverified_issuer, verify_assertion};
 use crate::protocol::{OAuthError, Params};
 use crate::records::{ClientKind, ClientRecord, load_client};
-use crate::secrets::verify_password;
+use crate::secrets::{verify_password, verify_password_dummy};
 use crate::server::AuthServer;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
@@ -165,15 +165,19 @@ fn by_secret(
     let record = match load_enabled(server, client_id) {
         Ok(record) => record,
         Err(error) => {
+            // As long as a real check, so the answer's time does not tell which ids exist.
+            verify_password_dummy(secret);
             server.limiter.record_failure(&limiter_key, address, now);
             return Err(error);
         }
     };
-    let valid = record.kind == ClientKind::Secret
-        && record
-            .secret_hash
-            .as_deref()
-            .is_some_and(|hash| verify_password(secret, hash));
+    let valid = match (record.kind, record.secret_hash.as_deref()) {
+        (ClientKind::Secret, Some(hash)) => verify_password(secret, hash),
+        _ => {
+            verify_password_dummy(secret);
+            false
+        }
+    };
     if !valid {
         server.limiter.record_failure(&limiter_key, address, now);
         return Err(OAuthError::invalid_client("client authentication failed"));

@@ -66,7 +66,12 @@ impl LoginLimiter {
 
     /// Counts a failed attempt.
     pub(crate) fn record_failure(&self, username: &str, address: Option<IpAddr>, now: i64) {
-        if let Ok(mut users) = self.users.lock() {
+        // A name no account can have (over 128 bytes: user names and client ids are shorter)
+        // is counted against the address only, so a flood of long invented names cannot grow
+        // the map by their size.
+        if username.len() <= MAX_NAME_BYTES
+            && let Ok(mut users) = self.users.lock()
+        {
             bump(&mut users, username.to_string(), now);
         }
         if let (Some(address), Ok(mut addresses)) = (address, self.addresses.lock()) {
@@ -81,6 +86,9 @@ impl LoginLimiter {
         }
     }
 }
+
+/// Longest name counted per user (see `record_failure`).
+const MAX_NAME_BYTES: usize = 136;
 
 fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Failures>, key: K, now: i64) {
     if map.len() > 100_000 {

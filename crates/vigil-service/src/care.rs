@@ -48,6 +48,9 @@ const FRESH_FOR: Duration = Duration::from_secs(1);
 /// committed yet, and an answer read before its commit must not outlive it.
 const SETTLE: Duration = Duration::from_secs(2);
 
+/// Most active Consents of one patient evaluated; more is refused (fail closed).
+const MAX_CONSENTS: usize = 1000;
+
 /// Most cached answers per kind (cleared when full).
 const MAX_CACHED: usize = 4096;
 
@@ -152,15 +155,17 @@ impl CarePolicy {
         patients: &[String],
     ) -> Result<(), Denied> {
         let break_glass = context.break_glass_reason.is_some();
-        let others: Vec<&String> = patients
-            .iter()
-            .filter(|patient| context.patient.as_deref() != Some(patient.as_str()))
-            .collect();
-        if others.len() < patients.len() {
-            // The patient's own record (or a launch in this patient's context): the door
-            // confines it; consent and care relationships speak about others.
+        // The patient's own record (the caller's FHIR user is that Patient): consent and care
+        // relationships speak about others. A patient merely in context (a launch) is not
+        // enough to skip them.
+        let own = context
+            .fhir_user
+            .as_deref()
+            .and_then(|user| user.strip_prefix("Patient/"));
+        if own.is_some_and(|own| patients.iter().any(|patient| patient == own)) {
             return Ok(());
         }
+        let others: Vec<&String> = patients.iter().collect();
         for patient in &others {
             if let Some(reason) = self.consent_denies(context, patient, resource_type, resource) {
                 if break_glass {
@@ -242,7 +247,10 @@ impl CarePolicy {
         resource_type: &str,
         resource: &Value,
     ) -> Option<String> {
-        let provisions = self.deny_provisions(patient);
+        let Some(provisions) = self.deny_provisions(patient) else {
+            // Fail closed: consents that cannot be read might deny.
+            return Some("the patient's consents cannot be read".to_owned());
+        };
         let now = vigil_model::instant::now_micros();
         provisions
             .iter()
@@ -251,32 +259,33 @@ impl CarePolicy {
     }
 
     /// The `deny` provisions of the patient's active Consents (nested ones included).
-    fn deny_provisions(&self, patient: &str) -> Arc<Vec<Value>> {
+    /// The `deny` provisions of the patient's active Consents (nested ones included); `None`
+    /// when they cannot all be read (a storage fault, an unreadable Consent, more than
+    /// [`MAX_CONSENTS`]), which the caller treats as a refusal. Nothing is cached then.
+    fn deny_provisions(&self, patient: &str) -> Option<Arc<Vec<Value>>> {
         let generation = self.consent_generation.load(Ordering::SeqCst);
         if let Some(cached) = lock(&self.consents).get(patient)
             && fresh(cached, generation)
         {
-            return cached.value.clone();
+            return Some(cached.value.clone());
+        }
+        let query = format!("patient=Patient/{patient}&status=active");
+        let ids = self
+            .search
+            .matching_ids(self.store.as_ref(), "Consent", &query, MAX_CONSENTS + 1)
+            .map_err(|error| tracing::warn!(%error, "consent lookup failed"))
+            .ok()?;
+        if ids.len() > MAX_CONSENTS {
+            tracing::warn!("a patient has more active Consents than are evaluated");
+            return None;
         }
         let mut provisions = Vec::new();
-        let query = format!("patient=Patient/{patient}&status=active");
-        match self
-            .search
-            .matching_ids(self.store.as_ref(), "Consent", &query, 100)
-        {
-            Ok(ids) => {
-                for id in ids {
-                    let Ok(Some(version)) = self.store.read("Consent", &id) else {
-                        continue;
-                    };
-                    if let Ok(consent) = serde_json::from_str::<Value>(&version.content)
-                        && let Some(provision) = consent.get("provision")
-                    {
-                        collect_denies(provision, &mut provisions);
-                    }
-                }
+        for id in ids {
+            let version = self.store.read("Consent", &id).ok().flatten()?;
+            let consent: Value = serde_json::from_str(&version.content).ok()?;
+            if let Some(provision) = consent.get("provision") {
+                collect_denies(provision, &mut provisions);
             }
-            Err(error) => tracing::warn!(%error, "consent lookup failed"),
         }
         let provisions = Arc::new(provisions);
         if settled(&self.consent_written) {
@@ -287,7 +296,7 @@ impl CarePolicy {
                 generation,
             );
         }
-        provisions
+        Some(provisions)
     }
 }
 

@@ -78,7 +78,15 @@ impl FhirService {
         context: &RequestContext,
         access: &Access<'_>,
     ) -> Result<(), ServiceError> {
-        self.confine_access(context, access)?;
+        // A write outside the compartment is a refusal like the authorizer's, audited as one
+        // (another patient's resource answers as unknown: a not-found, audited by the caller).
+        self.confine_access(context, access).map_err(|error| {
+            if error.kind() == crate::ServiceErrorKind::Forbidden {
+                self.audit_denied(context, access, error)
+            } else {
+                error
+            }
+        })?;
         self.authorizer
             .authorize(context, access)
             .map_err(|denied| self.audit_denied(context, access, forbidden(access, &denied)))

@@ -32,6 +32,7 @@ impl Authenticator for TokenAuthenticator {
                 roles: verified.roles,
             }),
             Err(error) => Err(Refusal {
+                internal: error.is_internal(),
                 reason: error.to_string(),
             }),
         }

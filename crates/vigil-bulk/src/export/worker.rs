@@ -151,8 +151,11 @@ fn next_job(service: &FhirService, root: &Path) -> Result<Option<ExportJob>, Ser
 /// the service's authorizer as `Operation("export")` for them) and the kick-off's request id.
 /// The requester's grant (client, patient in context, scopes, roles) comes with it.
 fn job_context(job: &ExportJob) -> RequestContext {
-    let principal = Principal::from_agent(&job.requested_by)
-        .unwrap_or_else(|| Principal::System("export".to_owned()));
+    // A requester that cannot be read back gets no rights of its own (a client nobody
+    // registered), never the system's: under a policy every resource is then refused.
+    let principal = Principal::from_agent(&job.requested_by).unwrap_or_else(|| Principal::Client {
+        id: "unknown-export-requester".to_owned(),
+    });
     let mut context = RequestContext::new(principal, "");
     job.grant.apply(&mut context);
     if !job.request_id.is_empty() {
@@ -196,9 +199,13 @@ mod tests {
         let context = job_context(&job(Some("user:alice")));
         assert_eq!(context.principal, Principal::User { id: "alice".into() });
         assert_eq!(context.request_id, "kick-1");
-        // Jobs written before the requester was kept, or with an unreadable one.
+        // Jobs written before the requester was kept, or with an unreadable one, get no
+        // rights of their own, never the system's.
         for old in [None, Some("someone")] {
-            assert_eq!(job_context(&job(old)).agent(), "system:export");
+            assert_eq!(
+                job_context(&job(old)).agent(),
+                "client:unknown-export-requester"
+            );
         }
     }
 }
