@@ -26,7 +26,6 @@ use crate::mapper::{derived_id, tables::is_vital_sign};
 use serde_json::{Map, Value, json};
 use vigil_service::{
     FhirService, InboundMessage, Preconditions, RequestContext, Resolution, ServiceError,
-    ServiceErrorKind,
 };
 
 /// What became of one payload.
@@ -308,11 +307,11 @@ impl DeviceDoor {
             .get("system")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let criteria = if system.is_empty() {
-            format!("identifier={}", escape(value))
-        } else {
-            format!("identifier={}|{}", escape(system), escape(value))
-        };
+        let criteria = vigil_service::token_criteria(
+            "identifier",
+            (!system.is_empty()).then_some(system),
+            value,
+        );
         match self
             .service
             .resolve_committed(&self.context, "Patient", &criteria)?
@@ -332,7 +331,7 @@ impl DeviceDoor {
         match self.service.resolve_committed(
             &self.context,
             "Device",
-            &format!("identifier={}", escape(device)),
+            &vigil_service::token_criteria("identifier", None, device),
         )? {
             Resolution::One(id) => {
                 let read = self.service.read(&self.context, "Device", &id)?;
@@ -356,22 +355,10 @@ enum Refusal {
 
 impl From<ServiceError> for Refusal {
     fn from(error: ServiceError) -> Self {
-        match error.kind() {
-            ServiceErrorKind::Internal
-            | ServiceErrorKind::Unavailable
-            | ServiceErrorKind::Conflict => Refusal::Transient(error.to_string()),
-            _ => Refusal::Content(error.to_string()),
+        if vigil_service::breaks_unit(&error) {
+            Refusal::Transient(error.to_string())
+        } else {
+            Refusal::Content(error.to_string())
         }
     }
-}
-
-fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '\\' | '|' | ',' | '$') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

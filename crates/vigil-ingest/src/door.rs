@@ -31,7 +31,7 @@ use serde_json::{Map, Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use vigil_service::{
     FhirService, InboundMessage, Preconditions, Prepared, RequestContext, Resolution, ServiceError,
-    ServiceErrorKind, Unit,
+    Unit,
 };
 
 /// Record states.
@@ -237,7 +237,7 @@ impl Door {
                         Ok(Some(existing)) => return self.replay(message, &existing),
                         Ok(None) => break Outcome::Accepted,
                         Err(_) if retry.load(Ordering::Relaxed) && attempt < 3 => continue,
-                        Err(error) if is_transient(&error) => {
+                        Err(error) if vigil_service::breaks_unit(&error) => {
                             return self.transient(message, received, &error);
                         }
                         Err(error) => {
@@ -354,11 +354,7 @@ impl Door {
         retry: &AtomicBool,
     ) -> Result<(), ServiceError> {
         if let Some((system, value)) = &planned.identity {
-            let criteria = format!(
-                "identifier={}|{}",
-                escape_search(system),
-                escape_search(value)
-            );
+            let criteria = vigil_service::token_criteria("identifier", Some(system), value);
             if let Resolution::One(found) = unit.resolve(planned.resource_type, &criteria)?
                 && found != planned.id
             {
@@ -446,11 +442,7 @@ struct DoorIds<'d> {
 
 impl Ids for DoorIds<'_> {
     fn keyed(&mut self, resource_type: &str, system: &str, value: &str) -> Result<String, String> {
-        let criteria = format!(
-            "identifier={}|{}",
-            escape_search(system),
-            escape_search(value)
-        );
+        let criteria = vigil_service::token_criteria("identifier", Some(system), value);
         match self
             .door
             .service
@@ -463,25 +455,6 @@ impl Ids for DoorIds<'_> {
             Err(error) => Err(error.to_string()),
         }
     }
-}
-
-/// Escapes a token search value (`\`, `|`, `,`, `$`).
-fn escape_search(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '\\' | '|' | ',' | '$') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn is_transient(error: &ServiceError) -> bool {
-    matches!(
-        error.kind(),
-        ServiceErrorKind::Internal | ServiceErrorKind::Unavailable | ServiceErrorKind::Conflict
-    )
 }
 
 /// The record key of a parsed message: sender `MSH-3.1^MSH-4.1`, control id MSH-10.

@@ -119,6 +119,30 @@ fn resolution(ids: Vec<String>) -> Resolution {
     }
 }
 
+/// `NAME=SYSTEM|VALUE` (or `NAME=VALUE` without a system) as conditional criteria: the token
+/// escaped for search (`\ | , $`) and then URL-encoded, so a space, `&`, `+` or `%` in a
+/// system or value reaches the search as written.
+pub fn token_criteria(name: &str, system: Option<&str>, value: &str) -> String {
+    fn escape(text: &str, out: &mut String) {
+        for c in text.chars() {
+            if matches!(c, '\\' | '|' | ',' | '$') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    let mut token = String::with_capacity(value.len() + system.map_or(0, str::len) + 1);
+    if let Some(system) = system {
+        escape(system, &mut token);
+        token.push('|');
+    }
+    escape(value, &mut token);
+    format!(
+        "{name}={}",
+        form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+    )
+}
+
 impl Unit<'_> {
     /// Resolves conditional criteria inside this unit (seeing its own writes). The criteria
     /// are a search of `resource_type`, so the authorizer is asked for [`Action::Search`].
@@ -232,6 +256,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn token_criteria_escape_then_encode() {
+        assert_eq!(
+            token_criteria("identifier", Some("urn:x:GOOD HEALTH"), "a|b&c"),
+            "identifier=urn%3Ax%3AGOOD+HEALTH%7Ca%5C%7Cb%26c"
+        );
+        assert_eq!(token_criteria("identifier", None, "7"), "identifier=7");
+        let decoded: Vec<(String, String)> =
+            form_urlencoded::parse(token_criteria("identifier", Some("s p"), "v,1").as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(decoded, [("identifier".to_owned(), "s p|v\\,1".to_owned())]);
     }
 
     #[test]

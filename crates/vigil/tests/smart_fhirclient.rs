@@ -41,6 +41,18 @@ fn basic(id: &str, secret: &str) -> String {
     )
 }
 
+/// `Bearer TOKEN` for a backend client, by client credentials with client_secret_basic.
+fn client_bearer(address: std::net::SocketAddr, id: &str, secret: &str, scope: &str) -> String {
+    let token = http_form(
+        address,
+        "/auth/token",
+        &[("grant_type", "client_credentials"), ("scope", scope)],
+        &[("Authorization", &basic(id, secret))],
+    );
+    assert_eq!(token.status, 200, "{id}: {}", token.body);
+    format!("Bearer {}", token.json()["access_token"].as_str().unwrap())
+}
+
 /// Whether `python3` with `fhirclient` is here; in CI its absence is a failure.
 fn python_with_fhirclient() -> bool {
     let found = Command::new("python3")
@@ -171,17 +183,7 @@ fn fhirclient_completes_a_patient_launch_and_a_backend_read() {
     assert_eq!(hooks.status, 401, "CDS Hooks discovery needs a token");
 
     // A backend service loads the data.
-    let token = http_form(
-        address,
-        "/auth/token",
-        &[
-            ("grant_type", "client_credentials"),
-            ("scope", "system/*.cruds"),
-        ],
-        &[("Authorization", &basic("loader", LOADER_SECRET))],
-    );
-    assert_eq!(token.status, 200, "{}", token.body);
-    let bearer = format!("Bearer {}", token.json()["access_token"].as_str().unwrap());
+    let bearer = client_bearer(address, "loader", LOADER_SECRET, "system/*.cruds");
     let resources = [
         json!({"resourceType": "Patient", "id": "pq", "name": [{"family": FAMILY}]}),
         json!({"resourceType": "Patient", "id": "po", "name": [{"family": OTHER_FAMILY}]}),
@@ -268,16 +270,7 @@ fn fhirclient_completes_a_patient_launch_and_a_backend_read() {
 
     // The audit trail holds the run: the patient's login, the tokens issued, the refused
     // requests, the reads; an auditing service reads it.
-    let token = http_form(
-        address,
-        "/auth/token",
-        &[
-            ("grant_type", "client_credentials"),
-            ("scope", "system/AuditEvent.rs"),
-        ],
-        &[("Authorization", &basic("siem", SIEM_SECRET))],
-    );
-    let siem = format!("Bearer {}", token.json()["access_token"].as_str().unwrap());
+    let siem = client_bearer(address, "siem", SIEM_SECRET, "system/AuditEvent.rs");
     let events = http_with(
         address,
         "GET",

@@ -302,24 +302,12 @@ fn identifier_criteria(object: &Map<String, Value>) -> Option<String> {
     identifiers.iter().find_map(|identifier| {
         let system = identifier.get("system")?.as_str()?;
         let value = identifier.get("value")?.as_str()?;
-        let token = format!("{}|{}", escape(system), escape(value));
-        Some(format!(
-            "identifier={}",
-            form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+        Some(vigil_service::token_criteria(
+            "identifier",
+            Some(system),
+            value,
         ))
     })
-}
-
-/// FHIR search escaping of `\ , $ |` inside a parameter value.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '\\' | ',' | '$' | '|') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
