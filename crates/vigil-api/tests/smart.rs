@@ -1002,3 +1002,41 @@ async fn out_of_scope_entries_fail_alone_in_a_batch_and_whole_in_a_transaction()
         "nothing of the transaction was stored"
     );
 }
+
+#[tokio::test]
+async fn types_left_out_of_a_system_search_or_export_are_not_audited_as_refusals() {
+    let fixture = Fixture::new().await;
+    // The clinician may search every type but AuditEvent: a system search leaves it out.
+    let answer = fixture.call("clinician", "GET", "/?_count=5", None).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let kickoff = fixture
+        .call_with(
+            "clinician",
+            "GET",
+            "/$export",
+            None,
+            &[("prefer", "respond-async")],
+        )
+        .await;
+    assert_eq!(kickoff.status, StatusCode::ACCEPTED, "{}", kickoff.text());
+    fixture.service.flush_audit();
+    let trail = fixture
+        .call(
+            "auditor",
+            "GET",
+            "/AuditEvent?agent=user:carol&_count=500",
+            None,
+        )
+        .await
+        .json();
+    let entries = trail["entry"].as_array().cloned().unwrap_or_default();
+    assert!(!entries.is_empty(), "the requests are audited: {trail}");
+    let refused = entries
+        .iter()
+        .filter(|entry| entry["resource"]["outcome"] != "0")
+        .count();
+    assert_eq!(
+        refused, 0,
+        "no refusal recorded for a request that succeeded: {trail}"
+    );
+}

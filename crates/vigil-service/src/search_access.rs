@@ -28,8 +28,8 @@ impl FhirService {
     }
 
     /// A system search without `_type` reads every type: it is narrowed to the types the
-    /// caller may search (type-level `Search` asked for each), so one refused type does not
-    /// refuse the whole search; when none is allowed, the first refusal is `Forbidden`.
+    /// caller may search ([`FhirService::allowed_types`]), so one refused type does not refuse
+    /// the whole search.
     pub(crate) fn narrow_system_search(
         &self,
         context: &RequestContext,
@@ -41,26 +41,49 @@ impl FhirService {
         if !types.is_empty() {
             return Ok(());
         }
-        let mut every: Vec<&str> = vigil_model::schema::r4().resource_types().collect();
+        let mut every: Vec<String> = vigil_model::schema::r4()
+            .resource_types()
+            .map(str::to_owned)
+            .collect();
         every.sort_unstable();
-        let mut allowed = Vec::with_capacity(every.len());
-        let mut first_refusal = None;
-        for resource_type in &every {
-            match self.allow(context, &Access::to_type(Action::Search, resource_type)) {
-                Ok(()) => allowed.push((*resource_type).to_owned()),
-                Err(refusal) => {
-                    first_refusal.get_or_insert(refusal);
-                }
-            }
+        let allowed = self.allowed_types(context, Action::Search, every)?;
+        request.scope = SearchScope::System(allowed);
+        Ok(())
+    }
+
+    /// The types of `types` the caller may act on at the type level, for a request that
+    /// named none (a system search or export without `_type`). The types left out are not
+    /// refusals of the request, so they are neither audited nor logged one by one; when none
+    /// is allowed, the first type's refusal is the answer (audited as such).
+    pub fn allowed_types(
+        &self,
+        context: &RequestContext,
+        action: Action<'_>,
+        types: Vec<String>,
+    ) -> Result<Vec<String>, ServiceError> {
+        let first = types.first().cloned();
+        let allowed: Vec<String> = types
+            .into_iter()
+            .filter(|resource_type| {
+                self.confine_access(context, &Access::to_type(action, resource_type))
+                    .is_ok()
+                    && self
+                        .authorizer
+                        .authorize(context, &Access::to_type(action, resource_type))
+                        .is_ok()
+            })
+            .collect();
+        if !allowed.is_empty() {
+            return Ok(allowed);
         }
-        match first_refusal {
-            None => Ok(()),
-            Some(refusal) if allowed.is_empty() => Err(refusal),
-            Some(_) => {
-                request.scope = SearchScope::System(allowed);
-                Ok(())
-            }
-        }
+        // None allowed: never an empty list (a system search over no type lists every type).
+        let first = first.unwrap_or_default();
+        let access = Access::to_type(action, &first);
+        self.allow(context, &access)?;
+        Err(crate::authz::forbidden(
+            &access,
+            &crate::authz::Denied::new("no type is allowed"),
+        ))
     }
 
     /// The types a search reads: the scope's, then chains, `_has` and includes.

@@ -147,23 +147,8 @@ fn kickoff_unaudited(
         }
     } else {
         // No `_type`: the export holds the types the caller may export (one refused type
-        // does not refuse the export); none allowed is the first refusal.
-        let mut first_refusal = None;
-        params.types.retain(|resource_type| {
-            match service.authorize(
-                context,
-                &Access::to_type(Action::Operation("export"), resource_type),
-            ) {
-                Ok(()) => true,
-                Err(refusal) => {
-                    first_refusal.get_or_insert(refusal);
-                    false
-                }
-            }
-        });
-        if let (true, Some(refusal)) = (params.types.is_empty(), first_refusal) {
-            return Err(refusal);
-        }
+        // does not refuse the export); none allowed is a refusal.
+        params.types = service.allowed_types(context, Action::Operation("export"), params.types)?;
     }
     // Position first, then time: everything in the snapshot was written before the
     // transactionTime reported.
