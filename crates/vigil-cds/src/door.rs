@@ -35,7 +35,9 @@ pub fn search_all(
             context,
             SearchScope::Type(resource_type.to_owned()),
             query,
-            false,
+            // Strict: a parameter the server cannot apply is an error, never silently dropped
+            // (a dropped filter matches more than the consumer asked for).
+            true,
         )?;
         for entry in bundle["entry"].as_array().into_iter().flatten() {
             if entry.pointer("/search/mode").and_then(Value::as_str) == Some("match") {

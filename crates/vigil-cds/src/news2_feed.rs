@@ -249,7 +249,9 @@ impl News2Consumer {
             &self.service,
             context,
             "Flag",
-            &[("subject", patient.to_owned()), ("status", "active".into())],
+            // R4 has no `status` search parameter on Flag: the status is checked in memory
+            // (is_scale_2_flag).
+            &[("subject", patient.to_owned())],
         )?;
         let now = now_micros();
         let on_scale_2 = flags.iter().any(|flag| is_scale_2_flag(flag, now));
