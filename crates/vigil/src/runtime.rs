@@ -128,12 +128,12 @@ pub fn serve(
         let listener = TcpListener::from_std(listener).context("cannot listen")?;
         let local = listener.local_addr().context("no local address")?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let https = edge.tls.is_some();
         let base = api
             .base_url
             .clone()
-            .unwrap_or_else(|| format!("http://{local}"));
+            .unwrap_or_else(|| crate::security::public_base_url(None, https, local));
         let ingest = crate::commands::hl7::start(edge.ingest, &service, &base, &stop_rx).await?;
-        let https = edge.tls.is_some();
         tracing::info!(address = %local, tls = https, "serving FHIR R4");
         let mut app = vigil_api::app_with_exports(service, api, exports);
         if let Some(routes) = edge.routes {

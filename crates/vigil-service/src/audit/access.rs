@@ -18,6 +18,7 @@ use crate::{
     ServiceErrorKind,
 };
 use serde_json::Value;
+use std::collections::HashSet;
 use vigil_store::HistoryScope;
 
 impl FhirService {
@@ -191,8 +192,10 @@ impl FhirService {
         match result {
             Ok(bundle) => {
                 let (entities, patients) = bundle_entities(bundle);
+                // Sets beside the lists: a 10,000-entry Bundle is de-duplicated in linear time.
+                let mut seen: HashSet<String> = record.entities.iter().cloned().collect();
                 for entity in entities {
-                    if !record.entities.contains(&entity) {
+                    if seen.insert(entity.clone()) {
                         record.entities.push(entity);
                     }
                 }
@@ -200,9 +203,7 @@ impl FhirService {
                     record = record.with_patient(patients.first().map(String::as_str));
                 }
                 for patient in patients {
-                    if record.patient.as_ref() != Some(&patient)
-                        && !record.entities.contains(&patient)
-                    {
+                    if record.patient.as_ref() != Some(&patient) && seen.insert(patient.clone()) {
                         record.entities.push(patient);
                     }
                 }
@@ -227,9 +228,11 @@ fn query_string(pairs: &[(String, String)]) -> String {
 /// patients they belong to (Patient resources, and `subject`/`patient` references to one).
 fn bundle_entities(bundle: &Value) -> (Vec<String>, Vec<String>) {
     let mut entities: Vec<String> = Vec::new();
+    let mut entity_set: HashSet<String> = HashSet::new();
     let mut patients: Vec<String> = Vec::new();
+    let mut patient_set: HashSet<String> = HashSet::new();
     let mut add_patient = |reference: String| {
-        if !patients.contains(&reference) {
+        if patient_set.insert(reference.clone()) {
             patients.push(reference);
         }
     };
@@ -252,7 +255,7 @@ fn bundle_entities(bundle: &Value) -> (Vec<String>, Vec<String>) {
             Some(version) => format!("{kind}/{id}/_history/{version}"),
             None => format!("{kind}/{id}"),
         };
-        if !entities.contains(&reference) {
+        if entity_set.insert(reference.clone()) {
             entities.push(reference);
         }
         if kind == "Patient" {

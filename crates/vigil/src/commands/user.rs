@@ -51,7 +51,7 @@ struct AddArgs {
     #[arg(long, value_name = "Practitioner/ID")]
     practitioner: Option<String>,
     /// A role (repeatable): clinician, auditor or admin.
-    #[arg(long = "role", value_name = "ROLE", value_parser = ["clinician", "auditor", "admin"])]
+    #[arg(long = "role", value_name = "ROLE", value_parser = vigil_auth::ROLES)]
     roles: Vec<String>,
 }
 
