@@ -410,6 +410,31 @@ impl Door {
                     unit.update(prepared, &none)?;
                 }
             }
+            Write::MergeLinks => {
+                if current.is_none() {
+                    unit.update(prepared, &none)?;
+                } else {
+                    let existing = current_object()?;
+                    let mut body = planned.body.clone();
+                    let mut links: Vec<Value> = existing
+                        .get("link")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    if let Some(Value::Array(planned_links)) = body.get("link") {
+                        for link in planned_links {
+                            if !links.contains(link) {
+                                links.push(link.clone());
+                            }
+                        }
+                    }
+                    body.insert("link".into(), Value::Array(links));
+                    let prepared =
+                        self.service
+                            .prepare(planned.resource_type, &planned.id, body)?;
+                    unit.update(prepared, &none)?;
+                }
+            }
             Write::Retire { by } => {
                 if current.is_none() {
                     unit.update(prepared, &none)?;

@@ -408,6 +408,30 @@ fn adt_a40_links_and_retires_the_prior_patient() {
         "the prior record keeps its content"
     );
     assert_eq!(new[0]["link"][0]["type"], "replaces");
+    // A second merge into the same survivor keeps the first merge's link.
+    assert_eq!(
+        f.send(&ADT_A01.replace("P100", "OLD2").replace("|A1|", "|X4|"))
+            .code,
+        AckCode::ApplicationAccept
+    );
+    let second = merge
+        .replace("|X2|", "|X5|")
+        .replace("MRG|OLD1", "MRG|OLD2");
+    assert_eq!(f.send(&second).code, AckCode::ApplicationAccept);
+    let new = f.search("Patient", &[("identifier", "NEW1")]);
+    let replaced: Vec<&str> = new[0]["link"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|link| link["type"] == "replaces")
+        .filter_map(|link| link["other"]["reference"].as_str())
+        .collect();
+    assert_eq!(
+        replaced.len(),
+        2,
+        "both merged records are linked: {}",
+        new[0]
+    );
     let no_mrg =
         f.send("MSH|^~\\&|ADT|HOSP|VIGIL|HOSP|20261202||ADT^A40|X3|P|2.5\nEVN|A40\nPID|1||NEW2\n");
     assert_eq!(no_mrg.code, AckCode::ApplicationError);

@@ -120,7 +120,13 @@ fn merge(ctx: &mut MapContext<'_, '_>, grouped: &Grouped<'_>) -> Result<(), MapE
                     "MRG-1 names the same patient as PID-3",
                 ));
             }
-            ctx.plan("Patient", id, body, Write::Replace, Some((system, value)))
+            ctx.plan(
+                "Patient",
+                id,
+                body,
+                Write::MergeLinks,
+                Some((system, value)),
+            )
         };
         let mut prior = serde_json::Map::new();
         let ident = identifier(prior_rep, &ctx.sender)

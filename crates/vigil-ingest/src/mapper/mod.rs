@@ -42,6 +42,10 @@ pub enum Write {
     /// Replace, but take these elements from the current version when there is one (an A08
     /// keeps the encounter's status; an update keeps a merge's links).
     Keep(&'static [&'static str]),
+    /// A40's surviving patient: replaced like [`Write::Replace`], its `link`s the current
+    /// version's plus the planned ones (a second merge into the same survivor keeps the
+    /// first's `replaces` link).
+    MergeLinks,
     /// A40's prior patient: an existing record is kept, made inactive and linked
     /// `replaced-by` this reference; a missing one is created as planned.
     Retire {
