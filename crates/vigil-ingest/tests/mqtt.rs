@@ -53,9 +53,12 @@ impl Feed {
     }
 
     fn start_on(name: &str, port: u16) -> Feed {
+        Feed::start_with(name, port, SqliteOptions::default())
+    }
+
+    fn start_with(name: &str, port: u16, options: SqliteOptions) -> Feed {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        let store =
-            Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).expect("store"));
+        let store = Arc::new(SqliteStore::open(dir.path(), options).expect("store"));
         let service = FhirService::open(store, ServiceConfig::default()).expect("service");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -349,6 +352,52 @@ fn redeliveries_are_stored_once_and_the_session_catches_up_after_downtime() {
         "messages published while the consumer was down arrive"
     );
     feed.halt();
+}
+
+/// A storage fault (another process holding the database's write lock past the busy timeout)
+/// does not stall the feed: the payload is retried until the lock is released and stored once,
+/// and the payloads behind it follow.
+#[test]
+fn a_storage_fault_is_retried_until_the_payload_commits() {
+    if !broker_available() {
+        return;
+    }
+    let options = SqliteOptions {
+        busy_timeout: Duration::from_millis(100),
+        ..SqliteOptions::default()
+    };
+    let feed = Feed::start_with("busy", 1883, options);
+    let patient = feed.create(
+        "Patient",
+        json!({"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "B1"}]}),
+    );
+    let database = feed._dir.path().join(vigil_store::sqlite::DATABASE_FILE);
+    let blocker = rusqlite::Connection::open(&database).expect("second connection");
+    blocker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let topic = feed.topic_for("dev-b");
+    for v in [90, 91, 92] {
+        feed.publish(&topic, &compact("DEV-B", Some("B1"), json!(v)));
+    }
+    // Several tries fail while the lock is held (100 ms busy timeout, retries from 100 ms).
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        feed.search("Observation", &[("subject", patient.as_str())])
+            .is_empty(),
+        "nothing can commit while the lock is held"
+    );
+    blocker.execute_batch("ROLLBACK").expect("release the lock");
+    let found = feed.wait_for("Observation", &[("subject", patient.as_str())], 3);
+    assert_eq!(found.len(), 3, "every payload stored after the fault");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        feed.search("Observation", &[("subject", patient.as_str())])
+            .len(),
+        3,
+        "each stored once"
+    );
+    assert!(feed.dead_letters().is_empty(), "a fault is no dead letter");
 }
 
 /// A Mosquitto of the test's own (the machine's shared broker is not ours to restart): a

@@ -5,7 +5,13 @@
 //! - `clean_session = false` and a fixed client id, so the broker keeps the subscription and
 //!   the unacknowledged messages while Vigil is down, and redelivers them (the door
 //!   recognises redeliveries). With manual acknowledgements, a PUBACK is sent only when the
-//!   door returns; a storage fault sends none (the broker redelivers on the next session).
+//!   door has committed the payload or recorded it as a dead letter.
+//! - A storage fault (the database busy or failing) is retried in place, after 100 ms and then
+//!   twice as long each time up to 5 s, until it commits or the feed stops; the PUBACKs behind
+//!   it wait, so order is kept and nothing is acknowledged before its commit. A payload still
+//!   failing at shutdown is left unacknowledged, and the broker redelivers it on the next
+//!   session. (Without the retry, a fault would hold an in-flight slot for the whole session,
+//!   and after `in_flight` faults the broker would stop sending: a silent stall.)
 //! - Payloads are processed on blocking threads, at most [`MqttConfig::in_flight`] at once;
 //!   PUBACKs go out in the order the messages arrived, as MQTT 3.1.1 requires.
 //! - Bad payloads are dead letters (see [`crate::device`]) and acknowledged: they never stop
@@ -75,17 +81,20 @@ pub async fn run(
         config.in_flight.max(1),
     );
     let acker = client.clone();
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let retry_door = door.clone();
     let acks = tokio::spawn(async move {
         while let Some((publish, task)) = rx.recv().await {
             let outcome = task
                 .await
                 .unwrap_or_else(|e| DeviceOutcome::Transient(e.to_string()));
+            let outcome = retry_transient(&retry_door, &publish, outcome, stopping.clone()).await;
             match &outcome {
                 DeviceOutcome::DeadLetter(reason) => {
                     tracing::warn!(topic = %publish.topic, %reason, "mqtt: payload dead-lettered")
                 }
                 DeviceOutcome::Transient(reason) => {
-                    tracing::error!(topic = %publish.topic, %reason, "mqtt: payload not stored; left for redelivery")
+                    tracing::error!(topic = %publish.topic, %reason, "mqtt: payload not stored at shutdown; left for redelivery")
                 }
                 _ => {}
             }
@@ -129,6 +138,7 @@ pub async fn run(
         }
     }
     // Finish what was received, then say goodbye (the session and its unacked messages stay).
+    let _ = stopping_tx.send(true);
     drop(tx);
     let _ = acks.await;
     let _ = client.disconnect().await;
@@ -141,6 +151,40 @@ pub async fn run(
     })
     .await;
     Ok(())
+}
+
+/// The first wait before a payload that hit a storage fault is tried again.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between two tries.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Tries a payload again while its outcome is a storage fault, backing off from
+/// [`RETRY_FIRST`] to [`RETRY_MAX`], until it is handled or `stopping` turns true (then the
+/// fault is returned and the payload stays unacknowledged).
+async fn retry_transient(
+    door: &Arc<DeviceDoor>,
+    publish: &rumqttc::Publish,
+    mut outcome: DeviceOutcome,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> DeviceOutcome {
+    let mut wait = RETRY_FIRST;
+    while let DeviceOutcome::Transient(reason) = &outcome {
+        if *stopping.borrow() {
+            break;
+        }
+        tracing::warn!(topic = %publish.topic, %reason, wait_ms = wait.as_millis() as u64, "mqtt: payload not stored; retrying");
+        tokio::select! {
+            _ = stopping.changed() => break,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(RETRY_MAX);
+        let door = door.clone();
+        let (topic, payload) = (publish.topic.clone(), publish.payload.clone());
+        outcome = tokio::task::spawn_blocking(move || door.receive(&topic, &payload))
+            .await
+            .unwrap_or_else(|e| DeviceOutcome::Transient(e.to_string()));
+    }
+    outcome
 }
 
 #[cfg(test)]
