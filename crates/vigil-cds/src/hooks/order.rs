@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use vigil_service::{FhirService, RequestContext, ServiceError};
 
 use super::{ServiceDefinition, bad_request, card, patient_id, prefetch};
-use crate::medication::feed::door_resolver;
+use crate::medication::feed::{door_resolver, resolver_fault};
 use crate::medication::resources::{
     allergy_entry, bundle_resources, is_current_order, medication_entry,
 };
@@ -26,7 +26,8 @@ pub fn answer(
     if draft_orders["resourceType"] != "Bundle" {
         return Err(bad_request("context.draftOrders must be a Bundle"));
     }
-    let mut resolve = door_resolver(service, context);
+    let fault = std::cell::Cell::new(None);
+    let mut resolve = door_resolver(service, context, &fault);
     let mut drafts: Vec<MedicationEntry> = Vec::new();
     for (index, resource) in bundle_resources(draft_orders).iter().enumerate() {
         if resource["resourceType"] != "MedicationRequest" {
@@ -62,6 +63,7 @@ pub fn answer(
             others.push(entry);
         }
     }
+    resolver_fault(&fault)?;
     let allergies_value = prefetch(service, context, request, definition, "allergies", &patient)?;
     let allergies: Vec<_> = bundle_resources(&allergies_value)
         .iter()

@@ -7,6 +7,7 @@
 //! redelivered event writes nothing new).
 
 use serde_json::{Value, json};
+use std::cell::Cell;
 use vigil_service::feed::ChangeConsumer;
 use vigil_service::{FhirService, RequestContext, ServiceError, format_instant, now_micros};
 use vigil_store::{ChangeEvent, WriteMethod};
@@ -43,17 +44,34 @@ pub fn patient_medication_context(
     Ok((orders, allergies))
 }
 
-/// Resolves `Medication/{id}` through the door.
+/// Resolves `Medication/{id}` through the door. A reference that is not there (unknown,
+/// deleted, not readable) resolves to nothing and the order is matched by what it says itself;
+/// a storage fault also resolves to nothing but is kept in `fault` (the first one), and the
+/// caller must fail with it ([`resolver_fault`]): a fault must never pass for "no medication",
+/// which would skip the safety checks silently.
 pub fn door_resolver<'a>(
     service: &'a FhirService,
     context: &'a RequestContext,
+    fault: &'a Cell<Option<ServiceError>>,
 ) -> impl FnMut(&str) -> Option<Value> + 'a {
     move |reference: &str| {
         let (kind, id) = reference.rsplit_once('/')?;
         let kind = kind.rsplit('/').next()?;
-        let found = service.read(context, kind, id).ok()?;
-        serde_json::from_str(&found.version.content).ok()
+        match service.read(context, kind, id) {
+            Ok(found) => serde_json::from_str(&found.version.content).ok(),
+            Err(error) if is_transient(&error) => {
+                let first = fault.take().unwrap_or(error);
+                fault.set(Some(first));
+                None
+            }
+            Err(_) => None,
+        }
     }
+}
+
+/// The storage fault a [`door_resolver`] met, if any.
+pub fn resolver_fault(fault: &Cell<Option<ServiceError>>) -> Result<(), ServiceError> {
+    fault.take().map_or(Ok(()), Err)
 }
 
 /// The consumer.
@@ -84,8 +102,10 @@ impl MedicationSafetyConsumer {
         ) {
             return Ok(Vec::new());
         }
-        let mut resolve = door_resolver(&self.service, &self.context);
+        let fault = Cell::new(None);
+        let mut resolve = door_resolver(&self.service, &self.context, &fault);
         let Some(draft) = medication_entry(order, "MedicationRequest/new", &mut resolve) else {
+            resolver_fault(&fault)?;
             return Ok(Vec::new());
         };
         let (orders, allergies) =
@@ -95,6 +115,7 @@ impl MedicationSafetyConsumer {
             .filter(|o| is_current_order(o))
             .filter_map(|o| medication_entry(o, "", &mut resolve))
             .collect();
+        resolver_fault(&fault)?;
         let allergies: Vec<_> = allergies.iter().filter_map(allergy_entry).collect();
         let findings = check(self.knowledge, &[draft], &active, &allergies);
         let version = order

@@ -194,6 +194,22 @@ impl ChangeConsumer for SubscriptionDelivery {
                 self.delivered = event.seq;
                 continue;
             };
+            let age = now_micros().saturating_sub(event.recorded_micros);
+            if age > super::NOTIFICATION_MAX_AGE_MICROS {
+                // Expired undelivered: dropped, so a dead endpoint cannot hold the change feed
+                // (whose pruning waits for every consumer) for ever.
+                tracing::warn!(subscription = %self.spec.id, seq = event.seq, "notification expired undelivered; dropped");
+                let text = format!(
+                    "notifications older than {} hours were dropped undelivered (the last for {}/{})",
+                    super::NOTIFICATION_MAX_AGE_MICROS / 3_600_000_000,
+                    event.resource_type,
+                    event.id
+                );
+                self.set_status("error", Some(&text));
+                self.in_error = true;
+                self.delivered = event.seq;
+                continue;
+            }
             match self.send(event, &content) {
                 Ok(()) => {
                     self.delivered = event.seq;

@@ -13,7 +13,11 @@
 //!   exponential back-off (0.2 s doubling to 30 s, 2 s for websocket); after
 //!   [`ERROR_AFTER_FAILURES`] failures in a row the Subscription is set to `error` (with the
 //!   reason in `error`), and back to `active` at the next success. Retries go on until
-//!   delivered or until `end` passes.
+//!   delivered, until `end` passes, or until the notification is older than
+//!   [`NOTIFICATION_MAX_AGE_MICROS`] (24 hours after its commit): an expired notification is
+//!   dropped, the Subscription set to `error` saying so, and the next one tried. Without the
+//!   expiry a dead endpoint would hold the change feed, whose pruning waits for every
+//!   consumer, for ever.
 //! - Channels: `rest-hook` (`http://` endpoints; no `payload`: `POST` to the endpoint with an
 //!   empty body; `payload` `application/fhir+json` or `application/json`: `PUT
 //!   {endpoint}/{type}/{id}` with the resource; every `channel.header` line is sent) and
@@ -29,6 +33,9 @@ pub mod websocket;
 use serde_json::Value;
 use std::sync::Arc;
 use vigil_service::{CompiledQuery, FhirService, RequestContext, parse_instant_micros};
+
+/// How long after its commit an undelivered notification is still retried: 24 hours.
+pub const NOTIFICATION_MAX_AGE_MICROS: i64 = 24 * 3_600_000_000;
 
 /// Failures in a row after which a Subscription's status becomes `error`.
 pub const ERROR_AFTER_FAILURES: u32 = 3;

@@ -85,3 +85,76 @@ fn subscription_checks_name_the_problem() {
         assert!(problem.contains(words), "{pointer}: {problem}");
     }
 }
+
+/// A notification owed to a dead endpoint is retried (the batch fails) while it is young,
+/// and dropped once older than `NOTIFICATION_MAX_AGE_MICROS`, with the Subscription set to
+/// `error` saying so: a dead endpoint cannot hold the change feed for ever.
+#[test]
+fn an_expired_notification_is_dropped_and_said_in_the_subscription() {
+    use vigil_cds::subscriptions::delivery::SubscriptionDelivery;
+    use vigil_cds::subscriptions::websocket::WebsocketHub;
+    use vigil_cds::subscriptions::{NOTIFICATION_MAX_AGE_MICROS, SubscriptionSpec};
+    use vigil_service::feed::ChangeConsumer;
+
+    let world = World::new();
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused.
+    let subscription = json!({
+        "resourceType": "Subscription", "status": "active", "reason": "test",
+        "criteria": "Observation?code=http://loinc.org|8867-4",
+        "channel": {"type": "rest-hook", "endpoint": "http://127.0.0.1:9/hook"}
+    });
+    let reference = world.create(subscription);
+    let id = reference.trim_start_matches("Subscription/");
+    let stored: serde_json::Value = serde_json::from_str(
+        &world
+            .service
+            .read(&world.context, "Subscription", id)
+            .unwrap()
+            .version
+            .content,
+    )
+    .unwrap();
+    let spec = SubscriptionSpec::parse(&world.service, &world.context, &stored).unwrap();
+    let mut delivery = SubscriptionDelivery::new(
+        world.service.clone(),
+        "http://localhost",
+        spec,
+        WebsocketHub::new(),
+        false,
+    )
+    .unwrap();
+    let after = world.last_seq();
+    world.create(json!({
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}
+    }));
+    let mut events = world.events(after);
+    assert_eq!(events.len(), 1);
+    assert!(
+        delivery.handle(&events).is_err(),
+        "a young notification to a dead endpoint is retried"
+    );
+    events[0].recorded_micros -= NOTIFICATION_MAX_AGE_MICROS + 1_000_000;
+    assert_eq!(
+        delivery.handle(&events),
+        Ok(()),
+        "an expired one is dropped"
+    );
+    let now: serde_json::Value = serde_json::from_str(
+        &world
+            .service
+            .read(&world.context, "Subscription", id)
+            .unwrap()
+            .version
+            .content,
+    )
+    .unwrap();
+    assert_eq!(now["status"], "error");
+    assert!(
+        now["error"]
+            .as_str()
+            .unwrap()
+            .contains("dropped undelivered"),
+        "{now}"
+    );
+}
