@@ -41,7 +41,12 @@ pub struct SubscriptionManager {
     base_url: String,
     hub: WebsocketHub,
     running: HashMap<String, Running>,
+    max_live: usize,
 }
+
+/// Subscriptions delivered at once (each delivery has its own thread): one more is set to
+/// `error` saying so, and is taken up when it is next written after a slot frees.
+pub const MAX_LIVE_SUBSCRIPTIONS: usize = 512;
 
 impl SubscriptionManager {
     /// A manager that has already started the deliveries of every stored Subscription that
@@ -59,6 +64,7 @@ impl SubscriptionManager {
             base_url: base_url.to_owned(),
             hub,
             running: HashMap::new(),
+            max_live: MAX_LIVE_SUBSCRIPTIONS,
         };
         let stored = search_all(
             &manager.service,
@@ -112,7 +118,28 @@ impl SubscriptionManager {
             return Ok(());
         }
         self.stop(&id);
+        if self.running.len() >= self.max_live {
+            let reason = format!(
+                "not delivered: the server delivers at most {} subscriptions at once",
+                self.max_live
+            );
+            tracing::warn!(subscription = %id, limit = self.max_live, "Subscription not started: limit reached");
+            return set_subscription_status(
+                &self.service,
+                &self.context,
+                &id,
+                "error",
+                Some(&reason),
+            );
+        }
         self.start(spec, fingerprint, seq, status == "error")
+    }
+
+    /// The manager with another limit of live deliveries (default [`MAX_LIVE_SUBSCRIPTIONS`]);
+    /// deliveries already running are kept.
+    pub fn with_max_live(mut self, max_live: usize) -> SubscriptionManager {
+        self.max_live = max_live;
+        self
     }
 
     fn start(

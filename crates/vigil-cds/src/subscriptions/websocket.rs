@@ -10,7 +10,8 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use serde_json::Value;
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{Sender, channel};
 use vigil_service::{FhirService, RequestContext};
 
 use crate::news2_feed::CDS_SYSTEM;
@@ -18,8 +19,12 @@ use crate::news2_feed::CDS_SYSTEM;
 /// The bound websocket clients, shared by the HTTP side and the delivery threads.
 #[derive(Clone, Default)]
 pub struct WebsocketHub {
-    clients: Arc<Mutex<HashMap<String, Vec<UnboundedSender<String>>>>>,
+    clients: Arc<Mutex<HashMap<String, Vec<Sender<String>>>>>,
 }
+
+/// Pings queued for one websocket client before more are coalesced: a client that far
+/// behind has pings to read already, and a ping carries nothing but the subscription id.
+const QUEUED_PINGS: usize = 64;
 
 impl WebsocketHub {
     /// An empty hub.
@@ -27,19 +32,26 @@ impl WebsocketHub {
         WebsocketHub::default()
     }
 
-    fn bind(&self, id: &str, sender: UnboundedSender<String>) {
+    /// Binds a client's channel to `id`; binding the same client twice is one binding.
+    fn bind(&self, id: &str, sender: &Sender<String>) {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients.entry(id.to_owned()).or_default().push(sender);
+        let bound = clients.entry(id.to_owned()).or_default();
+        if !bound.iter().any(|b| b.same_channel(sender)) {
+            bound.push(sender.clone());
+        }
     }
 
     /// Sends `ping {id}` to every client bound to `id`; how many got it (closed clients are
-    /// dropped).
+    /// dropped; a client with [`QUEUED_PINGS`] pings unsent counts as notified).
     pub fn notify(&self, id: &str) -> usize {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         let Some(bound) = clients.get_mut(id) else {
             return 0;
         };
-        bound.retain(|sender| sender.send(format!("ping {id}")).is_ok());
+        bound.retain(|sender| match sender.try_send(format!("ping {id}")) {
+            Ok(()) | Err(TrySendError::Full(_)) => true,
+            Err(TrySendError::Closed(_)) => false,
+        });
         let sent = bound.len();
         if sent == 0 {
             clients.remove(id);
@@ -65,7 +77,7 @@ pub async fn upgrade(State(state): State<WebsocketState>, upgrade: WebSocketUpgr
 }
 
 async fn session(state: WebsocketState, mut socket: WebSocket) {
-    let (sender, mut pings) = unbounded_channel::<String>();
+    let (sender, mut pings) = channel::<String>(QUEUED_PINGS);
     loop {
         tokio::select! {
             ping = pings.recv() => {
@@ -85,7 +97,7 @@ async fn session(state: WebsocketState, mut socket: WebSocket) {
                         let id = id.trim().to_owned();
                         match check_binding(&state, &id).await {
                             Ok(()) => {
-                                state.hub.bind(&id, sender.clone());
+                                state.hub.bind(&id, &sender);
                                 format!("bound {id}")
                             }
                             Err(reason) => format!("error {reason}"),

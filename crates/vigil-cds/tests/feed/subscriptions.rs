@@ -158,3 +158,53 @@ fn an_expired_notification_is_dropped_and_said_in_the_subscription() {
         "{now}"
     );
 }
+
+/// Past the limit of live deliveries a Subscription is set to `error` saying so, and is not
+/// delivered; the ones within the limit run.
+#[test]
+fn subscriptions_beyond_the_live_limit_are_refused_with_a_reason() {
+    use vigil_cds::subscriptions::manager::SubscriptionManager;
+    use vigil_cds::subscriptions::websocket::WebsocketHub;
+    use vigil_service::feed::ChangeConsumer;
+
+    let world = World::new();
+    let store: std::sync::Arc<dyn vigil_store::Store> = world.store.clone();
+    let mut manager = SubscriptionManager::new(
+        world.service.clone(),
+        store,
+        "http://localhost",
+        WebsocketHub::new(),
+    )
+    .unwrap()
+    .with_max_live(1);
+    let after = world.last_seq();
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let reference = world.create(json!({
+            "resourceType": "Subscription", "status": "requested", "reason": "test",
+            "criteria": "Observation?code=http://loinc.org|8867-4",
+            "channel": {"type": "rest-hook", "endpoint": format!("http://127.0.0.1:9/hook{n}")}
+        }));
+        ids.push(reference.trim_start_matches("Subscription/").to_owned());
+    }
+    manager.handle(&world.events(after)).unwrap();
+    assert_eq!(manager.running(), vec![ids[0].clone()]);
+    let status = |id: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &world
+                .service
+                .read(&world.context, "Subscription", id)
+                .unwrap()
+                .version
+                .content,
+        )
+        .unwrap()
+    };
+    assert_eq!(status(&ids[0])["status"], "active");
+    let refused = status(&ids[1]);
+    assert_eq!(refused["status"], "error");
+    assert!(
+        refused["error"].as_str().unwrap().contains("at most 1"),
+        "{refused}"
+    );
+}
