@@ -70,6 +70,9 @@ pub enum News2Outcome {
     NoReadings,
     /// The patient is under 16 (from `Patient.birthDate`): NEWS2 is validated for adults only.
     UnderSixteen,
+    /// The patient is pregnant (see [`News2Consumer::pregnant`]): the RCP advises an
+    /// obstetric early-warning score instead of NEWS2.
+    Pregnant,
     /// A new score `Observation/{id}` and what happened to the alert (`None`: low risk).
     Scored(String, Option<AlertOutcome>),
     /// This score was already written (a redelivery, or nothing changed).
@@ -147,8 +150,8 @@ impl News2Consumer {
         since: i64,
     ) -> Result<Result<PreparedScore, News2Outcome>, ServiceError> {
         let context = self.context();
-        if self.under_sixteen(&context, patient)? {
-            return Ok(Err(News2Outcome::UnderSixteen));
+        if let Some(excluded) = self.excluded(&context, patient)? {
+            return Ok(Err(excluded));
         }
         let window = micros(self.options.window);
         // By patient and date only: a `code` filter listing the eleven NEWS2 codes made the
@@ -220,22 +223,73 @@ impl News2Consumer {
         }))
     }
 
-    /// Whether the Patient resource (if stored, with a `birthDate`) says the patient is under
-    /// 16 today. An unknown patient or birth date is scored.
-    fn under_sixteen(&self, context: &RequestContext, patient: &str) -> Result<bool, ServiceError> {
+    /// Whether NEWS2 does not apply to `patient`: under 16 by the stored Patient's
+    /// `birthDate`, or pregnant ([`Self::pregnant`], not asked of a Patient whose `gender` is
+    /// `male`). An unknown patient or birth date is scored.
+    fn excluded(
+        &self,
+        context: &RequestContext,
+        patient: &str,
+    ) -> Result<Option<News2Outcome>, ServiceError> {
         let id = patient.trim_start_matches("Patient/");
-        let found = match self.service.read(context, "Patient", id) {
-            Ok(found) => found.version,
+        let resource = match self.service.read(context, "Patient", id) {
+            Ok(found) => serde_json::from_str::<Value>(&found.version.content).ok(),
             Err(error) if is_transient(&error) => return Err(error),
-            Err(_) => return Ok(false),
+            Err(_) => None,
         };
-        let Ok(resource) = serde_json::from_str::<Value>(&found.content) else {
-            return Ok(false);
-        };
-        let Some(birth) = resource["birthDate"].as_str() else {
-            return Ok(false);
-        };
-        Ok(is_under_sixteen(birth, &format_instant(now_micros())[..10]))
+        let resource = resource.unwrap_or(Value::Null);
+        if let Some(birth) = resource["birthDate"].as_str()
+            && is_under_sixteen(birth, &format_instant(now_micros())[..10])
+        {
+            return Ok(Some(News2Outcome::UnderSixteen));
+        }
+        if resource["gender"] != "male" && self.pregnant(context, patient)? {
+            return Ok(Some(News2Outcome::Pregnant));
+        }
+        Ok(None)
+    }
+
+    /// Whether the record says `patient` is pregnant now: an active Condition coded SNOMED CT
+    /// pregnancy ([`PREGNANCY_CONDITIONS`], not refuted or entered in error, not abated), or a
+    /// latest pregnancy-status Observation (LOINC 82810-3) no older than
+    /// [`PREGNANCY_STATUS_MAX_AGE_DAYS`] whose value is "Pregnant" (LOINC answer LA15173-0 or
+    /// SNOMED CT 77386006).
+    fn pregnant(&self, context: &RequestContext, patient: &str) -> Result<bool, ServiceError> {
+        let codes = PREGNANCY_CONDITIONS
+            .iter()
+            .map(|code| format!("http://snomed.info/sct|{code}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let conditions = search_all(
+            &self.service,
+            context,
+            "Condition",
+            &[
+                ("subject", patient.to_owned()),
+                ("code", codes),
+                ("clinical-status", "active".to_owned()),
+            ],
+        )?;
+        if conditions.iter().any(is_current_pregnancy_condition) {
+            return Ok(true);
+        }
+        let statuses = search_all(
+            &self.service,
+            context,
+            "Observation",
+            &[
+                ("subject", patient.to_owned()),
+                ("code", "http://loinc.org|82810-3".to_owned()),
+            ],
+        )?;
+        let oldest = now_micros() - PREGNANCY_STATUS_MAX_AGE_DAYS * 86_400_000_000;
+        let latest = statuses
+            .iter()
+            .filter(|o| !matches!(o["status"].as_str(), Some("entered-in-error" | "cancelled")))
+            .filter_map(|o| effective_micros(o).map(|at| (at, o)))
+            .filter(|(at, _)| *at >= oldest)
+            .max_by_key(|(at, _)| *at);
+        Ok(latest.is_some_and(|(_, o)| says_pregnant(&o["valueCodeableConcept"])))
     }
 
     /// Scale 2 when the patient has an active Flag coded [`SCALE_2_CODE`] in
@@ -434,6 +488,35 @@ impl News2Consumer {
                 .collect()
         })
     }
+}
+
+/// SNOMED CT codes of a Condition that means the patient is pregnant: 77386006 Pregnancy,
+/// 72892002 Normal pregnancy, 47200007 High risk pregnancy.
+pub const PREGNANCY_CONDITIONS: [&str; 3] = ["77386006", "72892002", "47200007"];
+
+/// A pregnancy-status Observation older than this (42 weeks) says nothing about now.
+pub const PREGNANCY_STATUS_MAX_AGE_DAYS: i64 = 294;
+
+/// An active pregnancy Condition: not refuted or entered in error, not abated.
+fn is_current_pregnancy_condition(condition: &Value) -> bool {
+    let verification = condition
+        .pointer("/verificationStatus/coding/0/code")
+        .and_then(Value::as_str);
+    !matches!(verification, Some("refuted" | "entered-in-error"))
+        && condition
+            .as_object()
+            .is_none_or(|c| !c.keys().any(|k| k.starts_with("abatement")))
+}
+
+/// Whether a pregnancy-status value says "Pregnant".
+fn says_pregnant(value: &Value) -> bool {
+    value["coding"].as_array().into_iter().flatten().any(|c| {
+        matches!(
+            (c["system"].as_str(), c["code"].as_str()),
+            (Some("http://loinc.org"), Some("LA15173-0"))
+                | (Some("http://snomed.info/sct"), Some("77386006"))
+        )
+    })
 }
 
 /// What preparing one patient gives.

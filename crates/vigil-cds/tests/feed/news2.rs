@@ -288,3 +288,51 @@ fn patients_under_sixteen_are_not_scored() {
     assert!(scores(&world, "Patient/child").is_empty());
     assert_eq!(scores(&world, "Patient/adult").len(), 1);
 }
+
+/// The RCP advises against NEWS2 in pregnancy: a patient with an active pregnancy Condition,
+/// or whose latest pregnancy-status Observation says "Pregnant", is not scored; a later
+/// "Not pregnant" or a refuted Condition does not hold scoring back.
+#[test]
+fn pregnant_patients_are_not_scored() {
+    let world = World::new();
+    let mut consumer = consumer(&world);
+    for id in ["condition", "status", "delivered", "refuted", "other"] {
+        world.update(json!({"resourceType": "Patient", "id": id, "gender": "female", "birthDate": "1990-01-01"}));
+    }
+    let pregnancy = |patient: &str, verification: &str| {
+        world.create(json!({
+            "resourceType": "Condition",
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+            "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification}]},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "77386006"}]},
+            "subject": {"reference": patient}
+        }))
+    };
+    let status = |patient: &str, answer: &str, at: &str| {
+        world.create(json!({
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
+            "subject": {"reference": patient},
+            "effectiveDateTime": at,
+            "valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": answer}]}
+        }))
+    };
+    pregnancy("Patient/condition", "confirmed");
+    pregnancy("Patient/refuted", "refuted");
+    status("Patient/status", "LA15173-0", &minutes_ago(60 * 24 * 30));
+    status(
+        "Patient/delivered",
+        "LA15173-0",
+        &minutes_ago(60 * 24 * 200),
+    );
+    status("Patient/delivered", "LA26683-5", &minutes_ago(60 * 24 * 2));
+    for id in ["condition", "status", "delivered", "refuted", "other"] {
+        full_set(&world, &format!("Patient/{id}"), true, &minutes_ago(1));
+    }
+    deliver(&world, &mut consumer, 0);
+    assert!(scores(&world, "Patient/condition").is_empty());
+    assert!(scores(&world, "Patient/status").is_empty());
+    assert_eq!(scores(&world, "Patient/delivered").len(), 1);
+    assert_eq!(scores(&world, "Patient/refuted").len(), 1);
+    assert_eq!(scores(&world, "Patient/other").len(), 1);
+}
