@@ -103,7 +103,9 @@ pub fn protect(router: Router, config: &ApiConfig) -> Router {
                         let base = crate::request::base_url_of(&config, request.headers());
                         let mut context = crate::request::from_identity(&identity, &base);
                         crate::request::fill_context(&mut context, request.headers(), peer);
+                        let tokens = token_contexts(&config, &base, &context);
                         request.extensions_mut().insert(context);
+                        request.extensions_mut().insert(tokens);
                         next.run(request).await
                     }
                     Err(refused) => refused,
@@ -111,6 +113,36 @@ pub fn protect(router: Router, config: &ApiConfig) -> Router {
             }
         },
     ))
+}
+
+/// How a handler behind [`protect`] checks another token the request carries (CDS Hooks
+/// `fhirAuthorization`): the same authenticator, and the request's peer and request id.
+fn token_contexts(
+    config: &Arc<ApiConfig>,
+    base: &str,
+    request: &vigil_service::RequestContext,
+) -> vigil_service::TokenContexts {
+    let config = config.clone();
+    let base = base.to_owned();
+    let (peer, request_id) = (request.remote_addr, request.request_id.clone());
+    vigil_service::TokenContexts(Arc::new(move |token: &str| {
+        let authenticator = config
+            .authenticator
+            .as_ref()
+            .ok_or_else(|| "authentication is off".to_owned())?;
+        let identity = authenticator.authenticate(token).map_err(|refusal| {
+            if refusal.internal {
+                "the token cannot be checked now".to_owned()
+            } else {
+                authenticator.refused(peer, "fhirAuthorization", &refusal.reason);
+                "the token is invalid, expired or revoked".to_owned()
+            }
+        })?;
+        let mut context = crate::request::from_identity(&identity, &base);
+        context.remote_addr = peer;
+        context.request_id = request_id.clone();
+        Ok(context)
+    }))
 }
 
 /// What authentication reads of a request (owned, so no borrow of the body crosses an await).

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde_json::{Value, json};
-use vigil_service::{FhirService, RequestContext, ServiceError};
+use vigil_service::{FhirService, RequestContext, ServiceError, TokenContexts};
 
 use crate::hooks;
 use crate::news2_feed::CDS_SYSTEM;
@@ -97,10 +97,79 @@ fn caller(state: &HooksState, caller: Option<Extension<RequestContext>>) -> Requ
     }
 }
 
+/// Whose rights the service's own reads run with (CDS Hooks 2.0 `fhirServer` and
+/// `fhirAuthorization`):
+/// - `fhirServer` other than this server: Vigil reads only from itself, so the request is
+///   answered only when it carries every prefetch key the service needs; else 412.
+/// - `fhirAuthorization` (needs `fhirServer`, 400 without): with authentication on, its
+///   `access_token` is checked like any bearer token and the reads run with its rights (a
+///   token that is not valid here is 412); in development mode (no authentication) it is
+///   ignored.
+/// - Neither: the caller's own rights.
+fn data_context(
+    state: &HooksState,
+    caller: RequestContext,
+    tokens: Option<TokenContexts>,
+    request: &Value,
+    definition: &hooks::ServiceDefinition,
+) -> Result<RequestContext, Response> {
+    let server = match request.get("fhirServer") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(server)) => Some(server.trim_end_matches('/')),
+        Some(_) => return Err(error(StatusCode::BAD_REQUEST, "fhirServer must be a URL")),
+    };
+    let authorization = match request.get("fhirAuthorization") {
+        None | Some(Value::Null) => None,
+        Some(given) => match given.get("access_token").and_then(Value::as_str) {
+            Some(token) if !token.is_empty() => Some(token),
+            _ => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "fhirAuthorization must carry an access_token",
+                ));
+            }
+        },
+    };
+    if authorization.is_some() && server.is_none() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "fhirAuthorization needs fhirServer",
+        ));
+    }
+    if let Some(server) = server
+        && server != state.base_url.trim_end_matches('/')
+    {
+        let complete = definition
+            .prefetch
+            .iter()
+            .all(|(key, _)| request["prefetch"].get(key).is_some_and(|v| !v.is_null()));
+        if !complete {
+            return Err(error(
+                StatusCode::PRECONDITION_FAILED,
+                &format!(
+                    "fhirServer {server} is not this server ({}): Vigil's CDS services read only \
+                     from Vigil, so send every prefetch key or name this server",
+                    state.base_url
+                ),
+            ));
+        }
+    }
+    match (authorization, tokens) {
+        (Some(token), Some(tokens)) => tokens.context(token).map_err(|reason| {
+            error(
+                StatusCode::PRECONDITION_FAILED,
+                &format!("fhirAuthorization: {reason}"),
+            )
+        }),
+        _ => Ok(caller),
+    }
+}
+
 async fn call(
     State(state): State<HooksState>,
     Path(id): Path<String>,
     who: Option<Extension<RequestContext>>,
+    tokens: Option<Extension<TokenContexts>>,
     body: Bytes,
 ) -> Response {
     let Some(definition) = hooks::services().into_iter().find(|s| s.id == id) else {
@@ -128,6 +197,11 @@ async fn call(
         return error(StatusCode::BAD_REQUEST, "hookInstance is required");
     }
     let context = caller(&state, who);
+    let tokens = tokens.map(|Extension(tokens)| tokens);
+    let context = match data_context(&state, context, tokens, &request, &definition) {
+        Ok(context) => context,
+        Err(response) => return response,
+    };
     let answered = tokio::task::spawn_blocking(move || match definition.hook {
         "patient-view" => {
             hooks::patient_view::answer(&state.service, &context, &definition, &request)

@@ -148,3 +148,28 @@ mod tests {
         }
     }
 }
+
+/// Turns another bearer token presented inside a request (CDS Hooks `fhirAuthorization`) into
+/// the [`RequestContext`] it stands for, with the same checks as the request's own token. Put
+/// in a request's extensions by the authentication layer; absent without authentication.
+#[derive(Clone)]
+pub struct TokenContexts(
+    /// The check: the token's context, or why it is refused (no secret in the text).
+    pub std::sync::Arc<TokenCheck>,
+);
+
+/// The check behind [`TokenContexts`].
+pub type TokenCheck = dyn Fn(&str) -> Result<RequestContext, String> + Send + Sync;
+
+impl TokenContexts {
+    /// The context `token` stands for.
+    pub fn context(&self, token: &str) -> Result<RequestContext, String> {
+        (self.0)(token)
+    }
+}
+
+impl std::fmt::Debug for TokenContexts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenContexts")
+    }
+}

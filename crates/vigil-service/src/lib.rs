@@ -51,7 +51,7 @@ pub use audit::{
 pub use authz::{Access, Action, AllowAll, Authorizer, Content, Denied};
 pub use bundle::BundleReturn;
 pub use conditional::{Conditional, Decision, Resolution, decide, token_criteria};
-pub use context::{Principal, RequestContext};
+pub use context::{Principal, RequestContext, TokenCheck, TokenContexts};
 pub use error::{ServiceError, ServiceErrorKind};
 pub use everything::patient_compartment_types;
 pub use history::{HistoryPage, HistoryParams};
