@@ -112,28 +112,28 @@ fn data_context(
     tokens: Option<TokenContexts>,
     request: &Value,
     definition: &hooks::ServiceDefinition,
-) -> Result<RequestContext, Response> {
+) -> Result<RequestContext, (StatusCode, String)> {
     let server = match request.get("fhirServer") {
         None | Some(Value::Null) => None,
         Some(Value::String(server)) => Some(server.trim_end_matches('/')),
-        Some(_) => return Err(error(StatusCode::BAD_REQUEST, "fhirServer must be a URL")),
+        Some(_) => return Err((StatusCode::BAD_REQUEST, "fhirServer must be a URL".into())),
     };
     let authorization = match request.get("fhirAuthorization") {
         None | Some(Value::Null) => None,
         Some(given) => match given.get("access_token").and_then(Value::as_str) {
             Some(token) if !token.is_empty() => Some(token),
             _ => {
-                return Err(error(
+                return Err((
                     StatusCode::BAD_REQUEST,
-                    "fhirAuthorization must carry an access_token",
+                    "fhirAuthorization must carry an access_token".into(),
                 ));
             }
         },
     };
     if authorization.is_some() && server.is_none() {
-        return Err(error(
+        return Err((
             StatusCode::BAD_REQUEST,
-            "fhirAuthorization needs fhirServer",
+            "fhirAuthorization needs fhirServer".into(),
         ));
     }
     if let Some(server) = server
@@ -144,9 +144,9 @@ fn data_context(
             .iter()
             .all(|(key, _)| request["prefetch"].get(key).is_some_and(|v| !v.is_null()));
         if !complete {
-            return Err(error(
+            return Err((
                 StatusCode::PRECONDITION_FAILED,
-                &format!(
+                format!(
                     "fhirServer {server} is not this server ({}): Vigil's CDS services read only \
                      from Vigil, so send every prefetch key or name this server",
                     state.base_url
@@ -156,9 +156,9 @@ fn data_context(
     }
     match (authorization, tokens) {
         (Some(token), Some(tokens)) => tokens.context(token).map_err(|reason| {
-            error(
+            (
                 StatusCode::PRECONDITION_FAILED,
-                &format!("fhirAuthorization: {reason}"),
+                format!("fhirAuthorization: {reason}"),
             )
         }),
         _ => Ok(caller),
@@ -200,7 +200,7 @@ async fn call(
     let tokens = tokens.map(|Extension(tokens)| tokens);
     let context = match data_context(&state, context, tokens, &request, &definition) {
         Ok(context) => context,
-        Err(response) => return response,
+        Err((status, problem)) => return error(status, &problem),
     };
     let answered = tokio::task::spawn_blocking(move || match definition.hook {
         "patient-view" => {
