@@ -647,3 +647,48 @@ fn every_shared_sample_is_acknowledged_honestly() {
         "{counts:?}"
     );
 }
+
+/// A correction (a later message about the same filler order number, OBX-11 `C`) replaces
+/// the earlier Observation and report with a new version instead of adding resources; two
+/// readings of one code in one order stay two resources.
+#[test]
+fn a_corrected_result_replaces_the_earlier_version() {
+    let f = fixture();
+    let first = f.send(ORU);
+    assert_eq!(first.code, AckCode::ApplicationAccept);
+    let corrected = ORU
+        .replace("|MSG0001|", "|MSG0002|")
+        .replace(
+            "||131|/min^/min^UCUM|60-100|H|||F|",
+            "||88|/min^/min^UCUM|60-100|N|||C|",
+        )
+        .replace("|||F\nOBX|1|", "|||C\nOBX|1|");
+    let second = f.send(&corrected);
+    assert_eq!(second.code, AckCode::ApplicationAccept, "{:?}", second.ack);
+    let observations = f.all("Observation");
+    assert_eq!(observations.len(), 6, "replaced, not added");
+    let hr = observations
+        .iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "8867-4")
+        .expect("HR");
+    assert_eq!(hr["valueQuantity"]["value"].to_string(), "88");
+    assert_eq!(hr["status"], "corrected");
+    assert_eq!(hr["meta"]["versionId"], "2");
+    let reports = f.all("DiagnosticReport");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["meta"]["versionId"], "2");
+
+    // Two readings of one code in one order: two resources, stable across a resend.
+    let twice = ORU
+        .replace("|MSG0001|", "|MSG0003|")
+        .replace("|PL1|FL1|", "|PL2|FL2|")
+        .replace(
+            "OBX|2|NM|8480-6^Systolic blood pressure^LN||92",
+            "OBX|2|NM|8867-4^Heart rate^LN||95",
+        );
+    assert_eq!(f.send(&twice).code, AckCode::ApplicationAccept);
+    assert_eq!(f.all("Observation").len(), 12);
+    let again = twice.replace("|MSG0003|", "|MSG0004|");
+    assert_eq!(f.send(&again).code, AckCode::ApplicationAccept);
+    assert_eq!(f.all("Observation").len(), 12, "the resend replaces both");
+}

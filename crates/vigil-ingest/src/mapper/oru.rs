@@ -8,6 +8,11 @@
 //! else OBR-7; method OBX-17; body site OBX-20; notes from NTE; subject the PID-3 patient;
 //! encounter the PV1-19 visit; category `vital-signs` for the LOINC codes of the FHIR
 //! vital-signs profile.
+//!
+//! Ids: the results of an order with a filler order number (OBR-3, else ORC-3) are named by it
+//! ([`ResultNames`]), so a later message about the same order (a correction, OBX-11 `C`; a
+//! final result after a preliminary one) replaces those resources with a new version; results
+//! of an order without one, and OBX outside any order, are named by the message.
 
 use super::datatypes::{
     clean, codeable_concept, date, date_time, decimal, field_concept, first, instant,
@@ -16,7 +21,7 @@ use super::datatypes::{
 use super::order::ei_identifier;
 use super::patient::{EncounterPlan, encounter, referenced_patient};
 use super::tables::{Table, is_vital_sign};
-use super::{MapContext, MapError, Write, locate, notes, put, reference};
+use super::{MapContext, MapError, Write, derived_id, locate, notes, put, reference};
 use crate::ack::Hl7ErrorCode;
 use crate::er7::Segment;
 use crate::groups::{Grouped, Observation, PatientGroup};
@@ -41,23 +46,83 @@ fn map_patient_results(
         encounter: encounter_ref.as_deref(),
     };
     for observation in &group.observations {
-        observation_resource(ctx, observation, None, &subject)?;
+        observation_resource(ctx, observation, None, &subject, None)?;
     }
     for order in &group.orders {
         let obr = order.detail.filter(|d| d.id == "OBR");
+        let mut named = obr
+            .and_then(|obr| order_key(ctx, obr, order.orc))
+            .map(ResultNames::new);
         let mut results = Vec::new();
         let all = order
             .observations
             .iter()
             .chain(order.specimens.iter().flat_map(|s| &s.observations));
         for observation in all {
-            results.push(observation_resource(ctx, observation, obr, &subject)?);
+            results.push(observation_resource(
+                ctx,
+                observation,
+                obr,
+                &subject,
+                named.as_mut(),
+            )?);
         }
         if let Some(obr) = obr {
-            report(ctx, obr, order.orc, &results, &subject)?;
+            report(ctx, obr, order.orc, &results, &subject, named.as_ref())?;
         }
     }
     Ok(())
+}
+
+/// The filler order number of an order (OBR-3, else ORC-3) as `system|value`: what names its
+/// results across messages, so that a corrected or final result sent later (OBX-11 `C` or
+/// `F` after `P`) replaces the earlier version instead of adding a second resource.
+fn order_key(ctx: &MapContext<'_, '_>, obr: &Segment, orc: Option<&Segment>) -> Option<String> {
+    [Some(obr), orc].into_iter().flatten().find_map(|segment| {
+        let rep = repetitions(segment, 3).into_iter().next()?;
+        let value = super::datatypes::rep_sub(rep, 1, 1)?;
+        Some(format!(
+            "{}|{value}",
+            super::order::ei_system(rep, &ctx.sender)
+        ))
+    })
+}
+
+/// Ids of an order's results named by its filler order number: the report by the number, each
+/// Observation by the number, its OBX-3 code and OBX-4 sub-id, and its rank among the order's
+/// results with the same code and sub-id (so repeated readings of one code stay apart and
+/// keep their ids when the message is sent again corrected).
+struct ResultNames {
+    order: String,
+    seen: std::collections::HashMap<String, usize>,
+}
+
+impl ResultNames {
+    fn new(order: String) -> Self {
+        ResultNames {
+            order,
+            seen: std::collections::HashMap::new(),
+        }
+    }
+
+    fn observation(&mut self, obx: &Segment) -> String {
+        let code = [1, 3]
+            .map(|component| {
+                repetitions(obx, 3)
+                    .first()
+                    .and_then(|rep| rep_component(rep, component))
+                    .unwrap_or_default()
+            })
+            .join("^");
+        let name = format!("{code}|{}", first(obx, 4).unwrap_or_default());
+        let rank = self.seen.entry(name.clone()).or_insert(0);
+        *rank += 1;
+        derived_id(&format!("result|{}|{name}|{rank}", self.order))
+    }
+
+    fn report(&self) -> String {
+        derived_id(&format!("report|{}", self.order))
+    }
 }
 
 /// The patient and encounter results refer to.
@@ -91,11 +156,12 @@ pub fn visit(
 }
 
 /// Plans the Observation of one OBX; returns its reference.
-pub fn observation_resource(
+fn observation_resource(
     ctx: &mut MapContext<'_, '_>,
     observation: &Observation<'_>,
     obr: Option<&Segment>,
     subject: &Subject<'_>,
+    named: Option<&mut ResultNames>,
 ) -> Result<String, MapError> {
     let obx = observation.obx;
     let message = ctx.message;
@@ -153,8 +219,13 @@ pub fn observation_resource(
     {
         body.insert("identifier".into(), json!([ident]));
     }
-    let position = locate(message, obx, None).sequence;
-    let id = ctx.local_id("Observation", &format!("OBX/{position}"));
+    let id = match named {
+        Some(named) => named.observation(obx),
+        None => {
+            let position = locate(message, obx, None).sequence;
+            ctx.local_id("Observation", &format!("OBX/{position}"))
+        }
+    };
     Ok(ctx.plan("Observation", id, body, Write::Replace, None))
 }
 
@@ -405,6 +476,7 @@ fn report(
     orc: Option<&Segment>,
     results: &[String],
     subject: &Subject<'_>,
+    named: Option<&ResultNames>,
 ) -> Result<String, MapError> {
     let message = ctx.message;
     let mut body = Map::new();
@@ -453,8 +525,13 @@ fn report(
             Value::Array(results.iter().map(|r| reference(r)).collect()),
         );
     }
-    let position = locate(message, obr, None).sequence;
-    let id = ctx.local_id("DiagnosticReport", &format!("OBR/{position}"));
+    let id = match named {
+        Some(named) => named.report(),
+        None => {
+            let position = locate(message, obr, None).sequence;
+            ctx.local_id("DiagnosticReport", &format!("OBR/{position}"))
+        }
+    };
     Ok(ctx.plan("DiagnosticReport", id, body, Write::Replace, None))
 }
 
