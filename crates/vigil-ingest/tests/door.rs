@@ -692,3 +692,85 @@ fn a_corrected_result_replaces_the_earlier_version() {
     assert_eq!(f.send(&again).code, AckCode::ApplicationAccept);
     assert_eq!(f.all("Observation").len(), 12, "the resend replaces both");
 }
+
+/// Doctors with an id (PV1-7/17, ORC-12, OBX-16) become Practitioners and the assigned bed
+/// (PV1-3) a Location, each found by its identifier and created once; references carry the
+/// display text too.
+#[test]
+fn doctors_and_beds_become_practitioners_and_locations_found_by_identifier() {
+    let f = fixture();
+    let a01 = ADT_A01
+        .replace("|1234^Welby^Marcus|", "|1234^Welby^Marcus^^^Dr^^^HOSP|")
+        .replace(
+            "|7|||||VN900^^^HOSP|",
+            "|7|||1234^Welby^Marcus^^^Dr^^^HOSP||VN900^^^HOSP|",
+        );
+    assert_ne!(a01, ADT_A01);
+    assert_eq!(f.send(&a01).code, AckCode::ApplicationAccept);
+    let doctors = f.search("Practitioner", &[("identifier", "1234")]);
+    assert_eq!(doctors.len(), 1, "attending and admitting are one person");
+    assert_eq!(doctors[0]["name"][0]["family"], "Welby");
+    assert_eq!(doctors[0]["name"][0]["given"][0], "Marcus");
+    assert_eq!(doctors[0]["name"][0]["prefix"][0], "Dr");
+    assert_eq!(
+        doctors[0]["identifier"][0]["system"],
+        "urn:vigil:hl7v2:assigner:HOSP",
+        "XCN-9 names the authority, so other senders find the same person"
+    );
+    let doctor = format!("Practitioner/{}", doctors[0]["id"].as_str().unwrap());
+    let encounter = &f.search("Encounter", &[("identifier", "VN900")])[0];
+    let participants = encounter["participant"].as_array().unwrap();
+    assert_eq!(participants.len(), 2, "{participants:?}");
+    assert!(
+        participants
+            .iter()
+            .all(|p| p["individual"]["reference"] == doctor.as_str())
+    );
+    assert_eq!(participants[0]["type"][0]["coding"][0]["code"], "ATND");
+    assert_eq!(participants[1]["type"][0]["coding"][0]["code"], "ADM");
+    let beds = f.search("Location", &[("identifier", "4W^401^1")]);
+    assert_eq!(beds.len(), 1);
+    assert_eq!(beds[0]["physicalType"]["coding"][0]["code"], "bd");
+    assert_eq!(
+        beds[0]["identifier"][0]["system"],
+        "urn:vigil:hl7v2:assigner:HOSP"
+    );
+    assert_eq!(
+        encounter["location"][0]["location"]["reference"],
+        format!("Location/{}", beds[0]["id"].as_str().unwrap()).as_str()
+    );
+    assert_eq!(
+        encounter["location"][0]["location"]["display"],
+        "4W 401 1 HOSP"
+    );
+
+    // The same doctor orders and reports: found, not created again, and never overwritten.
+    let orm = "MSH|^~\\&|CPOE|HOSP|LAB|HOSP|20261201||ORM^O01|O1|P|2.3\nPID|1||P100^^^HOSP\nORC|NW|ORD77^CPOE|||||^^^^^S||20261201093000|||1234^Welby-Renamed^Marcus^^^^^^HOSP\nOBR|1|ORD77^CPOE||24331-1^Lipid panel^LN\n";
+    assert_eq!(f.send(orm).code, AckCode::ApplicationAccept);
+    let order = &f.search("ServiceRequest", &[("identifier", "ORD77")])[0];
+    assert_eq!(order["requester"]["reference"], doctor.as_str());
+    let oru = ORU.replace(
+        "OBX|1|NM|8867-4^Heart rate^LN||131|/min^/min^UCUM|60-100|H|||F|||20261201031000",
+        "OBX|1|NM|8867-4^Heart rate^LN||131|/min^/min^UCUM|60-100|H|||F|||20261201031000||1234^Welby^Marcus^^^^^^HOSP",
+    );
+    assert_eq!(f.send(&oru).code, AckCode::ApplicationAccept);
+    let hr = f
+        .all("Observation")
+        .into_iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "8867-4")
+        .unwrap();
+    assert_eq!(hr["performer"][0]["reference"], doctor.as_str());
+    let doctors = f.all("Practitioner");
+    assert_eq!(doctors.len(), 1);
+    assert_eq!(doctors[0]["name"][0]["family"], "Welby", "not overwritten");
+    // A name without an id stays display text.
+    let anonymous = orm
+        .replace("|O1|", "|O5|")
+        .replace("ORD77", "ORD80")
+        .replace("1234^Welby-Renamed^Marcus^^^^^^HOSP", "^Kildare^James");
+    assert_eq!(f.send(&anonymous).code, AckCode::ApplicationAccept);
+    let order = &f.search("ServiceRequest", &[("identifier", "ORD80")])[0];
+    assert_eq!(order["requester"]["display"], "James Kildare");
+    assert!(order["requester"].get("reference").is_none());
+    assert_eq!(f.all("Practitioner").len(), 1);
+}

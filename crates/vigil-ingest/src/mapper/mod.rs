@@ -23,6 +23,7 @@ pub mod mdm;
 pub mod order;
 pub mod oru;
 pub mod patient;
+pub mod person;
 pub mod siu;
 pub mod tables;
 pub mod vxu;
@@ -197,6 +198,14 @@ impl<'m, 'i> MapContext<'m, 'i> {
         self.ids
             .keyed(resource_type, system, value)
             .map_err(MapError::Internal)
+    }
+
+    /// Whether `resource_type/id` is planned already (a person or place named twice in one
+    /// message is written once).
+    pub fn is_planned(&self, resource_type: &str, id: &str) -> bool {
+        self.planned
+            .iter()
+            .any(|p| p.resource_type == resource_type && p.id == id)
     }
 
     /// Adds a planned resource; returns its `Type/id` reference.

@@ -170,20 +170,8 @@ fn service_request(
         body.insert("authoredOn".into(), json!(at));
     }
     if let Some(rep) = repetitions(orc, 12).into_iter().next() {
-        let name: Vec<&str> = [rep_component(rep, 3), rep_sub(rep, 2, 1)]
-            .into_iter()
-            .flatten()
-            .collect();
-        let display = if name.is_empty() {
-            rep_component(rep, 1).map(str::to_owned)
-        } else {
-            Some(name.join(" "))
-        };
-        put(
-            &mut body,
-            "requester",
-            display.map(|d| json!({"display": d})),
-        );
+        let requester = super::person::practitioner(ctx, rep)?;
+        put(&mut body, "requester", requester);
     }
     put(&mut body, "note", notes(&order.notes));
     let id = match &identity {

@@ -210,6 +210,15 @@ fn observation_resource(
     if let Some(range) = first(obx, 7).map(|r| reference_range(r, obx)) {
         body.insert("referenceRange".into(), json!([range]));
     }
+    let mut performers = Vec::new();
+    for rep in repetitions(obx, 16) {
+        if let Some(performer) = super::person::practitioner(ctx, rep)? {
+            performers.push(performer);
+        }
+    }
+    if !performers.is_empty() {
+        body.insert("performer".into(), Value::Array(performers));
+    }
     put(&mut body, "method", field_concept(obx, 17));
     put(&mut body, "bodySite", field_concept(obx, 20));
     put(&mut body, "note", notes(&observation.notes));

@@ -9,6 +9,7 @@ use super::datatypes::{
     address, contact_point, date, date_time, first, human_name, rep_component, rep_sub,
     repetitions, table_concept, urn_part,
 };
+use super::person::{location, practitioner};
 use super::tables::Table;
 use super::{MapContext, MapError, Write, put, reference};
 use crate::er7::{Repetition, Segment};
@@ -24,9 +25,15 @@ use serde_json::{Map, Value, json};
 ///
 /// Names are percent-encoded outside `[A-Za-z0-9._-]`.
 pub fn identifier_system(rep: &Repetition, sender: &(String, String)) -> String {
-    let namespace = rep_sub(rep, 4, 1);
-    let universal = rep_sub(rep, 4, 2);
-    let kind = rep_sub(rep, 4, 3).map(str::to_ascii_uppercase);
+    hd_system(rep, 4, sender)
+}
+
+/// The FHIR system of the assigning authority in component `hd` (an HD) of `rep`, by the
+/// rules of [`identifier_system`] (CX.4, XCN.9, PL.4).
+pub fn hd_system(rep: &Repetition, hd: usize, sender: &(String, String)) -> String {
+    let namespace = rep_sub(rep, hd, 1);
+    let universal = rep_sub(rep, hd, 2);
+    let kind = rep_sub(rep, hd, 3).map(str::to_ascii_uppercase);
     if let Some(universal) = universal {
         match kind.as_deref() {
             Some("ISO") => return format!("urn:oid:{universal}"),
@@ -163,16 +170,6 @@ pub fn referenced_patient(
     }
 }
 
-/// PL -> a location display: point of care, room, bed, facility.
-fn location_display(rep: &Repetition) -> Option<String> {
-    let parts: Vec<&str> = [1, 2, 3]
-        .into_iter()
-        .filter_map(|c| rep_component(rep, c))
-        .chain(rep_sub(rep, 4, 1))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(" "))
-}
-
 /// How an encounter is written for a message.
 pub struct EncounterPlan {
     /// Encounter.status.
@@ -225,22 +222,21 @@ pub fn encounter(
         body.insert("serviceType".into(), table_concept(service, "0069"));
     }
     put(&mut body, "subject", patient.map(reference));
-    let attending: Vec<Value> = repetitions(pv1, 7)
-        .iter()
-        .filter_map(|rep| {
-            let name: Vec<&str> = [rep_component(rep, 6), rep_component(rep, 3), rep_sub(rep, 2, 1)]
-                .into_iter()
-                .flatten()
-                .collect();
-            let display = if name.is_empty() { rep_component(rep, 1)?.to_owned() } else { name.join(" ") };
-            Some(json!({
-                "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "ATND"}]}],
-                "individual": {"display": display}
-            }))
-        })
-        .collect();
-    if !attending.is_empty() {
-        body.insert("participant".into(), Value::Array(attending));
+    // PV1-7 attending, PV1-8 referring, PV1-9 consulting, PV1-17 admitting doctor (XCN):
+    // each a Practitioner found or created by its id (super::person).
+    let mut participants = Vec::new();
+    for (field, kind) in [(7, "ATND"), (8, "REF"), (9, "CON"), (17, "ADM")] {
+        for rep in repetitions(pv1, field) {
+            if let Some(individual) = practitioner(ctx, rep)? {
+                participants.push(json!({
+                    "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": kind}]}],
+                    "individual": individual
+                }));
+            }
+        }
+    }
+    if !participants.is_empty() {
+        body.insert("participant".into(), Value::Array(participants));
     }
     let mut period = Map::new();
     if let Some(start) = first(pv1, 44) {
@@ -266,11 +262,10 @@ pub fn encounter(
     }
     let mut locations = Vec::new();
     for (field, status) in [(3, "active"), (6, "completed")] {
-        if let Some(display) = repetitions(pv1, field)
-            .first()
-            .and_then(|r| location_display(r))
+        if let Some(rep) = repetitions(pv1, field).first()
+            && let Some(location) = location(ctx, rep)?
         {
-            locations.push(json!({"location": {"display": display}, "status": status}));
+            locations.push(json!({"location": location, "status": status}));
         }
     }
     if !locations.is_empty() {
