@@ -14,6 +14,8 @@ use std::str::FromStr;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value, map::Entry};
 
+use crate::work::{self, Stage};
+
 /// A JSON syntax error with its 1-based position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("JSON syntax error at line {line}, column {column}: {message}")]
@@ -32,8 +34,15 @@ const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 /// Parses FHIR JSON bytes into a [`Value`], rejecting duplicate keys.
 ///
 /// A leading UTF-8 byte-order mark is ignored. Nesting deeper than 128 levels is an error (not
-/// a stack overflow).
+/// a stack overflow). Counts one [`Stage::Parse`] work unit per value and per object key.
 pub fn parse(bytes: &[u8]) -> Result<Value, ParseError> {
+    let before = work::local(Stage::Parse);
+    let parsed = parse_counted(bytes);
+    work::publish(Stage::Parse, before);
+    parsed
+}
+
+fn parse_counted(bytes: &[u8]) -> Result<Value, ParseError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = StrictValue::deserialize(&mut de).map_err(to_parse_error)?;
@@ -41,13 +50,15 @@ pub fn parse(bytes: &[u8]) -> Result<Value, ParseError> {
     Ok(value.0)
 }
 
-/// Compact JSON bytes of a value (numbers written exactly as parsed).
+/// Compact JSON bytes of a value (numbers written exactly as parsed). Counts the bytes written
+/// as [`Stage::Serialize`] work.
 pub fn to_vec(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     // Writing a Value into a Vec cannot fail: keys are strings and the writer is infallible.
     if serde_json::to_writer(&mut out, value).is_err() {
         out.clear();
     }
+    work::add(Stage::Serialize, out.len() as u64);
     out
 }
 
@@ -57,6 +68,7 @@ pub fn to_vec_pretty(value: &Value) -> Vec<u8> {
     if serde_json::to_writer_pretty(&mut out, value).is_err() {
         out.clear();
     }
+    work::add(Stage::Serialize, out.len() as u64);
     out
 }
 
@@ -79,6 +91,7 @@ struct StrictValue(Value);
 
 impl<'de> Deserialize<'de> for StrictValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        work::tick(Stage::Parse, 1);
         deserializer.deserialize_any(StrictVisitor).map(StrictValue)
     }
 }
@@ -148,6 +161,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let StrictValue(value) = access.next_value()?;
         map.insert(first, value);
         while let Some(key) = access.next_key::<String>()? {
+            work::tick(Stage::Parse, 1);
             match map.entry(key) {
                 Entry::Occupied(entry) => {
                     return Err(de::Error::custom(format_args!(
