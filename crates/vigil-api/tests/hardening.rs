@@ -312,3 +312,31 @@ async fn a_resource_over_twenty_thousand_index_rows_is_422() {
         .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
 }
+
+#[tokio::test]
+async fn json_nested_deeper_than_127_levels_is_413() {
+    let server = TestServer::new();
+    let nested = |depth: usize| {
+        let mut value = json!("x");
+        for _ in 0..depth {
+            value = json!({"url": "http://example.org/e", "extension": [value]});
+        }
+        json!({"resourceType": "Patient", "extension": [value]})
+    };
+    // Two JSON levels per extension: 70 extensions nest about 140 deep.
+    let answer = server
+        .request("POST", "/Patient", Some(nested(70)), &[])
+        .await;
+    assert_limit(
+        &answer,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body",
+        "nested deeper than 127",
+    );
+    // 60 extensions (about 122 levels) parse, and are then read as FHIR (a string where an
+    // Extension belongs is invalid: 400, not a limit).
+    let answer = server
+        .request("POST", "/Patient", Some(nested(60)), &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
+}

@@ -194,6 +194,8 @@ fn headers() -> impl Strategy<Value = Vec<(&'static str, String)>> {
         .prop_map(|v| ("prefer", v.to_owned())),
         prop_oneof![Just("name=x"), Just("bogus=1"), Just(""), Just("%ZZ")]
             .prop_map(|v| ("if-none-exist", v.to_owned())),
+        prop_oneof![Just("gzip"), Just("br"), Just("identity"), Just("x-bogus")]
+            .prop_map(|v| ("content-encoding", v.to_owned())),
         "[ -~]{0,60}".prop_map(|v| ("x-request-id", v)),
     ];
     prop::collection::vec(header, 1..4)
