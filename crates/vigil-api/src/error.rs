@@ -28,6 +28,17 @@ impl ApiError {
             issues: vec![Issue::error(IssueType::Invalid, diagnostics).at(expression)],
         }
     }
+    /// A limit "too large to serve well" (413 or 422) with a `too-costly` issue at `expression`.
+    pub fn too_costly(
+        status: StatusCode,
+        diagnostics: impl Into<String>,
+        expression: &str,
+    ) -> Self {
+        ApiError {
+            status,
+            issues: vec![Issue::error(IssueType::TooCostly, diagnostics).at(expression)],
+        }
+    }
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

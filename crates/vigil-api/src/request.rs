@@ -177,6 +177,10 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
         ));
     }
     vigil_model::json::parse(body).map_err(|error| {
+        if error.is_too_deep() {
+            // A size limit (docs/security.md, Limits), not a syntax error.
+            return ApiError::too_costly(StatusCode::PAYLOAD_TOO_LARGE, error.to_string(), "body");
+        }
         ApiError::bad_request(format!("the body is not valid JSON: {error}"), "body")
     })
 }

@@ -172,3 +172,171 @@ async fn long_value_lists_and_many_ands_compile_or_are_refused_never_500() {
         assert!(answer.json()["resourceType"].is_string(), "a FHIR body");
     }
 }
+
+/// Asserts `answer` has `status` and an OperationOutcome whose first issue is `too-costly`, at
+/// `expression`, naming `limit`.
+fn assert_limit(answer: &TestResponse, status: StatusCode, expression: &str, limit: &str) {
+    let text = answer.text();
+    assert_eq!(answer.status, status, "{}", &text[..text.len().min(400)]);
+    let outcome = answer.json();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    let issue = &outcome["issue"][0];
+    assert_eq!(issue["code"], "too-costly", "{issue}");
+    assert_eq!(issue["expression"][0], expression, "{issue}");
+    let diagnostics = issue["diagnostics"].as_str().unwrap_or_default();
+    assert!(diagnostics.contains(limit), "{diagnostics}");
+}
+
+/// A Patient with `n` names of a family and a given name each (six index rows per name).
+fn patient_with_names(n: usize) -> serde_json::Value {
+    let names: Vec<_> = (0..n)
+        .map(|i| json!({"family": format!("F{i}"), "given": [format!("G{i}")]}))
+        .collect();
+    json!({"resourceType": "Patient", "name": names})
+}
+
+#[tokio::test]
+async fn an_array_over_ten_thousand_items_is_413_on_every_write_path() {
+    let server = TestServer::new();
+    let given = vec!["G"; 10_001];
+    let patient = json!({"resourceType": "Patient", "id": "big", "name": [{"given": given}]});
+    let answer = server
+        .request("POST", "/Patient", Some(patient.clone()), &[])
+        .await;
+    assert_limit(
+        &answer,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Patient.name[0].given",
+        "at most 10000",
+    );
+    let answer = server
+        .request("PUT", "/Patient/big", Some(patient.clone()), &[])
+        .await;
+    assert_limit(
+        &answer,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Patient.name[0].given",
+        "at most 10000",
+    );
+    // In a transaction the whole Bundle fails with the entry's status; in a batch the entry.
+    let entry = json!({"resource": patient, "request": {"method": "PUT", "url": "Patient/big"}});
+    let transaction = json!({"resourceType": "Bundle", "type": "transaction", "entry": [entry]});
+    let answer = server.request("POST", "/", Some(transaction), &[]).await;
+    assert_limit(
+        &answer,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Bundle.entry[0].resource.name[0].given",
+        "at most 10000",
+    );
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [entry]});
+    let answer = server.request("POST", "/", Some(batch), &[]).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let status = answer.json()["entry"][0]["response"]["status"].clone();
+    assert!(
+        status.as_str().unwrap_or_default().starts_with("413"),
+        "{status}"
+    );
+    // A JSON Patch that grows an array past the limit.
+    let created = server
+        .request(
+            "PUT",
+            "/Patient/small",
+            Some(json!({"resourceType": "Patient", "id": "small"})),
+            &[],
+        )
+        .await;
+    assert!(created.status.is_success());
+    let patch = json!([{"op": "add", "path": "/name", "value": [{"given": vec!["G"; 10_001]}]}]);
+    let answer = server
+        .raw(
+            "PATCH",
+            "/Patient/small",
+            Some(serde_json::to_vec(&patch).unwrap()),
+            &[("content-type", "application/json-patch+json")],
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        answer.text()
+    );
+    // At the limit, the write is accepted.
+    let patient = json!({"resourceType": "Patient", "name": [{"given": vec!["G"; 10_000]}]});
+    let answer = server.request("POST", "/Patient", Some(patient), &[]).await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_bundle_of_more_than_ten_thousand_entries_is_413() {
+    let server = TestServer::new();
+    let entry = json!({"request": {"method": "GET", "url": "Patient?_count=1"}});
+    let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": vec![entry; 10_001]});
+    let answer = server.request("POST", "/", Some(bundle), &[]).await;
+    assert_limit(
+        &answer,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Bundle.entry",
+        "at most 10000",
+    );
+}
+
+#[tokio::test]
+async fn a_resource_over_twenty_thousand_index_rows_is_422() {
+    let server = TestServer::new();
+    // 4,000 names are under the array limit but need about 24,000 index rows.
+    let answer = server
+        .request("POST", "/Patient", Some(patient_with_names(4_000)), &[])
+        .await;
+    assert_limit(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Patient.name",
+        "more than 20000",
+    );
+    let entry = json!({"resource": patient_with_names(4_000),
+        "request": {"method": "POST", "url": "Patient"}});
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [entry]});
+    let answer = server.request("POST", "/", Some(batch), &[]).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let status = answer.json()["entry"][0]["response"]["status"].clone();
+    assert!(
+        status.as_str().unwrap_or_default().starts_with("422"),
+        "{status}"
+    );
+    // Nothing was stored, and a Patient of 1,000 names (about 6,000 rows) is.
+    let found = server.request("GET", "/Patient", None, &[]).await.json();
+    assert_eq!(found["total"], 0, "{found}");
+    let answer = server
+        .request("POST", "/Patient", Some(patient_with_names(1_000)), &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+}
+
+#[tokio::test]
+async fn json_nested_deeper_than_127_levels_is_413() {
+    let server = TestServer::new();
+    let nested = |depth: usize| {
+        let mut value = json!("x");
+        for _ in 0..depth {
+            value = json!({"url": "http://example.org/e", "extension": [value]});
+        }
+        json!({"resourceType": "Patient", "extension": [value]})
+    };
+    // Two JSON levels per extension: 70 extensions nest about 140 deep.
+    let answer = server
+        .request("POST", "/Patient", Some(nested(70)), &[])
+        .await;
+    assert_limit(
+        &answer,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body",
+        "nested deeper than 127",
+    );
+    // 60 extensions (about 122 levels) parse, and are then read as FHIR (a string where an
+    // Extension belongs is invalid: 400, not a limit).
+    let answer = server
+        .request("POST", "/Patient", Some(nested(60)), &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
+}

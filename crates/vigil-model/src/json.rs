@@ -14,6 +14,8 @@ use std::str::FromStr;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value, map::Entry};
 
+use crate::work::{self, Stage};
+
 /// A JSON syntax error with its 1-based position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("JSON syntax error at line {line}, column {column}: {message}")]
@@ -26,14 +28,36 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// Deepest nesting of arrays and objects [`parse`] reads (what serde_json's recursion limit
+/// of 128 lets through).
+pub const MAX_DEPTH: usize = 127;
+
+/// The message of a [`ParseError`] for input nested deeper than [`MAX_DEPTH`].
+const TOO_DEEP: &str = "nested deeper than 127 arrays and objects (the limit)";
+
+impl ParseError {
+    /// Whether the input was refused for its nesting depth (over [`MAX_DEPTH`]) rather than
+    /// for its syntax: a size limit, answered 413 by the API.
+    pub fn is_too_deep(&self) -> bool {
+        self.message == TOO_DEEP
+    }
+}
+
 /// The private token serde_json uses to pass an `arbitrary_precision` number through a visitor.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 /// Parses FHIR JSON bytes into a [`Value`], rejecting duplicate keys.
 ///
-/// A leading UTF-8 byte-order mark is ignored. Nesting deeper than 128 levels is an error (not
-/// a stack overflow).
+/// A leading UTF-8 byte-order mark is ignored. Nesting deeper than [`MAX_DEPTH`] levels is an
+/// error (not a stack overflow; [`ParseError::is_too_deep`]). Counts one [`Stage::Parse`] work unit per value and per object key.
 pub fn parse(bytes: &[u8]) -> Result<Value, ParseError> {
+    let before = work::local(Stage::Parse);
+    let parsed = parse_counted(bytes);
+    work::publish(Stage::Parse, before);
+    parsed
+}
+
+fn parse_counted(bytes: &[u8]) -> Result<Value, ParseError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = StrictValue::deserialize(&mut de).map_err(to_parse_error)?;
@@ -41,13 +65,15 @@ pub fn parse(bytes: &[u8]) -> Result<Value, ParseError> {
     Ok(value.0)
 }
 
-/// Compact JSON bytes of a value (numbers written exactly as parsed).
+/// Compact JSON bytes of a value (numbers written exactly as parsed). Counts the bytes written
+/// as [`Stage::Serialize`] work.
 pub fn to_vec(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     // Writing a Value into a Vec cannot fail: keys are strings and the writer is infallible.
     if serde_json::to_writer(&mut out, value).is_err() {
         out.clear();
     }
+    work::add(Stage::Serialize, out.len() as u64);
     out
 }
 
@@ -57,16 +83,20 @@ pub fn to_vec_pretty(value: &Value) -> Vec<u8> {
     if serde_json::to_writer_pretty(&mut out, value).is_err() {
         out.clear();
     }
+    work::add(Stage::Serialize, out.len() as u64);
     out
 }
 
 fn to_parse_error(err: serde_json::Error) -> ParseError {
     let text = err.to_string();
     // serde_json appends " at line L column C"; keep only the message part.
-    let message = match text.rfind(" at line ") {
+    let mut message = match text.rfind(" at line ") {
         Some(pos) if err.line() > 0 => text[..pos].to_string(),
         _ => text,
     };
+    if message == "recursion limit exceeded" {
+        TOO_DEEP.clone_into(&mut message);
+    }
     ParseError {
         line: err.line(),
         column: err.column(),
@@ -79,6 +109,7 @@ struct StrictValue(Value);
 
 impl<'de> Deserialize<'de> for StrictValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        work::tick(Stage::Parse, 1);
         deserializer.deserialize_any(StrictVisitor).map(StrictValue)
     }
 }
@@ -148,6 +179,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let StrictValue(value) = access.next_value()?;
         map.insert(first, value);
         while let Some(key) = access.next_key::<String>()? {
+            work::tick(Stage::Parse, 1);
             match map.entry(key) {
                 Entry::Occupied(entry) => {
                     return Err(de::Error::custom(format_args!(
@@ -214,7 +246,12 @@ mod tests {
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = "[".repeat(100_000);
-        assert!(parse(deep.as_bytes()).is_err());
+        assert!(parse(deep.as_bytes()).unwrap_err().is_too_deep());
+        let limit = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(limit.as_bytes()).is_ok());
+        let over = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(parse(over.as_bytes()).unwrap_err().is_too_deep());
+        assert!(!parse(b"[1,]").unwrap_err().is_too_deep());
     }
 
     #[test]

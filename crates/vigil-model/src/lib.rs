@@ -11,7 +11,8 @@
 //! - [`validate`]: structural validation producing [`Issue`]s;
 //! - [`primitive`]: the 20 primitive types' validators;
 //! - [`outcome`]: issues and OperationOutcome;
-//! - [`elements`]: `_summary` and `_elements` subsets.
+//! - [`elements`]: `_summary` and `_elements` subsets;
+//! - [`work`]: work-unit counters per stage, for the linearity tests (issue 20).
 //!
 //! Architecture invariant: this crate does no I/O (the schema is embedded with `include_str!`)
 //! and knows nothing of HTTP, storage or FHIRPath.
@@ -25,6 +26,7 @@ pub mod outcome;
 pub mod primitive;
 pub mod schema;
 pub mod validate;
+pub mod work;
 
 pub use outcome::{Issue, IssueType, Severity};
 

@@ -27,6 +27,10 @@ pub enum SearchErrorKind {
     Extraction,
     /// The store failed.
     Store,
+    /// A resource would need more index rows than [`crate::MAX_INDEX_ROWS`]: the
+    /// client's content, refused as too large to serve well. Its "parameter" is the element
+    /// path (the parameter's expression) whose rows passed the limit.
+    TooManyRows,
 }
 
 impl SearchErrorKind {
@@ -39,6 +43,7 @@ impl SearchErrorKind {
                 | SearchErrorKind::Unsupported
                 | SearchErrorKind::UnknownResourceType
                 | SearchErrorKind::InvalidCursor
+                | SearchErrorKind::TooManyRows
         )
     }
 }

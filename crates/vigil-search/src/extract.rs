@@ -6,11 +6,17 @@
 //! answered without the store: a reference `Patient/123` (or an absolute URL ending in it)
 //! resolves to a stub `{"resourceType": "Patient", "id": "123"}`, which is all the type test
 //! needs, and keeps extraction pure and independent of write order.
+//!
+//! A resource whose rows would exceed [`MAX_INDEX_ROWS`] is refused
+//! ([`SearchErrorKind::TooManyRows`], answered 422) as soon as the limit is passed, and the work
+//! done (FHIRPath items selected, rows produced, duplicate comparisons) is counted as
+//! [`Stage::Extract`] units.
 
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
 use vigil_fhirpath::{Context, Expression, Item, Node, ResolveHook, item_to_json};
+use vigil_model::work::{self, Stage};
 use vigil_store::{IndexRow, IndexValue};
 
 use crate::error::{SearchError, SearchErrorKind};
@@ -19,6 +25,11 @@ use crate::index::{
     ParsedReference, RowSet, Selected, parse_reference, quantity_values, rows_for, token_values,
 };
 use crate::registry::{BoundParameter, ParamType, SearchParameterRegistry, type_filters};
+
+/// The most index rows one resource may have (the full-text row aside). More would be costly to
+/// write, to replace on every update and to search; such a resource is refused with
+/// [`SearchErrorKind::TooManyRows`].
+pub const MAX_INDEX_ROWS: usize = 20_000;
 
 /// One parameter's compiled expression.
 struct Program {
@@ -111,7 +122,9 @@ impl Extractor {
         resource: &Value,
         full_text: bool,
     ) -> Result<Vec<IndexRow>, SearchError> {
-        let mut rows = self.rows_where(resource_type, resource, |_| true)?;
+        let mut rows = self
+            .row_set(resource_type, resource, |_| true, Some(MAX_INDEX_ROWS))?
+            .into_rows();
         if full_text {
             rows.push(IndexRow {
                 param: FULL_TEXT.to_owned(),
@@ -128,24 +141,47 @@ impl Extractor {
         code: &str,
         resource: &Value,
     ) -> Result<Vec<IndexRow>, SearchError> {
-        self.rows_where(resource_type, resource, |program| program.code == code)
+        Ok(self
+            .row_set(
+                resource_type,
+                resource,
+                |program| program.code == code,
+                None,
+            )?
+            .into_rows())
     }
 
-    fn rows_where(
-        &self,
-        resource_type: &str,
-        resource: &Value,
-        wanted: impl Fn(&Program) -> bool,
-    ) -> Result<Vec<IndexRow>, SearchError> {
-        Ok(self.row_set(resource_type, resource, wanted)?.into_rows())
-    }
-
-    /// The rows as a [`RowSet`] (which counts its comparisons, for the linearity tests).
+    /// The rows as a [`RowSet`] (which counts its comparisons, for the linearity tests), at
+    /// most `max_rows` of them. The work done is added to [`Stage::Extract`].
     fn row_set(
         &self,
         resource_type: &str,
         resource: &Value,
         wanted: impl Fn(&Program) -> bool,
+        max_rows: Option<usize>,
+    ) -> Result<RowSet, SearchError> {
+        let mut items_selected = 0;
+        let result = self.fill(
+            resource_type,
+            resource,
+            wanted,
+            max_rows,
+            &mut items_selected,
+        );
+        let rows = result
+            .as_ref()
+            .map_or(0, |rows| rows.len() + rows.comparisons());
+        work::add(Stage::Extract, (items_selected + rows) as u64);
+        result
+    }
+
+    fn fill(
+        &self,
+        resource_type: &str,
+        resource: &Value,
+        wanted: impl Fn(&Program) -> bool,
+        max_rows: Option<usize>,
+        items_selected: &mut usize,
     ) -> Result<RowSet, SearchError> {
         let Some(programs) = self.programs.get(resource_type) else {
             return Err(SearchError::new(
@@ -168,6 +204,7 @@ impl Extractor {
                     ),
                 )
             })?;
+            *items_selected += items.len();
             if program.kind == ParamType::Composite {
                 for item in &items {
                     if let Item::Node(Node {
@@ -177,6 +214,7 @@ impl Extractor {
                     }) = item
                     {
                         composite_rows(program, resource, element, *ty, &mut rows)?;
+                        check_row_count(resource_type, program, &rows, max_rows)?;
                     }
                 }
                 continue;
@@ -184,10 +222,34 @@ impl Extractor {
             for item in &items {
                 if let Some(selected) = selected(item) {
                     rows_for(&program.code, program.kind, &selected, &mut rows);
+                    check_row_count(resource_type, program, &rows, max_rows)?;
                 }
             }
         }
         Ok(rows)
+    }
+}
+
+/// Stops extraction once `rows` holds more than `max_rows`, naming the parameter that passed it.
+fn check_row_count(
+    resource_type: &str,
+    program: &Program,
+    rows: &RowSet,
+    max_rows: Option<usize>,
+) -> Result<(), SearchError> {
+    match max_rows {
+        Some(max) if rows.len() > max => Err(SearchError::new(
+            SearchErrorKind::TooManyRows,
+            // The element path whose rows passed the limit (as the issue's expression).
+            Some(program.expression.source()),
+            format!(
+                "this {resource_type} needs more than {max} search index rows (the limit per \
+                 resource, passed at parameter '{}', {}): too large to serve well",
+                program.code,
+                program.expression.source()
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -321,7 +383,9 @@ mod tests {
             })
             .collect();
         let patient = serde_json::json!({"resourceType": "Patient", "name": names});
-        let rows = extractor.row_set("Patient", &patient, |_| true).unwrap();
+        let rows = extractor
+            .row_set("Patient", &patient, |_| true, None)
+            .unwrap();
         (rows.len(), rows.comparisons())
     }
 
@@ -344,5 +408,66 @@ mod tests {
             compared_large <= 2 * compared_small + compared_small / 10,
             "{compared_small} -> {compared_large}"
         );
+    }
+
+    /// A Patient with `n` items in one repeating element.
+    fn patient(element: &str, n: usize) -> Value {
+        let items: Vec<Value> = (0..n)
+            .map(|i| match element {
+                "name" => {
+                    serde_json::json!({"family": format!("F{i}"), "given": [format!("G{i}")]})
+                }
+                "identifier" => serde_json::json!({"system": "urn:x", "value": format!("v{i}")}),
+                _ => serde_json::json!({"system": "phone", "value": format!("+41 {i}")}),
+            })
+            .collect();
+        serde_json::json!({"resourceType": "Patient", element: items})
+    }
+
+    #[test]
+    fn extraction_work_units_double_with_the_input() {
+        let extractor = Extractor::new(&SearchParameterRegistry::r4());
+        for element in ["name", "identifier", "telecom"] {
+            let units = |n| {
+                let before = work::local(Stage::Extract);
+                let rows = extractor
+                    .index_rows("Patient", &patient(element, n), false)
+                    .unwrap();
+                assert!(rows.len() >= n, "{element}: {} rows", rows.len());
+                work::local(Stage::Extract) - before
+            };
+            let (small, large) = (units(1_000), units(2_000));
+            let ratio = large as f64 / small as f64;
+            assert!(
+                (1.6..=2.6).contains(&ratio),
+                "{element}: {small} -> {large} units"
+            );
+        }
+    }
+
+    #[test]
+    fn a_resource_over_the_row_limit_is_refused_naming_the_parameter() {
+        let extractor = Extractor::new(&SearchParameterRegistry::r4());
+        let error = extractor
+            .index_rows("Patient", &patient("identifier", MAX_INDEX_ROWS + 1), false)
+            .unwrap_err();
+        assert_eq!(error.kind(), &SearchErrorKind::TooManyRows);
+        assert!(error.is_client_error());
+        assert_eq!(error.parameter(), Some("Patient.identifier"));
+        assert!(error.message().contains("more than 20000"), "{error}");
+        // Sort keys of one parameter are not limited (stored resources are read back).
+        let rows = extractor
+            .parameter_rows(
+                "Patient",
+                "identifier",
+                &patient("identifier", MAX_INDEX_ROWS + 1),
+            )
+            .unwrap();
+        assert_eq!(rows.len(), MAX_INDEX_ROWS + 1);
+        // At the limit it is fine: 10,000 identifiers are 10,000 rows.
+        let rows = extractor
+            .index_rows("Patient", &patient("identifier", 10_000), false)
+            .unwrap();
+        assert!(rows.len() <= MAX_INDEX_ROWS);
     }
 }

@@ -49,7 +49,7 @@ pub use criteria::parse::SearchWarning;
 pub use cursor::Cursor;
 pub use engine::{SearchEngine, SearchOptions};
 pub use error::{SearchError, SearchErrorKind};
-pub use extract::SkippedDefinition;
+pub use extract::{MAX_INDEX_ROWS, SkippedDefinition};
 pub use matcher::{Candidate, CompiledQuery, MatchContext, NoContext, StoreMatchContext};
 pub use query::{
     Confinement, IncludeSpec, SearchRequest, SearchScope, SortKey, SummaryMode, TotalMode,

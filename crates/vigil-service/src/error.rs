@@ -33,6 +33,14 @@ pub enum ServiceErrorKind {
     Forbidden,
     /// Temporarily unable to serve (e.g. the database is busy); the caller may retry.
     Unavailable,
+    /// The resource holds more than the server accepts in one place (an array over
+    /// `vigil_model::validate::MAX_ARRAY_ITEMS` items): 413, the request is too large, send
+    /// less in one resource.
+    TooLarge,
+    /// A well-formed resource the server will not process because indexing it would cost too
+    /// much (more than `vigil_search::MAX_INDEX_ROWS` search index rows): 422, the request is
+    /// understood but unprocessable as sent.
+    TooCostly,
     /// An internal fault; never the caller's mistake.
     Internal,
 }
@@ -53,6 +61,8 @@ impl ServiceErrorKind {
             ServiceErrorKind::NotSupported => 400,
             ServiceErrorKind::Forbidden => 403,
             ServiceErrorKind::Unavailable => 503,
+            ServiceErrorKind::TooLarge => 413,
+            ServiceErrorKind::TooCostly => 422,
             ServiceErrorKind::Internal => 500,
         }
     }
@@ -168,6 +178,7 @@ impl From<SearchError> for ServiceError {
             SearchErrorKind::MalformedValue | SearchErrorKind::InvalidCursor => {
                 (ServiceErrorKind::Invalid, IssueType::Invalid)
             }
+            SearchErrorKind::TooManyRows => (ServiceErrorKind::TooCostly, IssueType::TooCostly),
             _ => (ServiceErrorKind::Internal, IssueType::Exception),
         };
         let mut issue = Issue::error(code, error.message().to_owned());

@@ -17,6 +17,11 @@
 //!
 //! Invariants (FHIRPath constraints) are not checked here. Paths are only rendered when an
 //! issue is reported, so a valid resource is checked without allocating.
+//!
+//! Limits (issue 20): an array of more than [`MAX_ARRAY_ITEMS`] items is reported as
+//! `too-costly` without walking its items (the service answers 413), and at most
+//! [`MAX_ISSUES`] errors are reported, so neither the work nor the OperationOutcome grows
+//! faster than the input. The work done is counted as [`Stage::Validate`] units.
 
 mod path;
 
@@ -25,6 +30,7 @@ use serde_json::{Map, Value};
 use crate::outcome::{Issue, IssueType};
 use crate::primitive::{Primitive, PrimitiveError};
 use crate::schema::{self, ElementDef, Schema, TypeDef, TypeKind};
+use crate::work::{self, Stage};
 use path::{Path, Segment};
 
 /// How many allowed codes a `code-invalid` message lists before "...".
@@ -34,6 +40,15 @@ const CODES_SHOWN: usize = 12;
 /// levels already; this guards values built in code (no stack overflow on any input).
 const MAX_DEPTH: u32 = 200;
 
+/// The most items one array of a resource may hold (`Patient.name`, `Bundle.entry`, a
+/// primitive's `_given`, ...). A longer array is a `too-costly` issue at its path: it would be
+/// valid FHIR, but too large to index, store and serve well.
+pub const MAX_ARRAY_ITEMS: usize = 10_000;
+
+/// The most errors reported for one resource; the rest are summed up in one last issue, so a
+/// body of many small mistakes cannot make an OperationOutcome many times its own size.
+pub const MAX_ISSUES: usize = 100;
+
 /// Validates a parsed resource; an empty list means valid.
 pub fn validate_resource(value: &Value) -> Vec<Issue> {
     let mut validator = Validator {
@@ -42,8 +57,18 @@ pub fn validate_resource(value: &Value) -> Vec<Issue> {
         path: Path::default(),
         contained_depth: 0,
         depth: 0,
+        units: 0,
+        unreported: 0,
     };
     validator.resource(value);
+    work::add(Stage::Validate, validator.units);
+    if validator.unreported > 0 {
+        let msg = format!(
+            "{} more issues not reported (at most {MAX_ISSUES} are)",
+            validator.unreported
+        );
+        validator.issues.push(Issue::error(IssueType::Invalid, msg));
+    }
     validator.issues
 }
 
@@ -53,10 +78,19 @@ struct Validator<'a> {
     path: Path<'a>,
     contained_depth: u32,
     depth: u32,
+    /// Work units: values visited plus path segments rendered.
+    units: u64,
+    /// Errors found past [`MAX_ISSUES`].
+    unreported: usize,
 }
 
 impl<'a> Validator<'a> {
     fn report(&mut self, code: IssueType, child: Option<&str>, diagnostics: String) {
+        if self.issues.len() >= MAX_ISSUES {
+            self.unreported += 1;
+            return;
+        }
+        self.units += self.path.len() as u64 + 1;
         let mut expression = self.path.render(child);
         if expression.is_empty() {
             expression.push_str("resourceType");
@@ -123,6 +157,7 @@ impl<'a> Validator<'a> {
             return;
         }
         self.depth += 1;
+        self.units += 1;
         self.properties(obj, ty, is_resource);
         self.depth -= 1;
     }
@@ -201,6 +236,10 @@ impl<'a> Validator<'a> {
                         "empty arrays are not allowed".into(),
                     );
                 }
+                if items.len() > MAX_ARRAY_ITEMS {
+                    self.too_many_items(items.len());
+                    return;
+                }
                 let is_contained = element.name == "contained";
                 self.contained_depth += u32::from(is_contained);
                 for (i, item) in items.iter().enumerate() {
@@ -245,8 +284,19 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// An array over [`MAX_ARRAY_ITEMS`]: reported, its items left unchecked.
+    #[cold]
+    fn too_many_items(&mut self, count: usize) {
+        let msg = format!(
+            "{count} items in one array: at most {MAX_ARRAY_ITEMS} are accepted (too large to \
+             serve well)"
+        );
+        self.report(IssueType::TooCostly, None, msg);
+    }
+
     /// One (non-array) value of an element.
     fn single(&mut self, value: &'a Value, element: &'static ElementDef, target: &'static TypeDef) {
+        self.units += 1;
         match target.kind {
             TypeKind::Primitive => {
                 let Some(primitive) = target.primitive else {
@@ -334,10 +384,14 @@ impl<'a> Validator<'a> {
         };
         self.path.push(Segment::Name(key));
         match (element.is_array(), value) {
+            (true, Value::Array(items)) if items.len() > MAX_ARRAY_ITEMS => {
+                self.too_many_items(items.len());
+            }
             (true, Value::Array(items)) => {
                 self.aligned_array(obj.get(base), items);
                 for (i, item) in items.iter().enumerate() {
                     self.path.push(Segment::Index(i));
+                    self.units += 1;
                     match item {
                         Value::Null => {}
                         Value::Object(ext) => self.object(ext, element_type, false),

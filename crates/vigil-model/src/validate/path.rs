@@ -24,6 +24,11 @@ impl<'a> Path<'a> {
         self.segments.pop();
     }
 
+    /// How many segments (the cost of rendering the path).
+    pub(crate) fn len(&self) -> usize {
+        self.segments.len()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.segments.is_empty()
     }

@@ -103,8 +103,25 @@ impl FhirService {
                 errors,
             ));
         }
+        use vigil_model::validate::MAX_ARRAY_ITEMS;
         let entries = match bundle.get("entry") {
             None => Vec::new(),
+            Some(Value::Array(entries)) if entries.len() > MAX_ARRAY_ITEMS => {
+                return Err(ServiceError::with_issues(
+                    crate::ServiceErrorKind::TooLarge,
+                    vec![
+                        vigil_model::Issue::error(
+                            vigil_model::IssueType::TooCostly,
+                            format!(
+                                "{} entries: a Bundle takes at most {MAX_ARRAY_ITEMS} (too large \
+                                 to serve well; split it)",
+                                entries.len()
+                            ),
+                        )
+                        .at("Bundle.entry"),
+                    ],
+                ));
+            }
             Some(Value::Array(entries)) => entries.clone(),
             Some(_) => {
                 return Err(ServiceError::invalid(
@@ -418,6 +435,7 @@ pub(crate) fn status_text(code: u16) -> String {
         409 => "Conflict",
         410 => "Gone",
         412 => "Precondition Failed",
+        413 => "Payload Too Large",
         422 => "Unprocessable Entity",
         500 => "Internal Server Error",
         503 => "Service Unavailable",

@@ -182,7 +182,16 @@ impl FhirService {
             .into_iter()
             .partition(|issue| matches!(issue.severity, Severity::Error | Severity::Fatal));
         if !errors.is_empty() {
-            return Err(ServiceError::with_issues(ServiceErrorKind::Invalid, errors));
+            // An array over the model's size limit makes the whole request too large (413).
+            let kind = if errors
+                .iter()
+                .any(|issue| issue.code == IssueType::TooCostly)
+            {
+                ServiceErrorKind::TooLarge
+            } else {
+                ServiceErrorKind::Invalid
+            };
+            return Err(ServiceError::with_issues(kind, errors));
         }
         let Value::Object(object) = value else {
             return Err(ServiceError::internal(
@@ -223,7 +232,10 @@ impl FhirService {
 }
 
 /// The stored text of a resource: compact JSON, decimals as written.
+/// Its bytes are counted as `Stage::Serialize` work (issue 20).
 pub(crate) fn to_text<T: serde::Serialize + ?Sized>(resource: &T) -> Result<String, ServiceError> {
-    serde_json::to_string(resource)
-        .map_err(|error| ServiceError::internal(format!("serializing a resource: {error}")))
+    let text = serde_json::to_string(resource)
+        .map_err(|error| ServiceError::internal(format!("serializing a resource: {error}")))?;
+    vigil_model::work::add(vigil_model::work::Stage::Serialize, text.len() as u64);
+    Ok(text)
 }

@@ -27,17 +27,21 @@ pub(crate) fn delete_rows(conn: &Connection, rid: i64) -> Result<(), StoreError>
     super::full_text::delete(conn, rid)
 }
 
-/// Inserts the index rows of a resource's new current version.
+/// Inserts the index rows of a resource's new current version. The statements executed and
+/// the rows they changed are counted as `vigil_model::work::Stage::Store` units (issue 20).
 pub(crate) fn insert_rows(
     conn: &Connection,
     rid: i64,
     resource_type: &str,
     rows: &[IndexRow],
 ) -> Result<(), StoreError> {
+    let mut changed = 0;
     for (n, row) in rows.iter().enumerate() {
         let n = i64::try_from(n).map_err(|_| StoreError::internal("too many index rows"))?;
-        insert_row(conn, rid, n, resource_type, row)?;
+        changed += insert_row(conn, rid, n, resource_type, row)?;
     }
+    let units = rows.len() + changed;
+    vigil_model::work::add(vigil_model::work::Stage::Store, units as u64);
     Ok(())
 }
 
@@ -47,9 +51,9 @@ fn insert_row(
     n: i64,
     resource_type: &str,
     row: &IndexRow,
-) -> Result<(), StoreError> {
+) -> Result<usize, StoreError> {
     let param = row.param.as_str();
-    match &row.value {
+    let changed = match &row.value {
         IndexValue::String { normalized, exact } => conn
             .prepare_cached(
                 "INSERT INTO idx_string (rid, n, type, param, normalized, exact) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -86,5 +90,5 @@ fn insert_row(
             1
         }
     };
-    Ok(())
+    Ok(changed)
 }
