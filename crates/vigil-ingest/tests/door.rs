@@ -713,8 +713,7 @@ fn doctors_and_beds_become_practitioners_and_locations_found_by_identifier() {
     assert_eq!(doctors[0]["name"][0]["given"][0], "Marcus");
     assert_eq!(doctors[0]["name"][0]["prefix"][0], "Dr");
     assert_eq!(
-        doctors[0]["identifier"][0]["system"],
-        "urn:vigil:hl7v2:assigner:HOSP",
+        doctors[0]["identifier"][0]["system"], "urn:vigil:hl7v2:assigner:HOSP",
         "XCN-9 names the authority, so other senders find the same person"
     );
     let doctor = format!("Practitioner/{}", doctors[0]["id"].as_str().unwrap());

@@ -8,7 +8,7 @@
 //! (ED.2/ED.3), text OBX (TX/FT/ST/...) become one `text/plain` attachment, lines joined.
 //! A T02 without any content OBX is AE (the content is required).
 
-use super::datatypes::{clean, first, instant, rep_component, rep_sub, repetitions, table_concept};
+use super::datatypes::{clean, first, instant, rep_component, repetitions, table_concept};
 use super::order::{ei_identifier, ei_system};
 use super::patient::referenced_patient;
 use super::{MapContext, MapError, Write, locate, reference};
@@ -63,23 +63,15 @@ pub fn map(ctx: &mut MapContext<'_, '_>, grouped: &Grouped<'_>) -> Result<(), Ma
             break;
         }
     }
-    let authors: Vec<Value> = [9, 5]
-        .into_iter()
-        .flat_map(|f| repetitions(txa, f))
-        .filter_map(|rep| {
-            let parts: Vec<&str> = [rep_component(rep, 3), rep_sub(rep, 2, 1)]
-                .into_iter()
-                .flatten()
-                .collect();
-            let display = if parts.is_empty() {
-                rep_component(rep, 1)?.to_owned()
-            } else {
-                parts.join(" ")
-            };
-            Some(json!({"display": display}))
-        })
-        .take(1)
-        .collect();
+    // The author: TXA-9 originator, else TXA-5 primary activity provider (a Practitioner when
+    // the XCN has an id, see super::person).
+    let mut authors: Vec<Value> = Vec::new();
+    for rep in [9, 5].into_iter().flat_map(|f| repetitions(txa, f)) {
+        if let Some(author) = super::person::practitioner(ctx, rep)? {
+            authors.push(author);
+            break;
+        }
+    }
     if !authors.is_empty() {
         body.insert("author".into(), Value::Array(authors));
     }
