@@ -19,8 +19,11 @@
 //! accept (commit) acknowledgement CA/CE/CR, sent or not as MSH-15 asks (AL always, NE never, ER
 //! only on error, SU only on success; empty or unknown: always). Vigil gives the accept
 //! acknowledgement only after the message and its resources are durably committed, so CA means
-//! more than the standard's "safely received". A separate application acknowledgement
-//! (MSH-16) is not sent yet.
+//! more than the standard's "safely received". The application acknowledgement AA/AE/AR is
+//! then sent as MSH-16 asks (same rules), right after the accept acknowledgement on the same
+//! connection, as a message of its own (MSH-10 the accept acknowledgement's with `-2`,
+//! MSH-15/MSH-16 `NE`, so nothing is asked back); a storage fault is CR and AR (207), as it is
+//! AR in original mode: nothing was processed and a resend is.
 //!
 //! [`acknowledge_unreadable`] answers input whose MSH cannot be parsed: best effort, with the
 //! standard delimiters `|^~\&`, the values it can salvage from a first line that starts with
@@ -229,7 +232,19 @@ pub enum AckCondition {
 }
 
 impl AckCondition {
-    fn parse(value: &str) -> AckCondition {
+    /// Whether an acknowledgement under this condition is sent for `outcome`.
+    pub fn holds(self, outcome: &Outcome) -> bool {
+        let success = matches!(outcome, Outcome::Accepted);
+        match self {
+            AckCondition::Always => true,
+            AckCondition::Never => false,
+            AckCondition::OnError => !success,
+            AckCondition::OnSuccess => success,
+        }
+    }
+
+    /// MSH-15 or MSH-16 as a condition (AL, and empty or unknown values, are `Always`).
+    pub fn parse(value: &str) -> AckCondition {
         match value {
             "NE" => AckCondition::Never,
             "ER" => AckCondition::OnError,
@@ -248,7 +263,7 @@ pub enum AckMode {
     Enhanced {
         /// MSH-15, when the accept acknowledgement is wanted.
         accept: AckCondition,
-        /// MSH-16, when an application acknowledgement is wanted (not sent yet).
+        /// MSH-16, when an application acknowledgement is wanted.
         application: AckCondition,
     },
 }
@@ -278,6 +293,11 @@ pub struct Acknowledgement {
     pub send: bool,
     /// The ACK message; [`Message::encode`] writes it.
     pub message: Message,
+    /// Enhanced mode: the application acknowledgement (AA/AE/AR) when MSH-16 asks for it in
+    /// this case, sent right after the accept acknowledgement on the same connection. Its
+    /// MSH-10 is the accept acknowledgement's with `-2`, and its MSH-15/MSH-16 are `NE` (it
+    /// asks for no acknowledgement back).
+    pub application: Option<Message>,
 }
 
 /// The values of an acknowledgement that the caller owns: its control id and time.
@@ -313,6 +333,27 @@ pub fn acknowledge(message: &Message, outcome: &Outcome, ack: AckHeader<'_>) -> 
             whole(12),
         ],
     };
+    let application = match mode {
+        AckMode::Enhanced { application, .. } if application.holds(outcome) => {
+            let mut msh = ack_msh.clone();
+            msh.fields[9] = Field::text(&format!("{}-2", ack.control_id));
+            msh.fields.extend([
+                Field::text(""),
+                Field::text(""),
+                Field::text("NE"),
+                Field::text("NE"),
+            ]);
+            let segments = response_segments(
+                msh,
+                application_code(outcome),
+                header.control_id(),
+                header.version(),
+                outcome,
+            );
+            Some(Message::from_parts(*message.delimiters(), segments))
+        }
+        _ => None,
+    };
     let segments = response_segments(
         ack_msh,
         code,
@@ -324,33 +365,29 @@ pub fn acknowledge(message: &Message, outcome: &Outcome, ack: AckHeader<'_>) -> 
         code,
         send,
         message: Message::from_parts(*message.delimiters(), segments),
+        application,
+    }
+}
+
+/// AA, AE or AR for an outcome.
+fn application_code(outcome: &Outcome) -> AckCode {
+    match outcome {
+        Outcome::Accepted => AckCode::ApplicationAccept,
+        Outcome::Error(_) => AckCode::ApplicationError,
+        Outcome::Rejected(_) => AckCode::ApplicationReject,
     }
 }
 
 fn code_for(mode: AckMode, outcome: &Outcome) -> (AckCode, bool) {
-    let success = matches!(outcome, Outcome::Accepted);
     match mode {
-        AckMode::Original => (
-            match outcome {
-                Outcome::Accepted => AckCode::ApplicationAccept,
-                Outcome::Error(_) => AckCode::ApplicationError,
-                Outcome::Rejected(_) => AckCode::ApplicationReject,
-            },
-            true,
-        ),
+        AckMode::Original => (application_code(outcome), true),
         AckMode::Enhanced { accept, .. } => {
             let code = match outcome {
                 Outcome::Accepted => AckCode::CommitAccept,
                 Outcome::Error(_) => AckCode::CommitError,
                 Outcome::Rejected(_) => AckCode::CommitReject,
             };
-            let send = match accept {
-                AckCondition::Always => true,
-                AckCondition::Never => false,
-                AckCondition::OnError => !success,
-                AckCondition::OnSuccess => success,
-            };
-            (code, send)
+            (code, accept.holds(outcome))
         }
     }
 }
@@ -491,6 +528,7 @@ pub fn acknowledge_unreadable(raw: &[u8], error: &AckError, ack: AckHeader<'_>) 
         code: AckCode::ApplicationReject,
         send: true,
         message: Message::from_parts(d, segments),
+        application: None,
     }
 }
 

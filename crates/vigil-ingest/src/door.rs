@@ -52,6 +52,8 @@ pub struct Reply {
     /// The ACK to send (ER7, segments ended by CR); `None` when enhanced mode asked for no
     /// accept acknowledgement in this case.
     pub ack: Option<String>,
+    /// Enhanced mode: the application acknowledgement MSH-16 asks for, sent after `ack`.
+    pub application_ack: Option<String>,
     /// The record key, `None` when nothing was recorded (a storage fault).
     pub key: Option<(String, String)>,
     /// True when the key was already recorded and the answer is the recorded one.
@@ -105,6 +107,7 @@ impl Door {
                 Reply {
                     code: ack.code,
                     ack: ack.send.then(|| ack.message.encode()),
+                    application_ack: None,
                     key: stored.is_ok().then_some(key),
                     replay: false,
                 }
@@ -137,6 +140,7 @@ impl Door {
                 Ok(Reply {
                     code: ack.code,
                     ack: Some(ack.message.encode()),
+                    application_ack: None,
                     key: Some((sender.to_owned(), control_id.to_owned())),
                     replay: false,
                 })
@@ -277,6 +281,7 @@ impl Door {
         Reply {
             code: ack.code,
             ack: ack.send.then(|| ack.message.encode()),
+            application_ack: ack.application.map(|a| a.encode()),
             key: Some(key),
             replay: false,
         }
@@ -293,6 +298,7 @@ impl Door {
         Reply {
             code: ack.code,
             ack: ack.send.then(|| ack.message.encode()),
+            application_ack: ack.application.map(|a| a.encode()),
             key: Some((record.sender.clone(), record.control_id.clone())),
             replay: true,
         }
@@ -309,6 +315,8 @@ impl Door {
         Reply {
             code: ack.code,
             ack: ack.send.then(|| ack.message.encode()),
+            // AR 207 as in original mode: nothing was processed; a resend is.
+            application_ack: ack.application.map(|a| a.encode()),
             key: None,
             replay: false,
         }

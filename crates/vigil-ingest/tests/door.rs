@@ -281,6 +281,66 @@ fn enhanced_mode_answers_ca_ce_cr_as_msh_15_asks() {
     assert!(failing.ack.is_some());
 }
 
+/// MSH-16 asks for the application acknowledgement: AA/AE after the accept one, as its own
+/// message (MSH-10 the accept acknowledgement's with `-2`, MSH-15/16 `NE`, MSA-2 the message's
+/// control id), sent as MSH-16 asks; the same again, byte for byte, for a resend.
+#[test]
+fn enhanced_mode_sends_the_application_acknowledgement_msh_16_asks_for() {
+    let f = fixture();
+    let enhanced = |id: &str, accept: &str, application: &str| {
+        ORU.replace(
+            "|MSG0001|P|2.5.1",
+            &format!("|{id}|P|2.5.1|||{accept}|{application}"),
+        )
+    };
+    let parse =
+        |text: &Option<String>| Message::parse_str(text.as_deref().expect("sent")).expect("parses");
+    let reply = f.send(&enhanced("H1", "AL", "AL"));
+    let accept = parse(&reply.ack);
+    let application = parse(&reply.application_ack);
+    assert_eq!(accept.get("MSA-1").ok().flatten(), Some("CA"));
+    assert_eq!(application.get("MSA-1").ok().flatten(), Some("AA"));
+    assert_eq!(application.get("MSA-2").ok().flatten(), Some("H1"));
+    assert_eq!(application.get("MSH-9").ok().flatten(), Some("ACK"));
+    assert_eq!(application.get("MSH-15").ok().flatten(), Some("NE"));
+    assert_eq!(application.get("MSH-16").ok().flatten(), Some("NE"));
+    assert_eq!(
+        application.get("MSH-10").ok().flatten().map(str::to_owned),
+        accept
+            .get("MSH-10")
+            .ok()
+            .flatten()
+            .map(|id| format!("{id}-2"))
+    );
+    let again = f.send(&enhanced("H1", "AL", "AL"));
+    assert!(again.replay);
+    assert_eq!(
+        again.application_ack, reply.application_ack,
+        "byte for byte"
+    );
+
+    let only_application = f.send(&enhanced("H2", "NE", "AL"));
+    assert!(only_application.ack.is_none());
+    assert_eq!(
+        parse(&only_application.application_ack)
+            .get("MSA-1")
+            .ok()
+            .flatten(),
+        Some("AA")
+    );
+    let error_only = f.send(&enhanced("H3", "AL", "ER"));
+    assert!(error_only.application_ack.is_none(), "ER: none on success");
+    let failing = f.send(&enhanced("H4", "AL", "ER").replace("||131|", "||x|"));
+    assert_eq!(failing.code, AckCode::CommitError);
+    let application = parse(&failing.application_ack);
+    assert_eq!(application.get("MSA-1").ok().flatten(), Some("AE"));
+    assert_eq!(application.get("ERR-3").ok().flatten(), Some("102"));
+    let never = f.send(&enhanced("H5", "AL", "NE"));
+    assert!(never.application_ack.is_none());
+    let original = f.send(&ORU.replace("MSG0001", "H6"));
+    assert!(original.application_ack.is_none(), "original mode: one ACK");
+}
+
 const ADT_A01: &str = "MSH|^~\\&|ADT|HOSP|VIGIL|HOSP|20261201080000||ADT^A01|A1|P|2.5
 EVN|A01|20261201080000
 PID|1||P100^^^HOSP^MR~555-44-3333^^^SSA^SS||Smith^John^A^Jr^Dr^^L||19450302|M|||12 Oak Rd^Apt 3^Springfield^IL^62701^USA^H||^PRN^PH^^^217^5550100|^WPN^PH^^^217^5550199|||M

@@ -176,6 +176,42 @@ fn send_list_show_and_reprocess_through_the_binary() {
     assert!(!ok && stderr.contains("no data directory"), "{stderr}");
 }
 
+/// Enhanced mode over the wire through `vigil hl7 send`: the accept acknowledgement, then the
+/// application one (MSH-16 AL); with MSH-15 ER and MSH-16 ER a success brings none and send
+/// says so, and the stream stays in step for the next message.
+#[test]
+fn hl7_send_reads_the_acknowledgements_enhanced_mode_asks_for() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let (server, mllp) = start(&data);
+    let to = mllp.to_string();
+    let enhanced = dir.path().join("enhanced.hl7");
+    let both = oru("CLI", "E1", "74").replace("|E1|P|2.5.1", "|E1|P|2.5.1|||AL|AL");
+    let none = oru("CLI", "E2", "75").replace("|E2|P|2.5.1", "|E2|P|2.5.1|||ER|ER");
+    let after = oru("CLI", "E3", "76");
+    std::fs::write(
+        &enhanced,
+        format!("{both}\n{none}\n{after}").replace('\r', "\n"),
+    )
+    .expect("write");
+    let (ok, stdout, stderr) = vigil(&[
+        "hl7",
+        "send",
+        enhanced.to_str().unwrap_or_default(),
+        "--to",
+        &to,
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("MSA|CA|E1"), "{stdout}");
+    assert!(stdout.contains("MSA|AA|E1"), "{stdout}");
+    assert!(stdout.contains("no acknowledgement"), "{stdout}");
+    assert!(
+        stdout.contains("MSA|AA|E3"),
+        "the stream stays in step: {stdout}"
+    );
+    assert!(server.terminate(), "clean shutdown");
+}
+
 /// Four senders stream ORU^R01 (6 OBX each) until the server is killed with SIGKILL. After a
 /// restart every message that got AA is stored exactly once; re-sending every message then
 /// stores the rest once and replays the acknowledged ones.

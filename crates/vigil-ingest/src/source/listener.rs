@@ -148,32 +148,32 @@ async fn connection(
     };
     let write_side = async move {
         while let Some(work) = rx.recv().await {
-            let ack = match work {
+            let (ack, application_ack) = match work {
                 Work::Message(bytes) => {
                     let door = door.clone();
                     match tokio::task::spawn_blocking(move || door.receive(&bytes)).await {
-                        Ok(reply) => reply.ack,
+                        Ok(reply) => (reply.ack, reply.application_ack),
                         Err(error) => {
                             tracing::error!(%error, "mllp: processing task failed");
-                            Some(broken_ack(
+                            let ack = broken_ack(
                                 "internal error while processing the message",
                                 Hl7ErrorCode::ApplicationInternalError,
-                            ))
+                            );
+                            (Some(ack), None)
                         }
                     }
                 }
                 Work::Broken(error) => {
                     tracing::warn!(%peer, %error, "mllp: broken frame");
-                    Some(broken_ack(
-                        &error.to_string(),
-                        Hl7ErrorCode::SegmentSequenceError,
-                    ))
+                    let ack = broken_ack(&error.to_string(), Hl7ErrorCode::SegmentSequenceError);
+                    (Some(ack), None)
                 }
             };
-            if let Some(ack) = ack
-                && writer.write_all(&encode(ack.as_bytes())).await.is_err()
-            {
-                return;
+            // The accept (or original-mode) acknowledgement, then the application one.
+            for frame in [ack, application_ack].into_iter().flatten() {
+                if writer.write_all(&encode(frame.as_bytes())).await.is_err() {
+                    return;
+                }
             }
         }
         let _ = writer.shutdown().await;

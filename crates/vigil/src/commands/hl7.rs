@@ -296,19 +296,28 @@ fn send(files: &[PathBuf], to: &str, timeout: u64) -> anyhow::Result<ExitCode> {
             bail!("{} holds no HL7 v2 message", file.display());
         }
         for message in messages {
-            let ack = client.exchange(&message).with_context(|| {
-                format!(
-                    "no acknowledgement from {to} for a message of {}",
-                    file.display()
-                )
-            })?;
-            let text = vigil_ingest::door::decode_text(&ack);
-            let code = vigil_ingest::er7::Message::parse_str(&text)
-                .ok()
-                .and_then(|m| m.get("MSA-1").ok().flatten().map(str::to_owned))
-                .unwrap_or_default();
-            all_accepted &= matches!(code.as_str(), "AA" | "CA");
-            println!("{}\n", segments_on_lines(&text));
+            // Enhanced mode may bring two acknowledgements (accept, then application) or,
+            // when MSH-15/MSH-16 ask for none in this case, none.
+            let acks = client
+                .exchange_all(&message, Duration::from_secs(1))
+                .with_context(|| {
+                    format!(
+                        "no acknowledgement from {to} for a message of {}",
+                        file.display()
+                    )
+                })?;
+            if acks.is_empty() {
+                println!("(no acknowledgement: MSH-15/MSH-16 ask for none in this case)\n");
+            }
+            for ack in acks {
+                let text = vigil_ingest::door::decode_text(&ack);
+                let code = vigil_ingest::er7::Message::parse_str(&text)
+                    .ok()
+                    .and_then(|m| m.get("MSA-1").ok().flatten().map(str::to_owned))
+                    .unwrap_or_default();
+                all_accepted &= matches!(code.as_str(), "AA" | "CA");
+                println!("{}\n", segments_on_lines(&text));
+            }
         }
     }
     Ok(if all_accepted {
