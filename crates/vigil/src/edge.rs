@@ -111,7 +111,8 @@ pub async fn serve<L>(
     let mut builder = http1::Builder::new();
     builder
         .keep_alive(true)
-        .max_headers(MAX_HEADERS)
+        // hyper's default field limit is MAX_HEADERS, kept on the stack; setting it (even to
+        // the same number) would cost a per-request initialisation.
         .max_header_size(MAX_HEADER_BYTES)
         // Our own header timeout (hyper's would count idle keep-alive time too).
         .header_read_timeout(None);
@@ -121,14 +122,19 @@ pub async fn serve<L>(
     // Every connection task holds a clone; `recv` returns `None` once all have ended.
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
+    let mut last_warning: Option<Instant> = None;
     loop {
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
-                tracing::warn!(
-                    limit = limits.max_connections,
-                    "connection limit reached: new connections wait until one closes"
-                );
+                // At most one warning a minute under sustained load.
+                if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                    last_warning = Some(Instant::now());
+                    tracing::warn!(
+                        limit = limits.max_connections,
+                        "connection limit reached: new connections wait until one closes"
+                    );
+                }
                 tokio::select! {
                     slot = slots.clone().acquire_owned() => match slot {
                         Ok(slot) => slot,
