@@ -23,10 +23,11 @@ use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
+use std::convert::Infallible;
+use std::future::Future;
 use std::io::Read;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
+use tower::ServiceExt;
 use vigil_model::IssueType;
 
 /// The limits of [`limit`].
@@ -64,19 +66,102 @@ impl Default for HttpLimits {
 
 /// `router` with the limits of this module on every route (its fallback included).
 pub fn limit(router: Router, limits: HttpLimits) -> Router {
-    router.layer(middleware::from_fn(move |request: Request, next: Next| {
-        enforce(request, next, limits)
-    }))
+    router.layer(LimitLayer(limits))
 }
 
-async fn enforce(request: Request, next: Next, limits: HttpLimits) -> Response {
+/// The layer of [`limit`]: a plain tower service rather than `middleware::from_fn`, so a
+/// request without a body (reads, searches) is checked without an allocation.
+#[derive(Clone, Copy)]
+struct LimitLayer(HttpLimits);
+
+impl<S> tower::Layer<S> for LimitLayer {
+    type Service = Limit<S>;
+
+    fn layer(&self, inner: S) -> Limit<S> {
+        Limit {
+            inner,
+            limits: self.0,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Limit<S> {
+    inner: S,
+    limits: HttpLimits,
+}
+
+impl<S> tower::Service<Request> for Limit<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + Unpin,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = LimitFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match check(&request, &self.limits) {
+            Checked::Refused(refusal) => LimitFuture::Refused(Some(refusal)),
+            Checked::NoBody => LimitFuture::Passed(self.inner.call(request)),
+            Checked::Body { gzip } => {
+                // The ready service goes with the request; a clone stays for the next one.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                LimitFuture::Body(Box::pin(with_body(inner, request, self.limits, gzip)))
+            }
+        }
+    }
+}
+
+/// The answer of [`Limit`]: a refusal, the inner service's answer, or the answer to a
+/// request with a body (timed, maybe decoded).
+enum LimitFuture<F> {
+    Refused(Option<Response>),
+    Passed(F),
+    Body(Pin<Box<dyn Future<Output = Response> + Send>>),
+}
+
+impl<F> Future for LimitFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>> + Unpin,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            LimitFuture::Refused(refusal) => Poll::Ready(Ok(refusal
+                .take()
+                .unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response()))),
+            LimitFuture::Passed(inner) => Pin::new(inner).poll(cx),
+            LimitFuture::Body(future) => future.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+/// What the checks on a request head decided.
+enum Checked {
+    /// This answer, without calling the handler.
+    Refused(Response),
+    /// The handler, as is.
+    NoBody,
+    /// The handler, with the body timed and, for `gzip`, decoded.
+    Body { gzip: bool },
+}
+
+/// The checks made on the request head.
+fn check(request: &Request, limits: &HttpLimits) -> Checked {
     let target = request
         .uri()
         .path_and_query()
         .map_or(0, |p| p.as_str().len())
         + request.uri().authority().map_or(0, |a| a.as_str().len());
     if target > limits.max_uri_bytes {
-        return ApiError::new(
+        return Checked::Refused(ApiError::new(
             StatusCode::URI_TOO_LONG,
             IssueType::TooLong,
             format!(
@@ -84,25 +169,29 @@ async fn enforce(request: Request, next: Next, limits: HttpLimits) -> Response {
                 limits.max_uri_bytes
             ),
         )
-        .into_response();
+        .into_response());
     }
     let headers = request.headers();
     if let Some(coding) = unknown_transfer_coding(headers) {
-        return close(ApiError::new(
+        return Checked::Refused(close(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             IssueType::NotSupported,
             format!("the transfer coding '{coding}' is not supported (only chunked is)"),
-        ));
+        )));
     }
     let gzip = match content_coding(headers) {
         Ok(gzip) => gzip,
         Err(coding) => {
-            return ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                IssueType::NotSupported,
-                format!("the content coding '{coding}' is not supported (gzip and identity are)"),
-            )
-            .into_response();
+            return Checked::Refused(
+                ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    IssueType::NotSupported,
+                    format!(
+                        "the content coding '{coding}' is not supported (gzip and identity are)"
+                    ),
+                )
+                .into_response(),
+            );
         }
     };
     let declared = headers
@@ -110,13 +199,23 @@ async fn enforce(request: Request, next: Next, limits: HttpLimits) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limits.max_body_bytes as u64) {
-        return close(too_large(limits.max_body_bytes));
+        return Checked::Refused(close(too_large(limits.max_body_bytes)));
     }
     let has_body = declared.is_some_and(|length| length > 0)
         || headers.contains_key(header::TRANSFER_ENCODING);
-    if !has_body {
-        return next.run(request).await;
+    if has_body {
+        Checked::Body { gzip }
+    } else {
+        Checked::NoBody
     }
+}
+
+/// Answers a request with a body: the body timed (408 when it stalls, whatever the handler
+/// made of the error) and, for `gzip`, received and decoded first.
+async fn with_body<S>(inner: S, request: Request, limits: HttpLimits, gzip: bool) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
     let stalled = Arc::new(AtomicBool::new(false));
     let (mut parts, body) = request.into_parts();
     let body = TimedBody::new(body, limits.body_timeout, stalled.clone());
@@ -135,7 +234,7 @@ async fn enforce(request: Request, next: Next, limits: HttpLimits) -> Response {
     } else {
         Body::new(body)
     };
-    let response = next.run(Request::from_parts(parts, body)).await;
+    let Ok(response) = inner.oneshot(Request::from_parts(parts, body)).await;
     if stalled.load(Ordering::Relaxed) {
         return timed_out(limits.body_timeout);
     }

@@ -276,6 +276,9 @@ fn refusals_below_the_fhir_layer_are_operation_outcomes() {
     let answer = exchange(address, &get(&long));
     answer.assert_outcome(414, "too-long");
     assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
+    // The same on a path no route serves (the fallback).
+    let long = format!("/a/b/c/d/e?q={}", "a".repeat(9000));
+    exchange(address, &get(&long)).assert_outcome(414, "too-long");
     // 431: a header section past 64 KiB, and more than 100 header fields (hyper's answers,
     // dressed as OperationOutcomes).
     let big = format!(
