@@ -15,11 +15,15 @@
 //!
 //! How the timeouts are kept: the connection's I/O and service are wrapped ([`EdgeIo`],
 //! [`EdgeService`]) to record the phase of the connection (reading a header section, answering,
-//! idle) and when it began, in two atomics; the connection's task sleeps until the deadline
-//! of the phase it saw and, woken, closes the connection if that phase's deadline has passed
-//! or sleeps again until the new one. Nothing is timed while a request is being answered
+//! idle) and when it began, in two atomics; the connection's task sleeps until the end of the
+//! phase it saw, or for the shorter of the two timeouts if that comes first (it is not woken
+//! by phase changes), then closes the connection if the current phase has run out, or sleeps
+//! again. Nothing is timed while a request is being answered
 //! (handlers may take their time; the body has its own timeout), and the hot path pays a few
-//! atomic stores per request, no timer reset per read.
+//! atomic stores per request, no timer reset per read. One leniency: the start of a pipelined
+//! request read together with the previous one (in the same packet) is not seen as a new header
+//! section, so if the rest of it never comes, the idle timeout (not the header timeout) ends
+//! the connection.
 //!
 //! hyper answers what it cannot parse itself, with an empty body: 400 (a malformed request
 //! line or header field, an invalid or conflicting `Content-Length`, a `Transfer-Encoding`
