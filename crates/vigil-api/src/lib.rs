@@ -15,6 +15,7 @@
 mod auth;
 pub mod error;
 mod headers;
+pub mod limits;
 pub mod negotiate;
 mod request;
 mod response;
@@ -23,6 +24,7 @@ pub mod routes;
 pub use auth::{Authenticator, Identity, Refusal, protect};
 pub use error::ApiError;
 pub use headers::harden;
+pub use limits::{HttpLimits, limit};
 
 use axum::Router;
 use std::sync::Arc;

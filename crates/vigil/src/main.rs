@@ -2,6 +2,7 @@
 //! `commands/<name>.rs`; the FHIR logic is in the library crates.
 
 mod commands;
+mod edge;
 mod runtime;
 mod security;
 mod tls;
@@ -25,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the FHIR REST API over a data directory.
-    Serve(commands::serve::ServeArgs),
+    Serve(Box<commands::serve::ServeArgs>),
     /// Serve with a few sample patients loaded (a fresh data directory unless --data is given).
     Demo(commands::demo::DemoArgs),
     /// Create or upgrade the database schema of a data directory, then exit.
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     runtime::init_logging(&cli.log);
     let result = match cli.command {
-        Command::Serve(args) => commands::serve::run(args),
+        Command::Serve(args) => commands::serve::run(*args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Migrate(args) => commands::migrate::run(args),
         Command::Reindex(args) => commands::reindex::run(args),

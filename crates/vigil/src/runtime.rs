@@ -98,6 +98,8 @@ pub struct Edge {
     /// HTTP line) and the MQTT device feed; they stop at shutdown and finish the messages in
     /// progress before the store closes.
     pub ingest: crate::commands::hl7::IngestOptions,
+    /// Timeouts and the connection cap of the HTTP edge (`crate::edge`).
+    pub limits: crate::edge::EdgeLimits,
 }
 
 /// Serves `service` on `listen` until Ctrl-C or SIGTERM; in-flight requests finish first,
@@ -135,12 +137,14 @@ pub fn serve(
             .unwrap_or_else(|| crate::security::public_base_url(None, https, local));
         let ingest = crate::commands::hl7::start(edge.ingest, &service, &base, &stop_rx).await?;
         tracing::info!(address = %local, tls = https, "serving FHIR R4");
+        let max_body_bytes = api.max_body_bytes;
         let mut app = vigil_api::app_with_exports(service, api, exports);
         if let Some(routes) = edge.routes {
             app = routes.merge(app);
         }
-        // The peer address reaches each request's context through `ConnectInfo`.
-        let app = vigil_api::harden(app, https).into_make_service_with_connect_info::<SocketAddr>();
+        // The peer address reaches each request's context through `ConnectInfo`, which
+        // `edge::serve` gives every request.
+        let app = crate::edge::app(app, max_body_bytes, &edge.limits, https);
         let shutdown = async move {
             shutdown_signal().await;
             let _ = stop_tx.send(true);
@@ -149,22 +153,14 @@ pub fn serve(
             None => {
                 ready(local);
                 ingest.announce();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                    .context("server failed")?;
+                crate::edge::serve(listener, app, edge.limits, https, shutdown).await;
             }
             Some(config) => {
-                use axum::serve::ListenerExt;
-                let listener = crate::tls::TlsListener::new(listener, config)
-                    .context("cannot start TLS")?
-                    .tap_io(|_| {});
+                let listener =
+                    crate::tls::TlsListener::new(listener, config).context("cannot start TLS")?;
                 ready(local);
                 ingest.announce();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                    .context("server failed")?;
+                crate::edge::serve(listener, app, edge.limits, https, shutdown).await;
             }
         }
         tracing::info!("stopped accepting requests; in-flight requests finished");

@@ -81,6 +81,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 let base = format!("http://{address}");
                 let (mut service, _store) = runtime::open_service(&data)?;
                 let mut api = ApiConfig::default();
+                let max_body_bytes = api.max_body_bytes;
                 let mut auth = None;
                 if args.auth == "on" {
                     service = service.with_smart_authorization();
@@ -111,8 +112,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 if let Some(server) = &auth {
                     app = server.clone().router().merge(app);
                 }
-                let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-                let handle = tokio::spawn(async move { axum::serve(listener, app).await });
+                // Served as `vigil serve` serves: request limits, security headers, the
+                // connection layer.
+                let limits = crate::edge::EdgeLimits::default();
+                let app = crate::edge::app(app, max_body_bytes, &limits, false);
+                let handle = tokio::spawn(crate::edge::serve(
+                    listener,
+                    app,
+                    limits,
+                    false,
+                    std::future::pending(),
+                ));
                 let token = match &auth {
                     Some(_) => Some(backend_token(&client, &base, &data).await?),
                     None => None,

@@ -53,6 +53,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             tls: None,
             routes: Some(cds.router),
             ingest: Default::default(),
+            limits: Default::default(),
         },
         announce,
     )?;

@@ -45,6 +45,20 @@ pub struct ServeArgs {
     /// Largest request body in bytes (413 beyond).
     #[arg(long, env = "VIGIL_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Time a client has to send a request's header section, in seconds: from connecting for
+    /// the first request, from its first byte for the next ones (closed without an answer
+    /// beyond).
+    #[arg(long, env = "VIGIL_HEADER_TIMEOUT_SECS", default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+    /// Longest wait for the next piece of a request body, in seconds (408 and close beyond).
+    #[arg(long, env = "VIGIL_BODY_TIMEOUT_SECS", default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+    /// Time a keep-alive connection may stay without a request, in seconds (closed beyond).
+    #[arg(long, env = "VIGIL_IDLE_TIMEOUT_SECS", default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_secs: u64,
+    /// Most HTTP connections open at once; beyond, new connections wait to be accepted.
+    #[arg(long, env = "VIGIL_MAX_CONNECTIONS", default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
     /// Public base URL of the FHIR API (Location headers, Bundle links, token audience, OAuth
     /// endpoints). Default: http(s)://ADDRESS of --listen (with --dev: http://{Host}).
     #[arg(long, env = "VIGIL_BASE_URL")]
@@ -184,6 +198,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tls,
         routes,
         ingest,
+        limits: crate::edge::EdgeLimits {
+            header_timeout: Duration::from_secs(args.header_timeout_secs),
+            body_timeout: Duration::from_secs(args.body_timeout_secs),
+            idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        },
     };
     runtime::serve(service, store, listener, api, feeds, edge, |address| {
         announce_at(scheme, address)
