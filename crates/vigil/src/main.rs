@@ -2,6 +2,7 @@
 //! `commands/<name>.rs`; the FHIR logic is in the library crates.
 
 mod commands;
+mod log_writer;
 mod runtime;
 mod security;
 mod tls;
@@ -50,7 +51,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    runtime::init_logging(&cli.log);
+    // Held to the end: dropping it writes the queued log lines.
+    let _log = runtime::init_logging(&cli.log);
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
         Command::Demo(args) => commands::demo::run(args),
