@@ -9,7 +9,10 @@
 #              `vigil client add`, a token taken by client_credentials and sent by wrk; every
 #              request then goes through the SMART authorizer and the audit trail.
 #   Anything after `--` goes to `vigil serve`, e.g. `-- --read-cache-mib 0 --access-log off`.
-# Environment: VIGIL_BIN (skip the build and use this binary), KEEP_DATA=1 (keep the data dir).
+# Environment: VIGIL_BIN (skip the build and use this binary), KEEP_DATA=1 (keep the data dir),
+# LOG (the server's --log filter, default info: access-log lines are written to a file),
+# PERF_OP=read-16 (record the server with `perf record -e cpu-clock -g` during that row, into
+# PERF_DATA, default ./perf.data).
 #
 # Needs wrk (Debian/Ubuntu: `apt-get install -y wrk`), curl and cargo.
 set -euo pipefail
@@ -60,7 +63,7 @@ trap cleanup EXIT
 
 mode_args=(--dev)
 [ "$auth" = 1 ] && mode_args=()
-"$vigil" serve --data "$data/db" --listen 127.0.0.1:0 --no-cds --log warn "${mode_args[@]}" \
+"$vigil" serve --data "$data/db" --listen 127.0.0.1:0 --no-cds --log "${LOG:-info}" "${mode_args[@]}" \
   "${serve_extra[@]}" >"$data/stdout" 2>"$data/server.log" &
 server_pid=$!
 for _ in $(seq 1 100); do
@@ -113,7 +116,13 @@ printf '%-7s %5s %10s %9s %9s %9s %9s %8s\n' op conns req/s p50 p90 p99 max erro
 for op in $only; do
   for c in $connections; do
     threads=$(( c < 2 ? 1 : 2 ))
+    perf_pid=""
+    if [ -n "${PERF_OP:-}" ] && [ "$PERF_OP" = "$op-$c" ]; then
+      perf record -e cpu-clock -g -o "${PERF_DATA:-perf.data}" -p "$server_pid" >/dev/null 2>&1 &
+      perf_pid=$!
+    fi
     out="$(wrk -t"$threads" -c"$c" -d"$duration" --latency -s "$here/$op.lua" "$base")"
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
     echo "$out" >"$data/wrk-$op-$c.txt"
     rps="$(echo "$out" | awk '/^Requests\/sec/ {print $2}')"
     pct() { echo "$out" | awk -v p="$1" '$1 == p {print $2}'; }

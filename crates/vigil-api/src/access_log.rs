@@ -63,7 +63,7 @@ impl Sampler {
             AccessLog::All => true,
             AccessLog::Errors => status >= 400,
             AccessLog::Sample(n) => {
-                status >= 400 || self.seen.fetch_add(1, Ordering::Relaxed) % n == 0
+                status >= 400 || self.seen.fetch_add(1, Ordering::Relaxed).is_multiple_of(n)
             }
         }
     }

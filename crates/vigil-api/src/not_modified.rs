@@ -48,7 +48,10 @@ pub(crate) fn parse_http_date(text: &str) -> Option<i64> {
     let month = i64::try_from(MONTHS.iter().position(|m| *m == month_name)?).ok()? + 1;
     let year = number(12..16)?;
     let (hour, minute, second) = (number(17..19)?, number(20..22)?, number(23..25)?);
-    if bytes[7] != b' ' || bytes[11] != b' ' || bytes[16] != b' ' || bytes[19] != b':'
+    if bytes[7] != b' '
+        || bytes[11] != b' '
+        || bytes[16] != b' '
+        || bytes[19] != b':'
         || bytes[22] != b':'
     {
         return None;
@@ -77,7 +80,13 @@ mod tests {
 
     #[test]
     fn http_dates_round_trip() {
-        for seconds in [0_i64, 784_111_777, 951_782_400, 1_700_000_000, 4_102_444_799] {
+        for seconds in [
+            0_i64,
+            784_111_777,
+            951_782_400,
+            1_700_000_000,
+            4_102_444_799,
+        ] {
             let text = http_date(seconds * 1_000_000);
             assert_eq!(parse_http_date(&text), Some(seconds), "{text}");
         }

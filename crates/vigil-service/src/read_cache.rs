@@ -348,9 +348,7 @@ fn key(resource_type: &str, id: &str) -> String {
 
 /// The bytes an entry is charged: its key (twice: map and queue), content and overhead.
 fn charge(key: &str, version: Option<&StoredVersion>) -> usize {
-    let content = version.map_or(0, |v| {
-        v.content.len() + v.resource_type.len() + v.id.len()
-    });
+    let content = version.map_or(0, |v| v.content.len() + v.resource_type.len() + v.id.len());
     2 * key.len() + content + ENTRY_OVERHEAD
 }
 

@@ -12,6 +12,9 @@ use tracing_subscriber::fmt::MakeWriter;
 /// Lines queued before new ones are dropped.
 const QUEUE_LINES: usize = 16 * 1024;
 
+/// How long the writer sleeps after writing a batch, letting the next one gather.
+const BATCH_WAIT: Duration = Duration::from_millis(10);
+
 /// How long dropping the guard waits for the queue to be written.
 const FLUSH_WAIT: Duration = Duration::from_secs(2);
 
@@ -112,32 +115,41 @@ pub fn start() -> (QueueWriter, LogGuard) {
     )
 }
 
-/// The writer thread: writes lines as they come, flushing stderr whenever the queue is empty.
+/// The writer thread. Idle, it waits for a line; busy, it writes what is queued, then sleeps
+/// [`BATCH_WAIT`] instead of waiting on the queue, so a request queuing its line finds no one
+/// to wake (a wake-up per line cost more than the write: docs/benchmarks.md, issue 19).
 fn write_lines(lines: &Receiver<Message>, dropped: &AtomicU64) {
     // Not locked for the thread's life: other threads still print to stderr (progress bars,
     // error messages), each write taking the lock briefly.
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
     while let Ok(first) = lines.recv() {
         let mut next = Some(first);
-        while let Some(message) = next {
-            match message {
-                Message::Line(text) => {
-                    let _ = out.write_all(&text);
+        loop {
+            while let Some(message) = next {
+                match message {
+                    Message::Line(text) => {
+                        let _ = out.write_all(&text);
+                    }
+                    Message::Flush(done) => {
+                        let _ = out.flush();
+                        let _ = done.send(());
+                    }
                 }
-                Message::Flush(done) => {
-                    let _ = out.flush();
-                    let _ = done.send(());
-                }
+                next = lines.try_recv().ok();
             }
+            let lost = dropped.swap(0, Ordering::Relaxed);
+            if lost > 0 {
+                let _ = writeln!(
+                    out,
+                    "vigil: {lost} log lines dropped (the log writer could not keep up)"
+                );
+            }
+            let _ = out.flush();
+            std::thread::sleep(BATCH_WAIT);
             next = lines.try_recv().ok();
+            if next.is_none() {
+                break;
+            }
         }
-        let lost = dropped.swap(0, Ordering::Relaxed);
-        if lost > 0 {
-            let _ = writeln!(
-                out,
-                "vigil: {lost} log lines dropped (the log writer could not keep up)"
-            );
-        }
-        let _ = out.flush();
     }
 }

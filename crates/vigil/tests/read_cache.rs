@@ -210,10 +210,7 @@ fn racing_writers_and_readers_never_see_a_version_go_back() {
     // they hold) running.
     let outcomes: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
     stop.store(true, Ordering::Relaxed);
-    let reads: u64 = readers
-        .into_iter()
-        .map(|r| r.join().expect("reader"))
-        .sum();
+    let reads: u64 = readers.into_iter().map(|r| r.join().expect("reader")).sum();
     let checked: u64 = outcomes
         .into_iter()
         .map(|outcome| outcome.expect("a writer failed (see its message above)"))
@@ -328,8 +325,122 @@ fn an_hl7_update_over_mllp_is_read_back_at_once() {
         .to_owned();
     let path = format!("/Patient/{id}");
     assert_reads(&server, &path, 1, "First");
-    let ack = client.exchange(a31("C2", "Second").as_bytes()).expect("ack");
+    let ack = client
+        .exchange(a31("C2", "Second").as_bytes())
+        .expect("ack");
     assert!(String::from_utf8_lossy(&ack).contains("MSA|AA|C2"));
     assert_reads(&server, &path, 2, "Second");
+    assert!(server.terminate());
+}
+
+fn add_client(data: &Path, id: &str, secret: &str, scope: &str) {
+    let output = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["client", "add", "--data"])
+        .arg(data)
+        .args(["--id", id, "--secret", secret, "--scope", scope])
+        .output()
+        .expect("vigil client add");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn bearer(server: &Vigil, id: &str, secret: &str, scope: &str) -> String {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    let token = support::http_form(
+        server.address,
+        "/auth/token",
+        &[("grant_type", "client_credentials"), ("scope", scope)],
+        &[("Authorization", &format!("Basic {basic}"))],
+    );
+    assert_eq!(token.status, 200, "{id}: {}", token.body);
+    format!(
+        "Bearer {}",
+        token.json()["access_token"].as_str().unwrap_or_default()
+    )
+}
+
+#[test]
+fn a_cached_resource_is_still_put_to_the_authorizer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    add_client(&data, "loader", "loader-secret-1", "system/*.cruds");
+    add_client(&data, "narrow", "narrow-secret-1", "system/Observation.rs");
+    add_client(&data, "siem", "siem-secret-1", "system/AuditEvent.rs");
+    let log = dir.path().join("server.log");
+    let server = Vigil::start_secure(&data, &["--read-cache-mib", "8", "--no-cds"], &log);
+    let loader = bearer(&server, "loader", "loader-secret-1", "system/*.cruds");
+    let narrow = bearer(
+        &server,
+        "narrow",
+        "narrow-secret-1",
+        "system/Observation.rs",
+    );
+    let body = patient("guarded", "Cached").to_string();
+    let created = http_with(
+        server.address,
+        "PUT",
+        "/Patient/guarded",
+        Some(&body),
+        &[("Authorization", &loader)],
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    // Twice: the second read is answered from the cache.
+    for _ in 0..2 {
+        let read = http_with(
+            server.address,
+            "GET",
+            "/Patient/guarded",
+            None,
+            &[("Authorization", &loader)],
+        );
+        assert_eq!(read.status, 200, "{}", read.body);
+    }
+    for header in [None, Some(("If-None-Match", "W/\"1\""))] {
+        let mut headers = vec![("Authorization", narrow.as_str())];
+        headers.extend(header);
+        let refused = http_with(server.address, "GET", "/Patient/guarded", None, &headers);
+        assert_eq!(refused.status, 403, "{header:?}: {}", refused.body);
+        assert!(!refused.body.contains("Cached"), "{}", refused.body);
+    }
+    let unauthenticated = server.request("GET", "/Patient/guarded", None);
+    assert_eq!(unauthenticated.status, 401);
+    // Both reads, the one from the cache included, are in the audit trail (written in the
+    // background: wait for it).
+    let siem = bearer(&server, "siem", "siem-secret-1", "system/AuditEvent.rs");
+    let started = Instant::now();
+    loop {
+        let events = http_with(
+            server.address,
+            "GET",
+            "/AuditEvent?_count=1000",
+            None,
+            &[("Authorization", &siem)],
+        );
+        assert_eq!(events.status, 200, "{}", events.body);
+        let reads = events.json()["entry"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .map(|entry| entry["resource"].to_string())
+                    .filter(|event| {
+                        event.contains("Patient/guarded/_history/1") && event.contains("\"read\"")
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        if reads >= 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{reads} audited reads of Patient/guarded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(server.terminate());
 }

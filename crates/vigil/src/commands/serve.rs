@@ -47,11 +47,21 @@ pub struct ServeArgs {
     pub max_body_bytes: usize,
     /// Memory for the read cache, in MiB: current versions of resources kept for reads by id,
     /// invalidated by every commit that changes one (0 turns it off).
-    #[arg(long, env = "VIGIL_READ_CACHE_MIB", default_value_t = 64, value_name = "MIB")]
+    #[arg(
+        long,
+        env = "VIGIL_READ_CACHE_MIB",
+        default_value_t = 64,
+        value_name = "MIB"
+    )]
     pub read_cache_mib: usize,
     /// Access log: `all` (one line per request), `errors` (status 400 and above), `sample:N`
     /// (errors and one in N of the other requests) or `off`. Never the query string or body.
-    #[arg(long, env = "VIGIL_ACCESS_LOG", default_value = "all", value_name = "POLICY")]
+    #[arg(
+        long,
+        env = "VIGIL_ACCESS_LOG",
+        default_value = "all",
+        value_name = "POLICY"
+    )]
     pub access_log: vigil_api::AccessLog,
     /// Public base URL of the FHIR API (Location headers, Bundle links, token audience, OAuth
     /// endpoints). Default: http(s)://ADDRESS of --listen (with --dev: http://{Host}).
