@@ -7,20 +7,23 @@
 //! [`error`].
 //!
 //! Architecture invariant: only this crate knows HTTP. Handlers parse the request, call one
-//! `FhirService` method on a blocking thread, and shape the answer; FHIR rules live in the
-//! service.
+//! `FhirService` method on a blocking thread (a read by id the read cache holds is answered in
+//! place, `FhirService::read_cached`), and shape the answer; FHIR rules live in the service.
 
 #![deny(missing_docs)]
 
+mod access_log;
 mod auth;
 pub mod error;
 mod headers;
 pub mod limits;
 pub mod negotiate;
+mod not_modified;
 mod request;
 mod response;
 pub mod routes;
 
+pub use access_log::AccessLog;
 pub use auth::{Authenticator, Identity, Refusal, protect};
 pub use error::ApiError;
 pub use headers::harden;
@@ -42,6 +45,8 @@ pub struct ApiConfig {
     /// Verifies bearer tokens; `None` is development mode (no authentication, every caller
     /// is the development principal).
     pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// Which requests get an access-log line ([`AccessLog`]).
+    pub access_log: AccessLog,
 }
 
 impl Default for ApiConfig {
@@ -50,6 +55,7 @@ impl Default for ApiConfig {
             max_body_bytes: 16 * 1024 * 1024,
             base_url: None,
             authenticator: None,
+            access_log: AccessLog::default(),
         }
     }
 }
@@ -60,6 +66,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("base_url", &self.base_url)
             .field("authentication", &self.authenticator.is_some())
+            .field("access_log", &self.access_log)
             .finish()
     }
 }

@@ -3,7 +3,9 @@
 use crate::negotiate::{FHIR_JSON, ResponseOptions, ReturnPreference};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde_json::Value;
+use std::sync::Arc;
 use vigil_model::elements::SummaryMode;
 use vigil_model::{Issue, IssueType, Severity};
 use vigil_service::StoredVersion;
@@ -34,16 +36,17 @@ pub(crate) fn json_response(status: StatusCode, body: &Value, pretty: bool) -> R
     response
 }
 
-/// The stored text of a resource, re-shaped only when the client asked for it.
-pub(crate) fn resource_body(version: &StoredVersion, options: &ResponseOptions) -> Vec<u8> {
+/// The stored text of a resource, re-shaped only when the client asked for it. The plain
+/// answer shares the stored (or cached) text: no copy.
+pub(crate) fn resource_body(version: &StoredVersion, options: &ResponseOptions) -> Bytes {
     let reshape = options.pretty
         || options.summary.is_some_and(|s| s != SummaryMode::False)
         || options.elements.is_some();
     if !reshape {
-        return version.content.as_bytes().to_vec();
+        return Bytes::from_owner(SharedText(version.content.clone()));
     }
     let Ok(mut value) = serde_json::from_str::<Value>(&version.content) else {
-        return version.content.as_bytes().to_vec();
+        return Bytes::from_owner(SharedText(version.content.clone()));
     };
     if let Some(mode) = options.summary.filter(|s| *s != SummaryMode::False) {
         value = vigil_model::elements::summarize(&value, mode);
@@ -57,6 +60,16 @@ pub(crate) fn resource_body(version: &StoredVersion, options: &ResponseOptions) 
         serde_json::to_vec(&value)
     }
     .unwrap_or_default()
+    .into()
+}
+
+/// A resource's stored text as the owner of a response body.
+struct SharedText(Arc<str>);
+
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 /// The version headers of a resource: ETag, Last-Modified, and Location/Content-Location.

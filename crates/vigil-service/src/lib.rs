@@ -38,6 +38,7 @@ mod interactions;
 mod jobs;
 mod matching;
 mod meta;
+mod read_cache;
 mod reindex;
 mod search;
 mod search_access;
@@ -89,6 +90,10 @@ pub struct ServiceConfig {
     /// `rest.security` of the CapabilityStatement (the SMART security extension with the
     /// authorization server's `oauth-uris`), when authentication is on.
     pub rest_security: Option<serde_json::Value>,
+    /// Bytes of current resource versions kept in memory for reads by id (the read cache,
+    /// invalidated by every commit that changes a resource); 0 turns it off. `vigil serve`
+    /// sets it from `--read-cache-mib`.
+    pub read_cache_bytes: usize,
 }
 
 impl Default for ServiceConfig {
@@ -100,6 +105,7 @@ impl Default for ServiceConfig {
             export_dir: None,
             everything_max_resources: 10_000,
             rest_security: None,
+            read_cache_bytes: 0,
         }
     }
 }
@@ -115,14 +121,18 @@ pub struct FhirService {
     /// The CapabilityStatement without its base URL, built on first use (it depends only on
     /// the registry and the configuration, fixed for the service's life).
     capability: Arc<std::sync::OnceLock<serde_json::Value>>,
+    /// Current versions for reads by id ([`read_cache`]).
+    read_cache: Arc<read_cache::ReadCache>,
 }
 
 impl FhirService {
     /// A service over a store, indexing and resolving search criteria with `search`.
     pub fn new(store: Arc<dyn Store>, search: Arc<SearchEngine>, config: ServiceConfig) -> Self {
+        let read_cache = Arc::new(read_cache::ReadCache::new(config.read_cache_bytes));
         FhirService {
             store,
             search,
+            read_cache,
             config: Arc::new(config),
             authorizer: Arc::new(AllowAll),
             audit: Arc::new(NoAudit),
@@ -154,6 +164,11 @@ impl FhirService {
     /// The service settings.
     pub fn config(&self) -> &ServiceConfig {
         &self.config
+    }
+
+    /// Bytes the read cache holds now, and the most it may hold (0 when it is off).
+    pub fn read_cache_usage(&self) -> (usize, usize) {
+        (self.read_cache.bytes(), self.read_cache.budget())
     }
 
     /// The committed inbound message recorded under (sender, control id) (ingest tools).

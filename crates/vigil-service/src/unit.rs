@@ -34,7 +34,9 @@ impl FhirService {
         context: &RequestContext,
         work: impl FnOnce(&mut Unit<'_>) -> Result<T, ServiceError> + Send,
     ) -> Result<T, ServiceError> {
-        self.run_unit_as(&crate::feed::change_context(context), |tx| {
+        let mut written: Vec<(String, String)> = Vec::new();
+        let keys = &mut written;
+        let result = self.run_unit_as(&crate::feed::change_context(context), |tx| {
             let mut unit = Unit {
                 service: self,
                 context,
@@ -43,9 +45,20 @@ impl FhirService {
                 records: Records::default(),
             };
             let value = work(&mut unit)?;
+            *keys = unit
+                .written
+                .iter()
+                .map(|w| (w.resource_type.clone(), w.id.clone()))
+                .collect();
             unit.finish()?;
             Ok(value)
-        })
+        });
+        // After the commit returned (its versions are what readers now fetch) and before the
+        // caller acknowledges it: see the read cache's invalidation rule.
+        for (resource_type, id) in &written {
+            self.read_cache.invalidate(resource_type, id);
+        }
+        result
     }
 
     /// Runs `work` in the store's unit of work on behalf of `change` (the request id and agent

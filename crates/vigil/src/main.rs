@@ -3,6 +3,7 @@
 
 mod commands;
 mod edge;
+mod log_writer;
 mod runtime;
 mod security;
 mod tls;
@@ -51,7 +52,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    runtime::init_logging(&cli.log);
+    // Held to the end: dropping it writes the queued log lines.
+    let _log = runtime::init_logging(&cli.log);
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(*args),
         Command::Demo(args) => commands::demo::run(args),

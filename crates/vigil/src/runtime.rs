@@ -11,16 +11,23 @@ use vigil_service::feed::ConsumerRunner;
 use vigil_service::{FhirService, ServiceConfig};
 use vigil_store::sqlite::{SqliteOptions, SqliteStore};
 
-/// Structured logs on stderr, filtered by `filter` (an `EnvFilter` directive).
-pub fn init_logging(filter: &str) {
+/// Structured logs on stderr, filtered by `filter` (an `EnvFilter` directive), written by a
+/// background thread ([`LogGuard`]): a request thread formats its line and queues it, never
+/// waiting for stderr. Keep the guard until the process ends: dropping it writes what is
+/// queued.
+pub fn init_logging(filter: &str) -> LogGuard {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = crate::log_writer::start();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_target(false)
         .try_init();
+    guard
 }
+
+pub use crate::log_writer::LogGuard;
 
 /// Opens (creating if needed) the store in `data_dir` and builds the service over it.
 pub fn open_service(data_dir: &Path) -> anyhow::Result<(FhirService, Arc<SqliteStore>)> {

@@ -3,7 +3,7 @@
 use super::system::history_response;
 use super::{FhirPath, binary, blocking, params};
 use crate::negotiate::{ResponseOptions, ReturnPreference, response_options};
-use crate::request::{Context, if_match, parse_etag, read_body};
+use crate::request::{Context, if_match, read_body};
 use crate::response::{read_response, version_headers, write_response};
 use crate::{ApiError, AppState};
 use axum::body::Body;
@@ -28,14 +28,15 @@ pub(crate) async fn read(
         response_options(&params, &headers)?
     };
     let base = context.base_url.clone();
-    let service = state.service.clone();
-    let found = blocking(move || service.read(&context, &resource_type, &id)).await?;
-    let unchanged = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_etag)
-        .is_some_and(|version| version == found.version.meta.version_id);
-    if unchanged {
+    // A cached resource is answered here; otherwise the store is read on a blocking thread.
+    let found = match state.service.read_cached(&context, &resource_type, &id) {
+        Some(result) => result?,
+        None => {
+            let service = state.service.clone();
+            blocking(move || service.read(&context, &resource_type, &id)).await?
+        }
+    };
+    if crate::not_modified::not_modified(&headers, &found.version) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         version_headers(response.headers_mut(), &base, &found.version, false);
         return Ok(response);

@@ -10,16 +10,18 @@ mod search;
 mod system;
 mod type_level;
 
+use crate::access_log::{AccessLog, Sampler};
 use crate::request::query_params;
 use crate::{ApiError, AppState};
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Request};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Instant;
 use vigil_model::IssueType;
 use vigil_service::ServiceError;
@@ -75,7 +77,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::auth::authenticate,
         ))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(
+            (state.config.access_log, Arc::new(Sampler::default())),
+            log_request,
+        ))
         .with_state(state)
 }
 
@@ -133,20 +138,31 @@ async fn method_not_allowed(request: Request) -> ApiError {
     )
 }
 
-/// One log line per request: method, path (never the query, which may hold names or
-/// identifiers), status and duration.
-async fn log_request(request: Request, next: Next) -> Response {
+/// One access-log line per request the policy selects: method, path (never the query, which
+/// may hold names or identifiers), status and duration.
+async fn log_request(
+    State((policy, sampler)): State<(AccessLog, Arc<Sampler>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if policy == AccessLog::Off {
+        return next.run(request).await;
+    }
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        path,
-        status = response.status().as_u16(),
-        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        "request"
-    );
+    let status = response.status().as_u16();
+    if sampler.logs(policy, status) {
+        tracing::info!(
+            target: "vigil::access",
+            %method,
+            path,
+            status,
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "request"
+        );
+    }
     response
 }
 

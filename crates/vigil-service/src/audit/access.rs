@@ -39,6 +39,26 @@ impl FhirService {
         result
     }
 
+    /// [`FhirService::read`] answered from the read cache: `None` when the resource is not
+    /// cached (or a check for writes by other processes is due), and the caller then calls
+    /// `read`, on a blocking thread. The same checks (confinement, the authorizer) and the
+    /// same audit record as `read`; no store access for the resource, so an HTTP handler may
+    /// call it on its own thread (the authorizer may still consult its own caches, and the
+    /// audit queue waits briefly when full).
+    pub fn read_cached(
+        &self,
+        context: &RequestContext,
+        resource_type: &str,
+        id: &str,
+    ) -> Option<Result<ReadResult, ServiceError>> {
+        if resource_type == super::events::AUDIT_EVENT {
+            return None;
+        }
+        let result = self.read_cached_unaudited(context, resource_type, id)?;
+        self.audit_read(context, "read", resource_type, id, &result);
+        Some(result)
+    }
+
     /// One version of a resource; `Gone` when that version is a deletion marker. Audited
     /// (`vread`).
     pub fn vread(

@@ -16,13 +16,64 @@ impl FhirService {
         id: &str,
     ) -> Result<ReadResult, ServiceError> {
         self.check_type(resource_type)?;
-        let found = self.store.read(resource_type, id)?;
+        let found = self.current_version(resource_type, id)?;
+        self.checked_read(context, resource_type, id, found)
+    }
+
+    /// [`FhirService::read_unaudited`] when the read cache holds the resource and no check
+    /// for other writers is due: no store access for the resource itself. `None` otherwise.
+    pub(crate) fn read_cached_unaudited(
+        &self,
+        context: &RequestContext,
+        resource_type: &str,
+        id: &str,
+    ) -> Option<Result<ReadResult, ServiceError>> {
+        let cache = &self.read_cache;
+        if !cache.enabled() || cache.check_due() || self.check_type(resource_type).is_err() {
+            return None;
+        }
+        let version = cache.get(resource_type, id)?;
+        Some(self.checked_read(context, resource_type, id, Some(version)))
+    }
+
+    /// The checks of a read on what was found: confinement, deletion, the authorizer.
+    fn checked_read(
+        &self,
+        context: &RequestContext,
+        resource_type: &str,
+        id: &str,
+        found: Option<StoredVersion>,
+    ) -> Result<ReadResult, ServiceError> {
         if !self.read_visible(context, found.as_ref())? {
             return Err(crate::confine::unknown(resource_type, id));
         }
         let result = live(found, || crate::confine::unknown(resource_type, id));
         self.allow_read(context, Action::Read, resource_type, id, &result)?;
         result
+    }
+
+    /// The current version from the read cache, or from the store (then cached). The door's
+    /// checks run on it as on any stored version.
+    fn current_version(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredVersion>, ServiceError> {
+        let cache = &self.read_cache;
+        if !cache.enabled() {
+            return Ok(self.store.read(resource_type, id)?);
+        }
+        cache.check_external(self.store.as_ref());
+        if let Some(version) = cache.get(resource_type, id) {
+            return Ok(Some(version));
+        }
+        // Noted before the fetch: a commit invalidating this resource after it wins.
+        let ticket = cache.begin();
+        let found = self.store.read(resource_type, id)?;
+        if let Some(version) = &found {
+            cache.insert(ticket, version);
+        }
+        Ok(found)
     }
 
     /// One version of a resource; `Gone` when that version is a deletion marker.

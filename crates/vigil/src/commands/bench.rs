@@ -45,6 +45,12 @@ pub struct BenchArgs {
     /// and sends it with every request, through the SMART policy; `off` is `--dev`.
     #[arg(long, default_value = "off", value_parser = ["on", "off"])]
     pub auth: String,
+    /// Read cache of the in-process server, in MiB (as `vigil serve --read-cache-mib`; 0 off).
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub read_cache_mib: usize,
+    /// Access log of the in-process server (as `vigil serve --access-log`).
+    #[arg(long, default_value = "all", value_name = "POLICY")]
+    pub access_log: vigil_api::AccessLog,
     /// A bearer token sent with every request (for `--url` against a server with
     /// authentication).
     #[arg(long, env = "VIGIL_BENCH_TOKEN")]
@@ -79,8 +85,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
                 let address = listener.local_addr()?;
                 let base = format!("http://{address}");
-                let (mut service, _store) = runtime::open_service(&data)?;
-                let mut api = ApiConfig::default();
+                let mut config = runtime::service_config(&data);
+                config.read_cache_bytes = args.read_cache_mib.saturating_mul(1024 * 1024);
+                let (mut service, _store) = runtime::open_service_with(&data, config)?;
+                let mut api = ApiConfig {
+                    access_log: args.access_log,
+                    ..ApiConfig::default()
+                };
                 let max_body_bytes = api.max_body_bytes;
                 let mut auth = None;
                 if args.auth == "on" {
@@ -136,7 +147,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             if args.url.is_some() {
                 "as served".to_owned()
             } else {
-                format!("{}, auth {}", args.audit, args.auth)
+                format!(
+                    "{}, auth {}, read cache {} MiB, access log {}",
+                    args.audit, args.auth, args.read_cache_mib, args.access_log
+                )
             }
         );
         println!(

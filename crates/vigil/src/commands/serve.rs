@@ -59,6 +59,24 @@ pub struct ServeArgs {
     /// Most HTTP connections open at once; beyond, new connections wait to be accepted.
     #[arg(long, env = "VIGIL_MAX_CONNECTIONS", default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Memory for the read cache, in MiB: current versions of resources kept for reads by id,
+    /// invalidated by every commit that changes one (0 turns it off).
+    #[arg(
+        long,
+        env = "VIGIL_READ_CACHE_MIB",
+        default_value_t = 64,
+        value_name = "MIB"
+    )]
+    pub read_cache_mib: usize,
+    /// Access log: `all` (one line per request), `errors` (status 400 and above), `sample:N`
+    /// (errors and one in N of the other requests) or `off`. Never the query string or body.
+    #[arg(
+        long,
+        env = "VIGIL_ACCESS_LOG",
+        default_value = "all",
+        value_name = "POLICY"
+    )]
+    pub access_log: vigil_api::AccessLog,
     /// Public base URL of the FHIR API (Location headers, Bundle links, token audience, OAuth
     /// endpoints). Default: http(s)://ADDRESS of --listen (with --dev: http://{Host}).
     #[arg(long, env = "VIGIL_BASE_URL")]
@@ -135,10 +153,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = runtime::bind(args.listen)?;
     let local = listener.local_addr()?;
     let mut config = runtime::service_config(&args.data);
+    config.read_cache_bytes = args.read_cache_mib.saturating_mul(1024 * 1024);
     let mut api = ApiConfig {
         max_body_bytes: args.max_body_bytes,
         base_url: args.base_url.clone(),
         authenticator: None,
+        access_log: args.access_log,
     };
     let mut routes = None;
     let auth = if args.dev {
