@@ -209,20 +209,36 @@ fn a_bulk_import_is_durable_and_indexed_when_it_reports_success() {
     );
     let conn = rusqlite::Connection::open(data.path().join("vigil.db")).expect("open");
     let count: i64 = conn
-        .query_row("SELECT count(*) FROM resource WHERE deleted = 0", [], |row| row.get(0))
+        .query_row(
+            "SELECT count(*) FROM resource WHERE deleted = 0",
+            [],
+            |row| row.get(0),
+        )
         .expect("count");
     assert_eq!(count, 1124);
     let pending: i64 = conn
-        .query_row("SELECT count(*) FROM setting WHERE name LIKE 'bulk-load-index:%'", [], |row| row.get(0))
+        .query_row(
+            "SELECT count(*) FROM setting WHERE name LIKE 'bulk-load-index:%'",
+            [],
+            |row| row.get(0),
+        )
         .expect("count");
     assert_eq!(pending, 0, "no index left to rebuild");
     drop(conn);
-    assert_eq!(value_indexes(data.path()).len(), 9, "{:?}", value_indexes(data.path()));
+    assert_eq!(
+        value_indexes(data.path()).len(),
+        9,
+        "{:?}",
+        value_indexes(data.path())
+    );
 
     let vigil = Vigil::start(data.path());
     let id = "8a4c9c04-1524-9f1c-d65b-9b17e4520fef";
     let patient = vigil.request("GET", &format!("/Patient/{id}"), None).json();
-    let family = patient["name"][0]["family"].as_str().expect("a family name").to_owned();
+    let family = patient["name"][0]["family"]
+        .as_str()
+        .expect("a family name")
+        .to_owned();
     let found = vigil.request("GET", &format!("/Patient?family={family}"), None);
     assert_eq!(found.status, 200, "{}", found.body);
     let ids: Vec<String> = found.json()["entry"]
@@ -251,13 +267,20 @@ fn a_bulk_import_is_durable_and_indexed_when_it_reports_success() {
 fn a_bulk_import_refuses_a_directory_in_use_and_online_shares_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("p.ndjson");
-    std::fs::write(&file, r#"{"resourceType":"Patient","id":"p1","name":[{"family":"Online"}]}"#)
-        .expect("write");
+    std::fs::write(
+        &file,
+        r#"{"resourceType":"Patient","id":"p1","name":[{"family":"Online"}]}"#,
+    )
+    .expect("write");
     let data = dir.path().join("data");
     let vigil = Vigil::start(&data);
     let refused = import(&data, &[&file], &[]);
     assert!(!refused.status.success());
-    assert!(text(&refused.stderr).contains("in use by another process"), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("in use by another process"),
+        "{}",
+        text(&refused.stderr)
+    );
     let online = import(&data, &[&file], &["--online"]);
     assert!(online.status.success(), "{}", text(&online.stderr));
     let found = vigil.request("GET", "/Patient?family=Online&_summary=count", None);

@@ -70,7 +70,10 @@ pub(crate) fn lock_dir(dir: &Path, exclusive: bool) -> Result<File, StoreError> 
         .write(true)
         .open(&path)
         .map_err(|error| {
-            StoreError::internal(format!("cannot open the lock file {}: {error}", path.display()))
+            StoreError::internal(format!(
+                "cannot open the lock file {}: {error}",
+                path.display()
+            ))
         })?;
     let taken = if exclusive {
         file.try_lock()
@@ -141,7 +144,9 @@ pub(crate) fn restore_indexes(
 ) -> Result<(usize, Duration), StoreError> {
     let started = Instant::now();
     let pending: Vec<(String, String)> = conn
-        .prepare("SELECT name, value FROM setting WHERE name LIKE 'bulk-load-index:%' ORDER BY name")?
+        .prepare(
+            "SELECT name, value FROM setting WHERE name LIKE 'bulk-load-index:%' ORDER BY name",
+        )?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
     if pending.is_empty() {
@@ -157,7 +162,9 @@ pub(crate) fn restore_indexes(
             // recreated it meanwhile.
             let sql = sql.replacen("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1);
             tx.execute_batch(&sql).map_err(|error| {
-                StoreError::internal(format!("rebuilding the search index {name} failed: {error}"))
+                StoreError::internal(format!(
+                    "rebuilding the search index {name} failed: {error}"
+                ))
             })?;
             tx.execute("DELETE FROM setting WHERE name = ?1", [name])?;
         }

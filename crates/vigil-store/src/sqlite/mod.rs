@@ -52,7 +52,10 @@
 //! # Durability and concurrency
 //!
 //! Every connection runs in WAL mode; the writer uses `synchronous=FULL`, so each COMMIT
-//! fsyncs the WAL before returning, and both settings are read back at open. Writes go through
+//! fsyncs the WAL before returning, and both settings are read back at open. The one exception
+//! is a bulk load ([`SqliteOptions::bulk_load`], `bulk.rs`): the directory locked for one
+//! process, `synchronous=NORMAL` and the value indexes dropped until
+//! [`SqliteStore::finish_bulk_load`] rebuilds them and fsyncs. Writes go through
 //! the group commit of `writer.rs` (units run on their caller's thread, in savepoints, one
 //! COMMIT per batch); reads take a connection from the pool and see the last committed state.
 
@@ -177,7 +180,10 @@ impl SqliteStore {
         let sort_threads = std::thread::available_parallelism().map_or(2, usize::from);
         if options.bulk_load {
             let dropped = bulk::start(&conn)?;
-            tracing::debug!(dropped, "bulk load: search value indexes dropped until the end");
+            tracing::debug!(
+                dropped,
+                "bulk load: search value indexes dropped until the end"
+            );
         } else {
             let (rebuilt, took) = bulk::restore_indexes(&conn, sort_threads)?;
             if rebuilt > 0 {

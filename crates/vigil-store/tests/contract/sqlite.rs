@@ -453,7 +453,11 @@ fn a_bulk_load_rebuilds_its_indexes_and_ends_durable() {
     assert_eq!(by_note(&store), ["before", "during"]);
     let report = store.finish_bulk_load().expect("finish");
     assert_eq!(report.indexes, 8);
-    assert_eq!(value_indexes(dir.path()), all, "rebuilt with the same names");
+    assert_eq!(
+        value_indexes(dir.path()),
+        all,
+        "rebuilt with the same names"
+    );
     assert_eq!(store.writer_pragma("synchronous").expect("pragma"), "2");
     let wal = dir.path().join("vigil.db-wal");
     assert_eq!(

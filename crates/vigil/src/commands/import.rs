@@ -73,7 +73,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     }
     let context = RequestContext::system("import", &args.base_url);
     let mut progress = Progress::new();
-    let mut report = vigil_bulk::import::run(&service, &context, &args.inputs, &options, &mut progress);
+    let mut report =
+        vigil_bulk::import::run(&service, &context, &args.inputs, &options, &mut progress);
     progress.bar.finish_and_clear();
     drop(service);
     // Durable (indexes rebuilt, fsync'd) before anything is reported as imported.
