@@ -197,7 +197,7 @@ fn a_bulk_import_is_durable_and_indexed_when_it_reports_success() {
         text(&output.stdout)
     );
     assert!(
-        text(&output.stderr).contains("8 search indexes rebuilt"),
+        text(&output.stderr).contains("9 search indexes rebuilt"),
         "{}",
         text(&output.stderr)
     );

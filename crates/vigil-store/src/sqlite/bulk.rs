@@ -41,13 +41,19 @@ pub const LOCK_FILE: &str = "vigil.lock";
 
 /// The indexes a bulk load drops and rebuilds: the value indexes of the search tables, whose
 /// rows land at random places. The tables themselves (clustered on `rid`), `resource` and its
-/// `(type, id)` key, and the history indexes (appended in `seq` order) stay. So does
-/// `idx_token_value`: the import itself searches by token (conditional references such as
-/// `Practitioner?identifier=...`, `ifNoneExist`, conditional creates on an identifier), and
-/// without it each such search scans every token row (measured on 67k Synthea resources: the
-/// workers' reference resolution went from 1.1 to 20.3 thread-seconds).
-pub(crate) const DEFERRED_INDEXES: [&str; 8] = [
+/// `(type, id)` key, and the history indexes (appended in `seq` order) stay.
+///
+/// Without `idx_token_value`, each token search the import itself makes (a conditional
+/// reference such as `Practitioner?identifier=...`, `ifNoneExist`, a conditional create on an
+/// identifier) scans every token row: cheap when they are few and resolved once each (Synthea's
+/// 438 distinct conditional references: +31 thread-seconds at 1M resources), quadratic when
+/// there is one per resource. [`SqliteOptions::bulk_keep_token_index`] keeps it (measured at
+/// 1M: 747 s with it, 487 s without).
+///
+/// [`SqliteOptions::bulk_keep_token_index`]: super::SqliteOptions::bulk_keep_token_index
+pub(crate) const DEFERRED_INDEXES: [&str; 9] = [
     "idx_string_value",
+    "idx_token_value",
     "idx_date_value",
     "idx_number_value",
     "idx_quantity_value",
@@ -56,6 +62,9 @@ pub(crate) const DEFERRED_INDEXES: [&str; 8] = [
     "idx_reference_url",
     "idx_uri_value",
 ];
+
+/// The token value index, which a bulk load may keep.
+pub(crate) const TOKEN_INDEX: &str = "idx_token_value";
 
 /// `setting` rows `bulk-load-index:NAME` hold the `CREATE INDEX` of each dropped index.
 const SETTING_PREFIX: &str = "bulk-load-index:";
@@ -106,13 +115,17 @@ pub(crate) fn lock_dir(dir: &Path, exclusive: bool) -> Result<File, StoreError> 
 }
 
 /// Starts a bulk load on the writer connection: `synchronous=NORMAL`, then the deferred
-/// indexes' definitions saved and the indexes dropped, in one transaction. Returns how many
-/// were dropped (0 when an interrupted load already had).
-pub(crate) fn start(conn: &Connection) -> Result<usize, StoreError> {
+/// indexes' definitions saved and the indexes dropped (all but the token index when
+/// `keep_token` is set), in one transaction. Returns how many were dropped (0 when an
+/// interrupted load already had).
+pub(crate) fn start(conn: &Connection, keep_token: bool) -> Result<usize, StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     let tx = conn.unchecked_transaction()?;
     let mut dropped = 0;
     for name in DEFERRED_INDEXES {
+        if keep_token && name == TOKEN_INDEX {
+            continue;
+        }
         let sql: Option<String> = tx
             .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1")?
             .query_row([name], |row| row.get(0))

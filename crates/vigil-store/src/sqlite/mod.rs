@@ -138,6 +138,11 @@ pub struct SqliteOptions {
     /// [`SqliteStore::finish_bulk_load`] rebuilds them and makes everything durable (see
     /// `bulk.rs`). Off by default.
     pub bulk_load: bool,
+    /// In a bulk load, keep the token value index (see `bulk.rs`): for inputs whose
+    /// resources are found by identifier during the load (many conditional creates,
+    /// `ifNoneExist` or distinct conditional references), which would each scan the token
+    /// table without it. Off by default.
+    pub bulk_keep_token_index: bool,
 }
 
 impl Default for SqliteOptions {
@@ -151,6 +156,7 @@ impl Default for SqliteOptions {
             cache_size_kib: 32 * 1024,
             wal_autocheckpoint_pages: 1000,
             bulk_load: false,
+            bulk_keep_token_index: false,
         }
     }
 }
@@ -179,7 +185,7 @@ impl SqliteStore {
         migrations::apply(&mut conn)?;
         let sort_threads = std::thread::available_parallelism().map_or(2, usize::from);
         if options.bulk_load {
-            let dropped = bulk::start(&conn)?;
+            let dropped = bulk::start(&conn, options.bulk_keep_token_index)?;
             tracing::debug!(
                 dropped,
                 "bulk load: search value indexes dropped until the end"

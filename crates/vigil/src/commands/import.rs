@@ -52,6 +52,12 @@ pub struct ImportArgs {
     /// import) and leaves the indexes to be rebuilt by the next open.
     #[arg(long)]
     pub online: bool,
+    /// In a bulk load, keep the token search index up to date during the load instead of
+    /// rebuilding it at the end: for inputs that find many resources by identifier while
+    /// loading (conditional creates, `ifNoneExist`, many distinct conditional references),
+    /// each of which scans all token rows without it.
+    #[arg(long)]
+    pub keep_token_index: bool,
     /// Print where the time went (per stage) to stderr at the end.
     #[arg(long)]
     pub timings: bool,
@@ -106,6 +112,7 @@ fn open(args: &ImportArgs) -> anyhow::Result<(FhirService, Arc<SqliteStore>)> {
         cache_size_kib: args.cache_mib.saturating_mul(1024),
         wal_autocheckpoint_pages: args.checkpoint_pages,
         bulk_load: !args.online,
+        bulk_keep_token_index: args.keep_token_index,
         ..SqliteOptions::default()
     };
     let store = SqliteStore::open(&args.data, options)
