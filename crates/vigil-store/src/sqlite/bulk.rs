@@ -43,12 +43,12 @@ pub const LOCK_FILE: &str = "vigil.lock";
 /// rows land at random places. The tables themselves (clustered on `rid`), `resource` and its
 /// `(type, id)` key, and the history indexes (appended in `seq` order) stay.
 ///
-/// Without `idx_token_value`, each token search the import itself makes (a conditional
-/// reference such as `Practitioner?identifier=...`, `ifNoneExist`, a conditional create on an
-/// identifier) scans every token row: cheap when they are few and resolved once each (Synthea's
-/// 438 distinct conditional references: +31 thread-seconds at 1M resources), quadratic when
-/// there is one per resource. [`SqliteOptions::bulk_keep_token_index`] keeps it (measured at
-/// 1M: 747 s with it, 487 s without).
+/// Without `idx_token_value`, a token search the import itself makes (a conditional reference
+/// such as `Practitioner?identifier=...`, `ifNoneExist`, a conditional create) on an
+/// identifier uses the interim partial index below; on any other token parameter it scans
+/// every token row (quadratic if there is one per resource).
+/// [`SqliteOptions::bulk_keep_token_index`] keeps the whole index (measured at 1M: 747 s with
+/// it, 487 s without it and without the interim index).
 ///
 /// [`SqliteOptions::bulk_keep_token_index`]: super::SqliteOptions::bulk_keep_token_index
 pub(crate) const DEFERRED_INDEXES: [&str; 9] = [
@@ -65,6 +65,14 @@ pub(crate) const DEFERRED_INDEXES: [&str; 9] = [
 
 /// The token value index, which a bulk load may keep.
 pub(crate) const TOKEN_INDEX: &str = "idx_token_value";
+
+/// While the token index is dropped, a partial index on the `identifier` rows alone (5% of the
+/// token rows on Synthea) keeps the import's own identifier lookups (conditional references,
+/// `ifNoneExist`, conditional creates) from scanning every token row. SQLite uses a partial
+/// index for `param = ?` when the bound value matches its `WHERE` (and re-prepares the
+/// statement when the binding changes). Dropped when the real index is rebuilt.
+const IDENTIFIER_INDEX: &str = "CREATE INDEX IF NOT EXISTS bulk_load_identifier \
+     ON idx_token (param, type, code, system, rid) WHERE param = 'identifier'";
 
 /// `setting` rows `bulk-load-index:NAME` hold the `CREATE INDEX` of each dropped index.
 const SETTING_PREFIX: &str = "bulk-load-index:";
@@ -144,6 +152,9 @@ pub(crate) fn start(conn: &Connection, keep_token: bool) -> Result<usize, StoreE
         tx.execute_batch(&format!("DROP INDEX {name}"))?;
         dropped += 1;
     }
+    if !keep_token {
+        tx.execute_batch(IDENTIFIER_INDEX)?;
+    }
     tx.commit()?;
     Ok(dropped)
 }
@@ -162,6 +173,14 @@ pub(crate) fn restore_indexes(
         )?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
+    let interim: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'bulk_load_identifier'",
+        [],
+        |row| row.get(0),
+    )?;
+    if interim > 0 {
+        conn.execute_batch("DROP INDEX bulk_load_identifier")?;
+    }
     if pending.is_empty() {
         return Ok((0, Duration::ZERO));
     }

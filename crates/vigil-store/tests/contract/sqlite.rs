@@ -526,3 +526,36 @@ fn a_bulk_load_can_keep_the_token_index() {
     assert_eq!(store.finish_bulk_load().expect("finish").indexes, 8);
     assert_eq!(value_indexes(dir.path()).len(), 9);
 }
+
+/// The query plan of a token lookup with `param` bound to `param`, on a fresh connection.
+fn token_plan(dir: &std::path::Path, param: &str) -> String {
+    let conn = rusqlite::Connection::open(dir.join("vigil.db")).expect("connection");
+    let mut statement = conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT rid FROM idx_token WHERE param = ?1 AND type = ?2 \
+             AND code = ?3",
+        )
+        .expect("prepare");
+    let plan: Vec<String> = statement
+        .query_map(rusqlite::params![param, "Practitioner", "x"], |row| row.get(3))
+        .expect("plan")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    plan.join("; ")
+}
+
+#[test]
+fn identifier_lookups_stay_indexed_during_a_bulk_load() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path(), bulk_options()).expect("bulk open");
+    assert!(
+        token_plan(dir.path(), "identifier").contains("bulk_load_identifier"),
+        "{}",
+        token_plan(dir.path(), "identifier")
+    );
+    assert!(!token_plan(dir.path(), "code").contains("bulk_load_identifier"));
+    store.finish_bulk_load().expect("finish");
+    let plan = token_plan(dir.path(), "identifier");
+    assert!(plan.contains("idx_token_value"), "{plan}");
+    assert!(!plan.contains("bulk_load_identifier"), "{plan}");
+}
