@@ -53,9 +53,10 @@ pub struct ImportArgs {
     #[arg(long)]
     pub online: bool,
     /// In a bulk load, keep the token search index up to date during the load instead of
-    /// rebuilding it at the end: for inputs that find many resources by identifier while
-    /// loading (conditional creates, `ifNoneExist`, many distinct conditional references),
-    /// each of which scans all token rows without it.
+    /// rebuilding it at the end. Lookups by identifier during the load (conditional creates,
+    /// `ifNoneExist`, conditional references) use an interim index either way; this is for
+    /// inputs that look resources up by other token parameters, each of which scans all
+    /// token rows without it.
     #[arg(long)]
     pub keep_token_index: bool,
     /// Print where the time went (per stage) to stderr at the end.
