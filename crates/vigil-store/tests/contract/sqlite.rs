@@ -537,7 +537,9 @@ fn token_plan(dir: &std::path::Path, param: &str) -> String {
         )
         .expect("prepare");
     let plan: Vec<String> = statement
-        .query_map(rusqlite::params![param, "Practitioner", "x"], |row| row.get(3))
+        .query_map(rusqlite::params![param, "Practitioner", "x"], |row| {
+            row.get(3)
+        })
         .expect("plan")
         .collect::<Result<_, _>>()
         .expect("rows");
