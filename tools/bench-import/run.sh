@@ -4,7 +4,8 @@
 #
 # usage: tools/bench-import/run.sh [COPIES]   (default 16: 16 x 66,307 + 778 = 1,061,690)
 # env:   VIGIL_SHARED (default ../shared), BENCH_DIR (default /tmp/vigil-bench-import),
-#        VIGIL_IMPORT_ARGS (extra arguments for vigil import, e.g. "--batch-size 5000")
+#        VIGIL_IMPORT_ARGS (extra arguments for vigil import, e.g. "--online" for the path that
+#        shares the directory with a server, "--keep-token-index", "--batch-size 5000")
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 shared="${VIGIL_SHARED:-$root/../shared}"
@@ -26,8 +27,11 @@ vigil="${CARGO_TARGET_DIR:-$root/target}/release/vigil"
 db="$bench/db"
 rm -rf "$db"
 echo "input: $(du -sb "$data" | cut -f1) bytes in $(find "$data" -name '*.json' | wc -l) files"
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2086
 /usr/bin/time -v "$vigil" import --log warn --timings ${VIGIL_IMPORT_ARGS:-} --data "$db" "$data" \
   2> "$bench/import.stderr" | tee "$bench/import.stdout"
-grep -E "timings|  |Maximum resident|Elapsed" "$bench/import.stderr"
+grep -E "timings|  |after the load|Maximum resident|Elapsed|User time|System time|Percent of CPU|File system outputs" \
+  "$bench/import.stderr"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "data directory: $(du -sb "$db" | cut -f1) bytes ($(du -sh "$db" | cut -f1))"

@@ -89,9 +89,10 @@ fn references(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-#[test]
-fn synthea_bundles_load_with_their_providers_and_a_rerun_writes_nothing() {
-    let Some(synthea) = synthea() else { return };
+/// The Synthea provider bundles and the three sample patients in `INPUT/fhir` (1,124
+/// resources), or `None` when the corpus is missing.
+fn sample_input() -> Option<tempfile::TempDir> {
+    let synthea = synthea()?;
     let input = tempfile::tempdir().expect("temp dir");
     let status = Command::new("tar")
         .args(["-xJf"])
@@ -107,6 +108,12 @@ fn synthea_bundles_load_with_their_providers_and_a_rerun_writes_nothing() {
         let name = sample.file_name().expect("name");
         std::fs::copy(&sample, input.path().join("fhir").join(name)).expect("copy");
     }
+    Some(input)
+}
+
+#[test]
+fn synthea_bundles_load_with_their_providers_and_a_rerun_writes_nothing() {
+    let Some(input) = sample_input() else { return };
     let data = tempfile::tempdir().expect("temp dir");
     // 390 + 388 provider resources, 66 + 134 + 146 patient entries.
     let first = import(data.path(), &[&input.path().join("fhir")], &[]);
@@ -160,6 +167,125 @@ fn synthea_bundles_load_with_their_providers_and_a_rerun_writes_nothing() {
     );
     let vigil = Vigil::start(data.path());
     assert_eq!(all_resources(&vigil).len(), 1124, "no new versions");
+}
+
+/// The names of the database's search value indexes (`idx_*`).
+fn value_indexes(data: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(data.join("vigil.db")).expect("open the database");
+    let mut statement = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx%' ORDER BY name")
+        .expect("prepare");
+    statement
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// Issue 19: the bulk import (the default) drops the value indexes and syncs once at the end;
+/// when it reports success the process has exited with everything durable (WAL checkpointed
+/// and empty), every index rebuilt, and index-backed searches find the imported resources.
+#[test]
+fn a_bulk_import_is_durable_and_indexed_when_it_reports_success() {
+    let Some(input) = sample_input() else { return };
+    let data = tempfile::tempdir().expect("temp dir");
+    let output = import(data.path(), &[&input.path().join("fhir")], &["--timings"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).starts_with("imported 1124 resources (1124 created"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert!(
+        text(&output.stderr).contains("9 search indexes rebuilt"),
+        "{}",
+        text(&output.stderr)
+    );
+    let wal = data.path().join("vigil.db-wal");
+    assert_eq!(
+        std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
+        0,
+        "everything is in the database file, fsync'd by the final checkpoint"
+    );
+    let conn = rusqlite::Connection::open(data.path().join("vigil.db")).expect("open");
+    let count: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM resource WHERE deleted = 0",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(count, 1124);
+    let pending: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM setting WHERE name LIKE 'bulk-load-index:%'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(pending, 0, "no index left to rebuild");
+    drop(conn);
+    assert_eq!(
+        value_indexes(data.path()).len(),
+        9,
+        "{:?}",
+        value_indexes(data.path())
+    );
+
+    let vigil = Vigil::start(data.path());
+    let id = "8a4c9c04-1524-9f1c-d65b-9b17e4520fef";
+    let patient = vigil.request("GET", &format!("/Patient/{id}"), None).json();
+    let family = patient["name"][0]["family"]
+        .as_str()
+        .expect("a family name")
+        .to_owned();
+    let found = vigil.request("GET", &format!("/Patient?family={family}"), None);
+    assert_eq!(found.status, 200, "{}", found.body);
+    let ids: Vec<String> = found.json()["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(ids.iter().any(|found| found == id), "{ids:?}");
+    let observations = vigil.request(
+        "GET",
+        &format!("/Observation?subject=Patient/{id}&_summary=count"),
+        None,
+    );
+    assert!(
+        observations.json()["total"].as_u64().unwrap_or(0) > 10,
+        "{}",
+        observations.body
+    );
+    assert!(vigil.terminate());
+}
+
+/// A bulk import refuses a data directory a server has open (and says what to do); `--online`
+/// shares it, committing batch by batch.
+#[test]
+fn a_bulk_import_refuses_a_directory_in_use_and_online_shares_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("p.ndjson");
+    std::fs::write(
+        &file,
+        r#"{"resourceType":"Patient","id":"p1","name":[{"family":"Online"}]}"#,
+    )
+    .expect("write");
+    let data = dir.path().join("data");
+    let vigil = Vigil::start(&data);
+    let refused = import(&data, &[&file], &[]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("in use by another process"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let online = import(&data, &[&file], &["--online"]);
+    assert!(online.status.success(), "{}", text(&online.stderr));
+    let found = vigil.request("GET", "/Patient?family=Online&_summary=count", None);
+    assert_eq!(found.json()["total"], 1, "{}", found.body);
+    assert!(vigil.terminate());
 }
 
 #[test]

@@ -52,10 +52,14 @@
 //! # Durability and concurrency
 //!
 //! Every connection runs in WAL mode; the writer uses `synchronous=FULL`, so each COMMIT
-//! fsyncs the WAL before returning, and both settings are read back at open. Writes go through
+//! fsyncs the WAL before returning, and both settings are read back at open. The one exception
+//! is a bulk load ([`SqliteOptions::bulk_load`], `bulk.rs`): the directory locked for one
+//! process, `synchronous=NORMAL` and the value indexes dropped until
+//! [`SqliteStore::finish_bulk_load`] rebuilds them and fsyncs. Writes go through
 //! the group commit of `writer.rs` (units run on their caller's thread, in savepoints, one
 //! COMMIT per batch); reads take a connection from the pool and see the last committed state.
 
+mod bulk;
 mod changes;
 mod dialect;
 mod full_text;
@@ -72,6 +76,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+pub use bulk::{BulkLoadReport, LOCK_FILE};
 pub use dialect::SqliteDialect;
 pub use migrations::{MIGRATIONS, Migration, MigrationReport, latest_version, migrate};
 pub use writer::WriteStats;
@@ -128,6 +133,16 @@ pub struct SqliteOptions {
     /// `wal_autocheckpoint`; its default is 1000). Bulk loads raise it so index pages that many
     /// batches touch are copied into the database once rather than after every few commits.
     pub wal_autocheckpoint_pages: u32,
+    /// Open for a bulk load (`vigil import`): the data directory alone (refused while any
+    /// other store has it open), commits not fsync'd, the search value indexes dropped until
+    /// [`SqliteStore::finish_bulk_load`] rebuilds them and makes everything durable (see
+    /// `bulk.rs`). Off by default.
+    pub bulk_load: bool,
+    /// In a bulk load, keep the token value index (see `bulk.rs`): for inputs whose
+    /// resources are found by identifier during the load (many conditional creates,
+    /// `ifNoneExist` or distinct conditional references), which would each scan the token
+    /// table without it. Off by default.
+    pub bulk_keep_token_index: bool,
 }
 
 impl Default for SqliteOptions {
@@ -140,6 +155,8 @@ impl Default for SqliteOptions {
             group_commit_wait: Duration::from_millis(2),
             cache_size_kib: 32 * 1024,
             wal_autocheckpoint_pages: 1000,
+            bulk_load: false,
+            bulk_keep_token_index: false,
         }
     }
 }
@@ -151,13 +168,38 @@ pub struct SqliteStore {
     readers: ReadPool,
     writer: Writer,
     dir: PathBuf,
+    /// Set while a bulk load is open (until `finish_bulk_load`).
+    bulk_load: std::sync::atomic::AtomicBool,
+    /// Sorter threads for rebuilding indexes after a bulk load.
+    sort_threads: usize,
+    /// The data directory's lock (`bulk.rs`), held until the store is dropped.
+    _lock: std::fs::File,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`, applying pending migrations.
     pub fn open(dir: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        database_path(dir)?;
+        let lock = bulk::lock_dir(dir, options.bulk_load)?;
         let mut conn = open_write_connection(dir, &options)?;
         migrations::apply(&mut conn)?;
+        let sort_threads = std::thread::available_parallelism().map_or(2, usize::from);
+        if options.bulk_load {
+            let dropped = bulk::start(&conn, options.bulk_keep_token_index)?;
+            tracing::debug!(
+                dropped,
+                "bulk load: search value indexes dropped until the end"
+            );
+        } else {
+            let (rebuilt, took) = bulk::restore_indexes(&conn, sort_threads)?;
+            if rebuilt > 0 {
+                tracing::warn!(
+                    rebuilt,
+                    seconds = took.as_secs_f64(),
+                    "rebuilt the search indexes an interrupted bulk load had dropped"
+                );
+            }
+        }
         let readers = (0..options.read_connections.max(1))
             .map(|_| open_read_connection(dir, &options))
             .collect::<Result<Vec<_>, _>>()?;
@@ -170,7 +212,26 @@ impl SqliteStore {
             readers: ReadPool::new(readers),
             writer: Writer::new(conn, limits)?,
             dir: dir.to_path_buf(),
+            bulk_load: std::sync::atomic::AtomicBool::new(options.bulk_load),
+            sort_threads,
+            _lock: lock,
         })
+    }
+
+    /// Ends a bulk load ([`SqliteOptions::bulk_load`]): rebuilds the search indexes, sets
+    /// `synchronous=FULL` again and checkpoints with an fsync, so everything committed so far
+    /// is durable when this returns `Ok`. Nothing to do (and `Ok`) for a store not opened for a
+    /// bulk load, or a second time. [`SqliteStore::close`] calls it too.
+    pub fn finish_bulk_load(&self) -> Result<BulkLoadReport, StoreError> {
+        if !self.bulk_load.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(BulkLoadReport::default());
+        }
+        let report = self
+            .writer
+            .with_idle_connection(|conn| bulk::finish(conn, self.sort_threads))?;
+        self.bulk_load
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(report)
     }
 
     /// The data directory.
@@ -212,6 +273,7 @@ impl SqliteStore {
     /// connection, reporting any error.
     pub fn close(self) -> Result<(), StoreError> {
         self.readers.close()?;
+        self.finish_bulk_load()?;
         self.writer.with_idle_connection(|conn| {
             // Gathers planner statistics where they changed enough to matter.
             conn.execute_batch("PRAGMA optimize")?;

@@ -375,3 +375,189 @@ fn the_audit_table_refuses_updates_and_deletes() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].record.agent, "user:alice");
 }
+
+/// The names of the value indexes a bulk load drops, as the schema has them.
+fn value_indexes(dir: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(dir.join("vigil.db")).expect("connection");
+    let mut statement = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx\\_%' ESCAPE '\\' \
+             ORDER BY name",
+        )
+        .expect("prepare");
+    statement
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+fn bulk_options() -> SqliteOptions {
+    SqliteOptions {
+        bulk_load: true,
+        ..SqliteOptions::default()
+    }
+}
+
+/// An Observation with a string index row, found again through `idx_string_value` (one of the
+/// indexes a bulk load drops).
+fn indexed(id: &str) -> NewVersion {
+    let mut new = version("Observation", id, 1, WriteMethod::Create, T0);
+    new.index = vec![IndexRow {
+        param: "note".into(),
+        value: IndexValue::String {
+            normalized: "pulse".into(),
+            exact: "Pulse".into(),
+        },
+    }];
+    new
+}
+
+fn by_note(store: &SqliteStore) -> Vec<String> {
+    let sql = format!(
+        "SELECT {RESOURCE_COLUMNS} FROM resource r WHERE r.rid IN (SELECT i.rid FROM idx_string i \
+         WHERE i.param = $1 AND i.type = $2 AND i.normalized = $3) ORDER BY r.id"
+    );
+    let params = [
+        SqlValue::Text("note".into()),
+        SqlValue::Text("Observation".into()),
+        SqlValue::Text("pulse".into()),
+    ];
+    store
+        .query_resources(&sql, &params)
+        .expect("search")
+        .into_iter()
+        .map(|found| found.id)
+        .collect()
+}
+
+#[test]
+fn a_bulk_load_rebuilds_its_indexes_and_ends_durable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let all = value_indexes(&{
+        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open");
+        put(&store, indexed("before")).expect("put");
+        store.close().expect("close");
+        dir.path().to_owned()
+    });
+    assert_eq!(all.len(), 9, "{all:?}");
+    let store = SqliteStore::open(dir.path(), bulk_options()).expect("bulk open");
+    assert!(
+        value_indexes(dir.path()).is_empty(),
+        "dropped during the load"
+    );
+    assert_eq!(store.writer_pragma("synchronous").expect("pragma"), "1");
+    put(&store, indexed("during")).expect("put");
+    // Searches stay correct without the value indexes (a scan).
+    assert_eq!(by_note(&store), ["before", "during"]);
+    let report = store.finish_bulk_load().expect("finish");
+    assert_eq!(report.indexes, 9);
+    assert_eq!(
+        value_indexes(dir.path()),
+        all,
+        "rebuilt with the same names"
+    );
+    assert_eq!(store.writer_pragma("synchronous").expect("pragma"), "2");
+    let wal = dir.path().join("vigil.db-wal");
+    assert_eq!(
+        std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
+        0,
+        "checkpointed and truncated"
+    );
+    assert_eq!(by_note(&store), ["before", "during"]);
+    assert_eq!(store.finish_bulk_load().expect("again"), Default::default());
+    store.close().expect("close");
+}
+
+#[test]
+fn an_interrupted_bulk_load_gets_its_indexes_back_at_the_next_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let store = SqliteStore::open(dir.path(), bulk_options()).expect("bulk open");
+        put(&store, indexed("o1")).expect("put");
+        // Dropped without finishing, as a killed import.
+        drop(store);
+    }
+    assert!(value_indexes(dir.path()).is_empty());
+    let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open");
+    assert_eq!(value_indexes(dir.path()).len(), 9);
+    assert_eq!(by_note(&store), ["o1"]);
+    let plan: String = rusqlite::Connection::open(dir.path().join("vigil.db"))
+        .expect("connection")
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT rid FROM idx_string WHERE param = 'note' AND type = 'Observation' AND normalized = 'x'",
+            [],
+            |row| row.get(3),
+        )
+        .expect("plan");
+    assert!(plan.contains("idx_string_value"), "{plan}");
+}
+
+#[test]
+fn a_bulk_load_needs_the_directory_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shared = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open");
+    let second = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("shared twice");
+    let refused = SqliteStore::open(dir.path(), bulk_options())
+        .err()
+        .expect("bulk refused while a store is open");
+    assert_eq!(refused.kind(), StoreErrorKind::Busy, "{refused}");
+    assert!(refused.message().contains("in use"), "{refused}");
+    drop((shared, second));
+    let bulk = SqliteStore::open(dir.path(), bulk_options()).expect("bulk alone");
+    let refused = SqliteStore::open(dir.path(), SqliteOptions::default())
+        .err()
+        .expect("a server cannot open during a bulk load");
+    assert_eq!(refused.kind(), StoreErrorKind::Busy, "{refused}");
+    assert!(refused.message().contains("bulk"), "{refused}");
+    bulk.close().expect("close");
+    SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open after");
+}
+
+#[test]
+fn a_bulk_load_can_keep_the_token_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = SqliteOptions {
+        bulk_keep_token_index: true,
+        ..bulk_options()
+    };
+    let store = SqliteStore::open(dir.path(), options).expect("bulk open");
+    assert_eq!(value_indexes(dir.path()), ["idx_token_value"]);
+    assert_eq!(store.finish_bulk_load().expect("finish").indexes, 8);
+    assert_eq!(value_indexes(dir.path()).len(), 9);
+}
+
+/// The query plan of a token lookup with `param` bound to `param`, on a fresh connection.
+fn token_plan(dir: &std::path::Path, param: &str) -> String {
+    let conn = rusqlite::Connection::open(dir.join("vigil.db")).expect("connection");
+    let mut statement = conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT rid FROM idx_token WHERE param = ?1 AND type = ?2 \
+             AND code = ?3",
+        )
+        .expect("prepare");
+    let plan: Vec<String> = statement
+        .query_map(rusqlite::params![param, "Practitioner", "x"], |row| {
+            row.get(3)
+        })
+        .expect("plan")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    plan.join("; ")
+}
+
+#[test]
+fn identifier_lookups_stay_indexed_during_a_bulk_load() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path(), bulk_options()).expect("bulk open");
+    assert!(
+        token_plan(dir.path(), "identifier").contains("bulk_load_identifier"),
+        "{}",
+        token_plan(dir.path(), "identifier")
+    );
+    assert!(!token_plan(dir.path(), "code").contains("bulk_load_identifier"));
+    store.finish_bulk_load().expect("finish");
+    let plan = token_plan(dir.path(), "identifier");
+    assert!(plan.contains("idx_token_value"), "{plan}");
+    assert!(!plan.contains("bulk_load_identifier"), "{plan}");
+}
