@@ -226,6 +226,8 @@ fn racing_writers_and_readers_never_see_a_version_go_back() {
 
 #[test]
 fn an_import_process_beside_the_server_is_seen_within_the_check_interval() {
+    // `vigil import --online` shares the directory with the running server (a bulk load,
+    // the default, refuses a directory in use).
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let server = start(&data);
@@ -235,7 +237,7 @@ fn an_import_process_beside_the_server_is_seen_within_the_check_interval() {
     let file = dir.path().join("patients.ndjson");
     std::fs::write(&file, format!("{}\n", patient("imp1", "Imported"))).expect("write");
     let import = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["import", "--log", "warn", "--data"])
+        .args(["import", "--online", "--log", "warn", "--data"])
         .arg(&data)
         .arg(&file)
         .output()
