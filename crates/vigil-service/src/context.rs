@@ -114,6 +114,14 @@ impl RequestContext {
         RequestContext::new(Principal::System(name.to_owned()), base_url)
     }
 
+    /// Whether the request is the server's own (a [`Principal::System`] process: CDS
+    /// consumers, ingest lookups, import, the demo loader): its reads are not audited, as no
+    /// one outside sees what they return (what such a process writes is audited like any
+    /// write).
+    pub fn is_internal(&self) -> bool {
+        matches!(self.principal, Principal::System(_))
+    }
+
     /// The agent recorded in audit and change-feed records: `dev`, `system:import`,
     /// `user:alice`, `client:ward-board` (no PHI).
     pub fn agent(&self) -> String {

@@ -17,9 +17,18 @@ use vigil_store::{ChangeLog, MessageStore};
 struct Hook {
     calls: Mutex<Vec<(String, Vec<WrittenVersion>)>>,
     add_record: bool,
+    /// (agent, action) of every event (reads, searches) handed to the hook.
+    events: Mutex<Vec<(String, String)>>,
 }
 
 impl AuditHook for Hook {
+    fn on_event(&self, record: AuditRecord) {
+        self.events
+            .lock()
+            .unwrap()
+            .push((record.agent.clone(), record.action.clone()));
+    }
+
     fn on_commit(
         &self,
         context: &RequestContext,
@@ -181,4 +190,51 @@ fn records_are_committed_with_the_unit_or_not_at_all() {
     assert_eq!(store.changes_after(0, 10).unwrap().len(), 1);
     let read = service.read(&context, "Patient", "b").unwrap_err();
     assert_eq!(read.kind(), ServiceErrorKind::NotFound);
+}
+
+/// Reads and searches by the server's own processes (a `system:` principal: CDS, ingest) are
+/// not audited; the same reads by a client are, and the internal process's writes are.
+#[test]
+fn internal_reads_are_not_audited_but_their_writes_and_client_reads_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Arc::new(Hook::default());
+    let service = service(dir.path(), hook.clone());
+    let internal = RequestContext::system("cds", "http://localhost");
+    let created = patient(&service, "p1", "One");
+    service
+        .unit(&internal, |unit| unit.create(created, None))
+        .unwrap();
+    assert_eq!(hook.calls.lock().unwrap().len(), 1, "the write is audited");
+    service.read(&internal, "Patient", "p1").unwrap();
+    service
+        .search(
+            &internal,
+            vigil_service::SearchScope::Type("Patient".into()),
+            vec![("family".into(), "One".into())],
+            false,
+        )
+        .unwrap();
+    assert!(
+        hook.events.lock().unwrap().is_empty(),
+        "internal reads are not"
+    );
+    let client = RequestContext::new(
+        vigil_service::Principal::Client {
+            id: "ward-board".into(),
+        },
+        "http://localhost",
+    );
+    service.read(&client, "Patient", "p1").unwrap();
+    service
+        .search(
+            &client,
+            vigil_service::SearchScope::Type("Patient".into()),
+            vec![],
+            false,
+        )
+        .unwrap();
+    let events = hook.events.lock().unwrap();
+    let actions: Vec<&str> = events.iter().map(|(_, a)| a.as_str()).collect();
+    assert_eq!(actions, ["read", "search-type"], "{events:?}");
+    assert!(events.iter().all(|(agent, _)| agent == "client:ward-board"));
 }

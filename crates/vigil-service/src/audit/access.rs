@@ -2,7 +2,9 @@
 //! call the service's own implementation, then hand one [`AuditRecord`] per request to the
 //! hook ([`AuditHook::on_event`], written in background batches), whatever the outcome.
 //! `AuditEvent` itself is served from the audit log (`events.rs`), and those reads are audited
-//! too.
+//! too. Reads by the server's own processes ([`RequestContext::is_internal`]: CDS consumers,
+//! ingest lookups, import) are not: nothing they read leaves the server except through what
+//! they write, and that is audited.
 //!
 //! A refusal is recorded where it is decided, in [`FhirService::audit_denied`] (called by the
 //! one place an authorizer's refusal becomes `Forbidden`), so it is recorded once for reads,
@@ -97,16 +99,19 @@ impl FhirService {
                 (compartment == "Patient").then(|| id.clone()),
             ),
         };
-        let query = query_string(&pairs);
+        let query = (!context.is_internal()).then(|| query_string(&pairs));
         let result = match &scope {
             SearchScope::Type(t) if t == super::events::AUDIT_EVENT => {
                 self.search_audit_events(context, &pairs)
             }
             _ => self.search_unaudited(context, scope, pairs, strict),
         };
-        let mut record = AuditRecord::for_context(context, action).with_patient(patient.as_deref());
-        record.query = Some(query);
-        self.audit_bundle(record, &result);
+        if let Some(query) = query {
+            let mut record =
+                AuditRecord::for_context(context, action).with_patient(patient.as_deref());
+            record.query = Some(query);
+            self.audit_bundle(record, &result);
+        }
         result
     }
 
@@ -128,10 +133,12 @@ impl FhirService {
             _ => None,
         };
         let result = self.history_unaudited(context, scope, params);
-        let record = AuditRecord::for_context(context, action)
-            .with_entities(target.into_iter().collect())
-            .with_patient(patient.as_deref());
-        self.audit_bundle(record, &result);
+        if !context.is_internal() {
+            let record = AuditRecord::for_context(context, action)
+                .with_entities(target.into_iter().collect())
+                .with_patient(patient.as_deref());
+            self.audit_bundle(record, &result);
+        }
         result
     }
 
@@ -144,11 +151,13 @@ impl FhirService {
         pairs: &[(String, String)],
     ) -> Result<Value, ServiceError> {
         let result = self.everything_unaudited(context, patient_id, pairs);
-        let mut record = AuditRecord::for_context(context, "everything")
-            .with_entities(vec![format!("Patient/{patient_id}")])
-            .with_patient(Some(patient_id));
-        record.query = (!pairs.is_empty()).then(|| query_string(pairs));
-        self.audit_bundle(record, &result);
+        if !context.is_internal() {
+            let mut record = AuditRecord::for_context(context, "everything")
+                .with_entities(vec![format!("Patient/{patient_id}")])
+                .with_patient(Some(patient_id));
+            record.query = (!pairs.is_empty()).then(|| query_string(pairs));
+            self.audit_bundle(record, &result);
+        }
         result
     }
 
@@ -184,6 +193,9 @@ impl FhirService {
         id: &str,
         result: &Result<ReadResult, ServiceError>,
     ) {
+        if context.is_internal() {
+            return;
+        }
         let record = AuditRecord::for_context(context, action)
             .with_patient((resource_type == "Patient").then_some(id));
         let record = match result {
