@@ -152,17 +152,9 @@ pub fn map(
                     .collect();
                 (!parts.is_empty()).then(|| parts.join(" "))
             }),
-            "AIP" => repetitions(segment, 3).first().and_then(|r| {
-                let parts: Vec<&str> = [rep_component(r, 3), super::datatypes::rep_sub(r, 2, 1)]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                if parts.is_empty() {
-                    rep_component(r, 1).map(str::to_owned)
-                } else {
-                    Some(parts.join(" "))
-                }
-            }),
+            "AIP" => repetitions(segment, 3)
+                .first()
+                .and_then(|r| super::person::xcn_display(r)),
             "AIG" => repetitions(segment, 3).first().and_then(|r| {
                 rep_component(r, 2)
                     .or(rep_component(r, 1))
