@@ -56,21 +56,9 @@ pub(crate) fn parse_http_date(text: &str) -> Option<i64> {
     {
         return None;
     }
-    if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    // The calendar checks (day of month, leap years) are the FHIR instant parser's.
+    let instant = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z");
+    vigil_model::instant::parse_instant_micros(&instant).map(|micros| micros.div_euclid(1_000_000))
 }
 
 #[cfg(test)]
@@ -102,6 +90,7 @@ mod tests {
             "Sun, 06 Xyz 1994 08:49:37 GMT",
             "Sun, 6x Nov 1994 08:49:37 GMT",
             "Sun, 06 Nov 1994 25:49:37 GMT",
+            "Thu, 31 Feb 1994 08:49:37 GMT",
         ] {
             assert_eq!(parse_http_date(text), None, "{text}");
         }
