@@ -10,47 +10,14 @@ mod support;
 
 use cds_support::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::Vigil;
 use vigil_ingest::source::client::MllpClient;
 
 /// `vigil serve --dev --mllp 127.0.0.1:0` (CDS on, as by default) and its MLLP address.
 fn start(data: &std::path::Path) -> (Vigil, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--mllp",
-            "127.0.0.1:0",
-        ])
-        .args(["--log", "warn", "--data"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let http_line = lines.next().unwrap().unwrap();
-    let mllp_line = lines.next().unwrap().unwrap();
-    let address = http_line
-        .rsplit("http://")
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let mllp = mllp_line
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    (Vigil { child, address }, mllp)
+    Vigil::start_with_mllp(data, &[])
 }
 
 /// Now as an HL7 v2 TS (`YYYYMMDDHHMMSS`, UTC).

@@ -558,31 +558,8 @@ fn over_tls_the_same_limits_apply() {
 #[test]
 fn mllp_closes_a_half_sent_frame_after_its_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args([
-            "serve",
-            "--dev",
-            "--no-cds",
-            "--listen",
-            "127.0.0.1:0",
-            "--log",
-            "warn",
-        ])
-        .args([
-            "--mllp",
-            "127.0.0.1:0",
-            "--mllp-idle-timeout",
-            "1",
-            "--data",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let _http = lines.next().unwrap().unwrap();
-    let mllp_line = lines.next().unwrap().unwrap();
-    let mllp: SocketAddr = mllp_line.rsplit(' ').next().unwrap().parse().unwrap();
+    let (_server, mllp) =
+        Vigil::start_with_mllp(dir.path(), &["--no-cds", "--mllp-idle-timeout", "1"]);
     let mut stream = connect(mllp);
     // A start block and half a message, never its end block.
     stream
@@ -590,6 +567,4 @@ fn mllp_closes_a_half_sent_frame_after_its_idle_timeout() {
         .unwrap();
     let waited = closed_within(&mut stream, Duration::from_secs(10));
     assert!(waited < Duration::from_secs(4), "closed after {waited:?}");
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -4,10 +4,9 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{Vigil, http};
@@ -21,42 +20,10 @@ fn start(data: &Path) -> (Vigil, SocketAddr) {
 
 /// [`start`] with extra `serve` arguments.
 fn start_with(data: &Path, extra: &[&str]) -> (Vigil, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--mllp",
-            "127.0.0.1:0",
-            // Counts below are of what ingest stores; CDS would add NEWS2 scores.
-            "--no-cds",
-            "--log",
-            "warn",
-            "--data",
-        ])
-        .arg(data)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start vigil");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
-    let http_line = next();
-    let mllp_line = next();
-    let address = http_line
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{http_line:?}"));
-    let mllp = mllp_line
-        .rsplit(' ')
-        .next()
-        .and_then(|a| a.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{mllp_line:?}"));
-    (Vigil { child, address }, mllp)
+    // Counts below are of what ingest stores; CDS would add NEWS2 scores.
+    let mut args = vec!["--no-cds"];
+    args.extend_from_slice(extra);
+    Vigil::start_with_mllp(data, &args)
 }
 
 fn vigil(args: &[&str]) -> (bool, String, String) {

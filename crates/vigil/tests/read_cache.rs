@@ -6,10 +6,9 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -269,42 +268,7 @@ fn an_import_process_beside_the_server_is_seen_within_the_check_interval() {
 
 /// `vigil serve --mllp 127.0.0.1:0` with the cache on: the server and its MLLP address.
 fn start_with_mllp(data: &Path) -> (Vigil, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--mllp",
-            "127.0.0.1:0",
-            "--no-cds",
-            "--read-cache-mib",
-            "8",
-            "--log",
-            "warn",
-            "--data",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start vigil");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
-    let http_line = next();
-    let mllp_line = next();
-    let address = http_line
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{http_line:?}"));
-    let mllp = mllp_line
-        .rsplit(' ')
-        .next()
-        .and_then(|a| a.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{mllp_line:?}"));
-    (Vigil { child, address }, mllp)
+    Vigil::start_with_mllp(data, &["--no-cds", "--read-cache-mib", "8"])
 }
 
 fn a31(control_id: &str, family: &str) -> String {

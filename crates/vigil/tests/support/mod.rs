@@ -57,6 +57,41 @@ impl Vigil {
         Vigil { child, address }
     }
 
+    /// `vigil serve --dev --listen 127.0.0.1:0 --mllp 127.0.0.1:0 --log warn --data DIR` with
+    /// `extra` arguments: the server and its MLLP address (the second stdout line).
+    pub fn start_with_mllp(data: &Path, extra: &[&str]) -> (Vigil, SocketAddr) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args([
+                "serve",
+                "--dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--mllp",
+                "127.0.0.1:0",
+            ])
+            .args(["--log", "warn", "--data"])
+            .arg(data)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start vigil");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
+        let (http_line, mllp_line) = (next(), next());
+        let address = http_line
+            .rsplit("http://")
+            .next()
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP address in {http_line:?}"));
+        let mllp = mllp_line
+            .rsplit(' ')
+            .next()
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no MLLP address in {mllp_line:?}"));
+        (Vigil { child, address }, mllp)
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub fn kill_hard(mut self) {
         self.child.kill().expect("kill -9");
