@@ -99,8 +99,9 @@ fn caller(state: &HooksState, caller: Option<Extension<RequestContext>>) -> Requ
 
 /// Whose rights the service's own reads run with (CDS Hooks 2.0 `fhirServer` and
 /// `fhirAuthorization`):
-/// - `fhirServer` other than this server: Vigil reads only from itself, so the request is
-///   answered only when it carries every prefetch key the service needs; else 412.
+/// - `fhirServer` other than this server: 412. Vigil reads only from itself, and the services
+///   read beyond the prefetch (Medication references, the results of orders), so another
+///   server's ids must not be looked up here.
 /// - `fhirAuthorization` (needs `fhirServer`, 400 without): with authentication on, its
 ///   `access_token` is checked like any bearer token and the reads run with its rights (a
 ///   token that is not valid here is 412); in development mode (no authentication) it is
@@ -111,7 +112,6 @@ fn data_context(
     caller: RequestContext,
     tokens: Option<TokenContexts>,
     request: &Value,
-    definition: &hooks::ServiceDefinition,
 ) -> Result<RequestContext, (StatusCode, String)> {
     let server = match request.get("fhirServer") {
         None | Some(Value::Null) => None,
@@ -139,20 +139,17 @@ fn data_context(
     if let Some(server) = server
         && server != state.base_url.trim_end_matches('/')
     {
-        let complete = definition
-            .prefetch
-            .iter()
-            .all(|(key, _)| request["prefetch"].get(key).is_some_and(|v| !v.is_null()));
-        if !complete {
-            return Err((
-                StatusCode::PRECONDITION_FAILED,
-                format!(
-                    "fhirServer {server} is not this server ({}): Vigil's CDS services read only \
-                     from Vigil, so send every prefetch key or name this server",
-                    state.base_url
-                ),
-            ));
-        }
+        // Even with every prefetch key given, the services read beyond it (Medication
+        // references, results of the orders): ids of another server must never be looked up
+        // in this one.
+        return Err((
+            StatusCode::PRECONDITION_FAILED,
+            format!(
+                "fhirServer {server} is not this server ({}): Vigil's CDS services read only \
+                 from Vigil",
+                state.base_url
+            ),
+        ));
     }
     match (authorization, tokens) {
         (Some(token), Some(tokens)) => tokens.context(token).map_err(|reason| {
@@ -198,7 +195,7 @@ async fn call(
     }
     let context = caller(&state, who);
     let tokens = tokens.map(|Extension(tokens)| tokens);
-    let context = match data_context(&state, context, tokens, &request, &definition) {
+    let context = match data_context(&state, context, tokens, &request) {
         Ok(context) => context,
         Err((status, problem)) => return error(status, &problem),
     };

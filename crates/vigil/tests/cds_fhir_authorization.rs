@@ -1,7 +1,7 @@
 //! CDS Hooks 2.0 `fhirServer` and `fhirAuthorization` through the real binary with
 //! authentication on: the service's own reads run with the rights of the token in
 //! `fhirAuthorization`, not the calling client's; a token not valid here, a foreign
-//! `fhirServer` without the prefetch, or `fhirAuthorization` without `fhirServer` are refused.
+//! `fhirServer`, or `fhirAuthorization` without `fhirServer` are refused.
 
 #![allow(clippy::unwrap_used)]
 
@@ -155,7 +155,8 @@ fn hooks_read_with_the_rights_of_fhir_authorization() {
     })));
     assert_eq!(no_server.status, 400, "{}", no_server.body);
 
-    // Another FHIR server: answered only from a complete prefetch.
+    // Another FHIR server: refused even with every prefetch key (the services read beyond
+    // it, and another server's ids must not be looked up here).
     let foreign = call(request(
         json!({"fhirServer": "https://ehr.example.org/fhir"}),
     ));
@@ -171,9 +172,18 @@ fn hooks_read_with_the_rights_of_fhir_authorization() {
             "allergies": bundle(vec![])
         }
     })));
-    assert_eq!(prefetched.status, 200, "{}", prefetched.body);
+    assert_eq!(prefetched.status, 412, "{}", prefetched.body);
+    // This server named as fhirServer, with the caller's own rights, is served.
+    let own_server = call(request(json!({
+        "fhirServer": format!("{base}/"),
+        "prefetch": {
+            "medications": bundle(vec![order("simva", "active", "36567", "simvastatin 40 mg")]),
+            "allergies": bundle(vec![])
+        }
+    })));
+    assert_eq!(own_server.status, 200, "{}", own_server.body);
     assert!(
-        prefetched.json()["cards"]
+        own_server.json()["cards"]
             .as_array()
             .unwrap()
             .iter()
