@@ -97,7 +97,7 @@ impl News2Consumer {
     }
 
     fn context(&self) -> RequestContext {
-        RequestContext::system(CDS_SYSTEM, &self.options.base_url)
+        RequestContext::internal(CDS_SYSTEM, &self.options.base_url)
     }
 
     /// The patient and effective time of a vital sign this event wrote, if it is one.

@@ -210,7 +210,7 @@ impl RulesConsumer {
     pub fn new(service: FhirService, base_url: &str) -> Result<RulesConsumer, ServiceError> {
         let mut consumer = RulesConsumer {
             service,
-            context: RequestContext::system(CDS_SYSTEM, base_url),
+            context: RequestContext::internal(CDS_SYSTEM, base_url),
             actions: Vec::new(),
         };
         consumer.reload()?;

@@ -59,7 +59,7 @@ impl DeviceDoor {
     pub fn new(service: FhirService, base_url: &str) -> DeviceDoor {
         DeviceDoor {
             service,
-            context: RequestContext::system("ingest", base_url),
+            context: RequestContext::internal("ingest", base_url),
         }
     }
 

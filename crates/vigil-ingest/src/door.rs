@@ -72,7 +72,7 @@ impl Door {
     pub fn new(service: FhirService, base_url: &str) -> Door {
         Door {
             service,
-            context: RequestContext::system("ingest", base_url),
+            context: RequestContext::internal("ingest", base_url),
             unreadable: AtomicU64::new(0),
         }
     }

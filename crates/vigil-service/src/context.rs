@@ -88,6 +88,9 @@ pub struct RequestContext {
     /// The base URL resources are addressed under (e.g. `http://127.0.0.1:8080`), no trailing
     /// slash: used for `fullUrl`, `Location` and paging links.
     pub base_url: String,
+    /// Whether reads and searches are audited: true except for the server's own processing
+    /// that discloses nothing ([`RequestContext::internal`]).
+    pub audit_reads: bool,
 }
 
 impl RequestContext {
@@ -106,6 +109,19 @@ impl RequestContext {
             break_glass_reason: None,
             request_id: uuid::Uuid::new_v4().to_string(),
             base_url: base_url.trim_end_matches('/').to_owned(),
+            audit_reads: true,
+        }
+    }
+
+    /// A system context whose reads are not audited: the server's own processing that
+    /// discloses nothing of what it reads (the NEWS2, rules and medication-safety consumers,
+    /// ingest's lookups, import, the demo loader); what it writes is audited like any write.
+    /// Never for work whose reads leave the server (Subscription notifications, CDS Hooks
+    /// answers).
+    pub fn internal(name: &str, base_url: &str) -> Self {
+        RequestContext {
+            audit_reads: false,
+            ..RequestContext::system(name, base_url)
         }
     }
 
@@ -114,12 +130,10 @@ impl RequestContext {
         RequestContext::new(Principal::System(name.to_owned()), base_url)
     }
 
-    /// Whether the request is the server's own (a [`Principal::System`] process: CDS
-    /// consumers, ingest lookups, import, the demo loader): its reads are not audited, as no
-    /// one outside sees what they return (what such a process writes is audited like any
-    /// write).
+    /// Whether this is internal processing whose reads are not audited
+    /// ([`RequestContext::internal`]).
     pub fn is_internal(&self) -> bool {
-        matches!(self.principal, Principal::System(_))
+        !self.audit_reads
     }
 
     /// The agent recorded in audit and change-feed records: `dev`, `system:import`,

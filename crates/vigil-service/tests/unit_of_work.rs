@@ -192,14 +192,14 @@ fn records_are_committed_with_the_unit_or_not_at_all() {
     assert_eq!(read.kind(), ServiceErrorKind::NotFound);
 }
 
-/// Reads and searches by the server's own processes (a `system:` principal: CDS, ingest) are
-/// not audited; the same reads by a client are, and the internal process's writes are.
+/// Reads and searches in an internal context (CDS consumers, ingest lookups) are not
+/// audited, a plain system context's are; the same reads by a client are, and the internal process's writes are.
 #[test]
 fn internal_reads_are_not_audited_but_their_writes_and_client_reads_are() {
     let dir = tempfile::tempdir().unwrap();
     let hook = Arc::new(Hook::default());
     let service = service(dir.path(), hook.clone());
-    let internal = RequestContext::system("cds", "http://localhost");
+    let internal = RequestContext::internal("cds", "http://localhost");
     let created = patient(&service, "p1", "One");
     service
         .unit(&internal, |unit| unit.create(created, None))

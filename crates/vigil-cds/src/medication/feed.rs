@@ -86,7 +86,7 @@ impl MedicationSafetyConsumer {
     pub fn new(service: FhirService, base_url: &str) -> Result<Self, CdsError> {
         Ok(MedicationSafetyConsumer {
             service,
-            context: RequestContext::system(CDS_SYSTEM, base_url),
+            context: RequestContext::internal(CDS_SYSTEM, base_url),
             knowledge: MedicationKnowledge::embedded()?,
         })
     }

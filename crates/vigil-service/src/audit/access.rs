@@ -2,9 +2,10 @@
 //! call the service's own implementation, then hand one [`AuditRecord`] per request to the
 //! hook ([`AuditHook::on_event`], written in background batches), whatever the outcome.
 //! `AuditEvent` itself is served from the audit log (`events.rs`), and those reads are audited
-//! too. Reads by the server's own processes ([`RequestContext::is_internal`]: CDS consumers,
-//! ingest lookups, import) are not: nothing they read leaves the server except through what
-//! they write, and that is audited.
+//! too. Reads in an internal context ([`RequestContext::internal`]: the NEWS2, rules and
+//! medication-safety consumers, ingest lookups, import) are not: nothing they read leaves the
+//! server except through what they write, and that is audited. Subscription delivery and CDS
+//! Hooks answers disclose what they read and stay audited.
 //!
 //! A refusal is recorded where it is decided, in [`FhirService::audit_denied`] (called by the
 //! one place an authorizer's refusal becomes `Forbidden`), so it is recorded once for reads,

@@ -65,7 +65,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 pub fn load_sample_ward(service: &FhirService, base_url: &str) -> anyhow::Result<usize> {
     let resources: Vec<Value> =
         serde_json::from_str(WARD).context("the built-in sample ward is not valid JSON")?;
-    let context = RequestContext::system("demo", base_url);
+    let context = RequestContext::internal("demo", base_url);
     for resource in &resources {
         let resource_type = resource["resourceType"].as_str().unwrap_or_default();
         let id = resource["id"].as_str().unwrap_or_default();

@@ -78,7 +78,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         options.workers = workers.max(1);
         options.max_in_flight_chunks = 4 * options.workers + 4;
     }
-    let context = RequestContext::system("import", &args.base_url);
+    let context = RequestContext::internal("import", &args.base_url);
     let mut progress = Progress::new();
     let mut report =
         vigil_bulk::import::run(&service, &context, &args.inputs, &options, &mut progress);
