@@ -751,6 +751,40 @@ fn a_corrected_result_replaces_the_earlier_version() {
     let again = twice.replace("|MSG0003|", "|MSG0004|");
     assert_eq!(f.send(&again).code, AckCode::ApplicationAccept);
     assert_eq!(f.all("Observation").len(), 12, "the resend replaces both");
+    // One filler number (with an assigning authority) from two senders: two sets of results.
+    let lab = |sender: &str, id: &str| {
+        ORU.replace("|MSG0001|", &format!("|{id}|"))
+            .replace("|PL1|FL1|", "|PL3|FL3^LAB|")
+            .replace("MONITOR|WARD12", sender)
+    };
+    assert_eq!(
+        f.send(&lab("MONITOR|WARD12", "MSG0005")).code,
+        AckCode::ApplicationAccept
+    );
+    assert_eq!(
+        f.send(&lab("MONITOR|WARD14", "MSG0006")).code,
+        AckCode::ApplicationAccept
+    );
+    assert_eq!(
+        f.all("Observation").len(),
+        24,
+        "no sender overwrites another's results"
+    );
+    // Two OBRs of one message with the same filler number: both kept.
+    let split = ORU
+        .replace("|MSG0001|", "|MSG0007|")
+        .replace("|PL1|FL1|", "|PL4|FL4|")
+        .replace(
+            "NTE|1||seen by nurse\n",
+            "NTE|1||seen by nurse\nOBR|2|PL4|FL4|85353-1^Vital signs panel^LN|||20261201031000\nOBX|1|NM|8867-4^Heart rate^LN||99|/min^/min^UCUM|60-100|N|||F\n",
+        );
+    assert_ne!(
+        split,
+        ORU.replace("|MSG0001|", "|MSG0007|")
+            .replace("|PL1|FL1|", "|PL4|FL4|")
+    );
+    assert_eq!(f.send(&split).code, AckCode::ApplicationAccept);
+    assert_eq!(f.all("Observation").len(), 31, "6 + 1 new results");
 }
 
 /// Doctors with an id (PV1-7/17, ORC-12, OBX-16) become Practitioners and the assigned bed

@@ -50,9 +50,12 @@ fn map_patient_results(
     }
     for order in &group.orders {
         let obr = order.detail.filter(|d| d.id == "OBR");
+        // A second OBR of this message with the same filler number would take the first's
+        // ids: it is named by the message instead.
         let mut named = obr
             .and_then(|obr| order_key(ctx, obr, order.orc))
-            .map(ResultNames::new);
+            .map(ResultNames::new)
+            .filter(|named| !ctx.is_planned("DiagnosticReport", &named.report()));
         let mut results = Vec::new();
         let all = order
             .observations
@@ -74,17 +77,18 @@ fn map_patient_results(
     Ok(())
 }
 
-/// The filler order number of an order (OBR-3, else ORC-3) as `system|value`: what names its
-/// results across messages, so that a corrected or final result sent later (OBX-11 `C` or
-/// `F` after `P`) replaces the earlier version instead of adding a second resource.
+/// The filler order number of an order (OBR-3, else ORC-3) with its system and the sender
+/// (MSH-3/MSH-4: two senders' numbers never name the same results, even under one assigning
+/// authority): what names its results across messages, so that a corrected or final result
+/// sent later (OBX-11 `C` or `F` after `P`) replaces the earlier version instead of adding a
+/// second resource.
 fn order_key(ctx: &MapContext<'_, '_>, obr: &Segment, orc: Option<&Segment>) -> Option<String> {
     [Some(obr), orc].into_iter().flatten().find_map(|segment| {
         let rep = repetitions(segment, 3).into_iter().next()?;
         let value = super::datatypes::rep_sub(rep, 1, 1)?;
-        Some(format!(
-            "{}|{value}",
-            super::order::ei_system(rep, &ctx.sender)
-        ))
+        let system = super::order::ei_system(rep, &ctx.sender);
+        // A JSON array: no separator inside a value can make two keys alike.
+        Some(json!([ctx.sender.0, ctx.sender.1, system, value]).to_string())
     })
 }
 
@@ -106,22 +110,20 @@ impl ResultNames {
     }
 
     fn observation(&mut self, obx: &Segment) -> String {
-        let code = [1, 3]
-            .map(|component| {
-                repetitions(obx, 3)
-                    .first()
-                    .and_then(|rep| rep_component(rep, component))
-                    .unwrap_or_default()
-            })
-            .join("^");
-        let name = format!("{code}|{}", first(obx, 4).unwrap_or_default());
+        let [code, system] = [1, 3].map(|component| {
+            repetitions(obx, 3)
+                .first()
+                .and_then(|rep| rep_component(rep, component))
+                .unwrap_or_default()
+        });
+        let name = json!([code, system, first(obx, 4).unwrap_or_default()]).to_string();
         let rank = self.seen.entry(name.clone()).or_insert(0);
         *rank += 1;
-        derived_id(&format!("result|{}|{name}|{rank}", self.order))
+        derived_id(&json!(["result", self.order, name, *rank]).to_string())
     }
 
     fn report(&self) -> String {
-        derived_id(&format!("report|{}", self.order))
+        derived_id(&json!(["report", self.order]).to_string())
     }
 }
 
