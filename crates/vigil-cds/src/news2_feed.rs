@@ -273,6 +273,7 @@ impl News2Consumer {
         if conditions.iter().any(is_current_pregnancy_condition) {
             return Ok(true);
         }
+        let oldest = now_micros() - PREGNANCY_STATUS_MAX_AGE_DAYS * 86_400_000_000;
         let statuses = search_all(
             &self.service,
             context,
@@ -280,9 +281,9 @@ impl News2Consumer {
             &[
                 ("subject", patient.to_owned()),
                 ("code", "http://loinc.org|82810-3".to_owned()),
+                ("date", format!("ge{}", format_instant(oldest))),
             ],
         )?;
-        let oldest = now_micros() - PREGNANCY_STATUS_MAX_AGE_DAYS * 86_400_000_000;
         let latest = statuses
             .iter()
             .filter(|o| !matches!(o["status"].as_str(), Some("entered-in-error" | "cancelled")))

@@ -164,6 +164,9 @@ pub struct MapContext<'m, 'i> {
     /// The message key, for the ids of resources without a business identifier.
     pub key: String,
     ids: &'i mut dyn Ids,
+    /// Ids already found by identifier in this message: a person or place named by several
+    /// segments is looked up once.
+    keyed: std::collections::HashMap<(String, String, String), String>,
     /// The resources planned so far.
     pub planned: Vec<Planned>,
 }
@@ -178,6 +181,7 @@ impl<'m, 'i> MapContext<'m, 'i> {
             sender: (hd(3), hd(4)),
             key,
             ids,
+            keyed: std::collections::HashMap::new(),
             planned: Vec::new(),
         }
     }
@@ -195,9 +199,20 @@ impl<'m, 'i> MapContext<'m, 'i> {
         system: &str,
         value: &str,
     ) -> Result<String, MapError> {
-        self.ids
+        let key = (
+            resource_type.to_owned(),
+            system.to_owned(),
+            value.to_owned(),
+        );
+        if let Some(id) = self.keyed.get(&key) {
+            return Ok(id.clone());
+        }
+        let id = self
+            .ids
             .keyed(resource_type, system, value)
-            .map_err(MapError::Internal)
+            .map_err(MapError::Internal)?;
+        self.keyed.insert(key, id.clone());
+        Ok(id)
     }
 
     /// Whether `resource_type/id` is planned already (a person or place named twice in one
