@@ -11,7 +11,7 @@
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
@@ -53,30 +53,27 @@ async fn secure(request: Request, next: Next, https: bool) -> Response {
         next.run(request).await
     };
     let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static(EXPOSED_HEADERS),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    if !headers.contains_key(header::X_FRAME_OPTIONS) {
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    }
-    if https {
-        headers.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        );
+    for (name, value) in security_headers(https) {
+        // A route may set its own framing policy (the authorization pages do).
+        if name == header::X_FRAME_OPTIONS && headers.contains_key(&name) {
+            continue;
+        }
+        headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// The headers every answer carries (CORS exposure, `nosniff`, `no-referrer`, `DENY` framing,
+/// and HSTS over TLS): [`harden`] adds them to the router's answers, and the HTTP edge to the
+/// answers it writes itself below the router.
+pub fn security_headers(https: bool) -> impl Iterator<Item = (HeaderName, &'static str)> {
+    [
+        (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        (header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED_HEADERS),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ]
+    .into_iter()
+    .chain(https.then_some((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")))
 }

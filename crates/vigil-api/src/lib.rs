@@ -26,7 +26,7 @@ pub mod routes;
 pub use access_log::AccessLog;
 pub use auth::{Authenticator, Identity, Refusal, protect};
 pub use error::ApiError;
-pub use headers::harden;
+pub use headers::{harden, security_headers};
 pub use limits::{HttpLimits, limit};
 
 use axum::Router;

@@ -444,16 +444,14 @@ fn outcome_answer(head: &[u8], https: bool) -> Option<Vec<u8>> {
     let outcome = vigil_model::outcome::operation_outcome(&[Issue::error(issue, diagnostics)]);
     let body = serde_json::to_vec(&outcome).ok()?;
     let mut answer = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\
-         x-content-type-options: nosniff\r\nx-frame-options: DENY\r\nreferrer-policy: no-referrer\r\n\
-         access-control-allow-origin: *\r\n",
+        "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n",
         status.as_str(),
         status.canonical_reason().unwrap_or(""),
         vigil_api::negotiate::FHIR_JSON,
         body.len()
     );
-    if https {
-        answer.push_str("strict-transport-security: max-age=31536000\r\n");
+    for (name, value) in vigil_api::security_headers(https) {
+        answer.push_str(&format!("{name}: {value}\r\n"));
     }
     answer.push_str("\r\n");
     let mut answer = answer.into_bytes();
